@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config/errors.ts';
+import { loadConfig } from '../config/config.ts';
+import { doctor } from './doctor.ts';
+import { migrateCommand } from './migrate.ts';
+import { routesCommand } from './routes.ts';
+import { serve } from './serve.ts';
+
+const commands: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
+  serve: { summary: 'start the API (embedded profile unless DATABASE_URL is set)', run: () => serve(loadConfig()) },
+  migrate: { summary: 'apply pending database migrations as the owner role', run: () => migrateCommand(loadConfig()) },
+  routes: { summary: 'print the route inventory: method, path, policy, rate class (--json)', run: (a) => routesCommand(loadConfig(), a) },
+  doctor: { summary: 'check profile, database roles, keys and configuration', run: () => doctor(process.env) },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  return ['usage: ocsuite <command> [options]', '', ...Object.entries(commands).map(([n, c]) => `  ${n.padEnd(width)}  ${c.summary}`)].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false });
+  const name = positionals[0];
+  if (!name || name === 'help' || argv.includes('--help')) {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`ocsuite: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(argv.slice(1));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 78; // EX_CONFIG
+    }
+    console.error(`ocsuite ${name}: ${(err as Error).message}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,202 @@
+import path from 'node:path';
+import { ConfigError } from './errors.ts';
+
+export type Profile = 'embedded' | 'production';
+
+export interface Config {
+  profile: Profile;
+  production: boolean;
+  host: string;
+  port: number;
+  publicUrl: string;
+  databaseUrl: string | undefined;
+  /** Owner connection used to run migrations; defaults to databaseUrl. */
+  migrationDatabaseUrl: string | undefined;
+  dbPoolMax: number;
+  redisUrl: string | undefined;
+  dataDir: string;
+  masterKeys: string | undefined;
+  masterKeysFile: string | undefined;
+  corsOrigins: string[];
+  signupEnabled: boolean;
+  operatorToken: string | undefined;
+  logLevel: string;
+  issuer: string;
+  audience: string;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  invitationTtlSeconds: number;
+  bodyLimitBytes: number;
+  requestTimeoutMs: number;
+  statementTimeoutMs: number;
+  rateLimitPerMinute: number;
+  authRateLimitPerMinute: number;
+  smtpUrl: string | undefined;
+  mailFrom: string;
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Each variable the platform reads, with what it means; `.env.example` and the README mirror this. */
+export const variables = {
+  NODE_ENV: 'production turns on the production guardrails',
+  HOST: 'interface to listen on (default 127.0.0.1)',
+  PORT: 'TCP port (default 3000)',
+  PUBLIC_URL: 'external base URL, used in links and as token issuer (required in production)',
+  DATABASE_URL: 'PostgreSQL URL; unset = embedded PGlite under OCSUITE_DATA_DIR',
+  DATABASE_MIGRATION_URL: 'owner connection for migrations (default DATABASE_URL)',
+  OCSUITE_DB_POOL_MAX: 'PostgreSQL pool size (default 10)',
+  REDIS_URL: 'Redis URL for jobs, rate limits and chat fan-out in production',
+  OCSUITE_DATA_DIR: 'embedded profile data folder (default ./.ocsuite)',
+  OCSUITE_MASTER_KEYS: 'master keys as id:base64 entries, * marks the primary (required in production unless _FILE)',
+  OCSUITE_MASTER_KEYS_FILE: 'path of a mounted secret file holding the master keys',
+  CORS_ORIGINS: 'comma-separated allowed browser origins (default none; * is refused in production)',
+  OCSUITE_SIGNUP_ENABLED: 'self-serve signup on/off (default true)',
+  OCSUITE_OPERATOR_TOKEN: 'bearer token for /metrics, at least 32 characters',
+  LOG_LEVEL: 'pino level (default info)',
+  OCSUITE_TOKEN_AUDIENCE: 'aud claim of access tokens (default ocsuite-api)',
+  OCSUITE_ACCESS_TOKEN_TTL: 'access token lifetime in seconds (default 900)',
+  OCSUITE_REFRESH_TOKEN_TTL: 'refresh token lifetime in seconds (default 2592000)',
+  OCSUITE_INVITATION_TTL: 'invitation lifetime in seconds (default 604800)',
+  OCSUITE_BODY_LIMIT: 'maximum request body in bytes (default 1048576)',
+  OCSUITE_REQUEST_TIMEOUT_MS: 'per-request timeout (default 10000)',
+  OCSUITE_STATEMENT_TIMEOUT_MS: 'per-transaction statement_timeout (default 5000)',
+  OCSUITE_RATE_LIMIT: 'requests per minute per IP (default 600)',
+  OCSUITE_AUTH_RATE_LIMIT: 'auth requests per minute per IP (default 20)',
+  SMTP_URL: 'smtp(s)://user:pass@host:port; unset = mail written to the local outbox',
+  MAIL_FROM: 'sender address (default OC-Suite <no-reply@localhost>)',
+} as const;
+
+const MIN_OPERATOR_TOKEN = 32;
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  const production = env.NODE_ENV === 'production';
+
+  const int = (name: keyof typeof variables, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}: expected an integer between ${min} and ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return n;
+  };
+  const bool = (name: keyof typeof variables, fallback: boolean): boolean => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    problems.push(`${name}: expected true or false, got "${raw}"`);
+    return fallback;
+  };
+  const url = (name: keyof typeof variables, protocols: string[]): string | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    try {
+      const u = new URL(raw);
+      if (!protocols.includes(u.protocol)) {
+        problems.push(`${name}: protocol must be one of ${protocols.join(', ')}`);
+        return undefined;
+      }
+      return raw;
+    } catch {
+      problems.push(`${name}: not a valid URL`);
+      return undefined;
+    }
+  };
+
+  const host = env.HOST || '127.0.0.1';
+  const port = int('PORT', 3000, 0, 65535);
+  const databaseUrl = url('DATABASE_URL', ['postgres:', 'postgresql:']);
+  const migrationDatabaseUrl = url('DATABASE_MIGRATION_URL', ['postgres:', 'postgresql:']) ?? databaseUrl;
+  const redisUrl = url('REDIS_URL', ['redis:', 'rediss:']);
+  const smtpUrl = url('SMTP_URL', ['smtp:', 'smtps:']);
+  const publicUrlRaw = url('PUBLIC_URL', ['http:', 'https:']);
+  const publicUrl = (publicUrlRaw ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
+
+  const corsOrigins = (env.CORS_ORIGINS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const origin of corsOrigins) {
+    if (origin === '*') continue;
+    try {
+      const u = new URL(origin);
+      if (u.origin !== origin) problems.push(`CORS_ORIGINS: "${origin}" must be a bare origin like https://app.example.com`);
+    } catch {
+      problems.push(`CORS_ORIGINS: "${origin}" is not an origin`);
+    }
+  }
+
+  const operatorToken = env.OCSUITE_OPERATOR_TOKEN || undefined;
+  if (operatorToken !== undefined && operatorToken.length < MIN_OPERATOR_TOKEN) {
+    problems.push(`OCSUITE_OPERATOR_TOKEN: must be at least ${MIN_OPERATOR_TOKEN} characters`);
+  }
+
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    problems.push(`LOG_LEVEL: unknown level "${logLevel}"`);
+  }
+
+  const config: Config = {
+    profile: databaseUrl ? 'production' : 'embedded',
+    production,
+    host,
+    port,
+    publicUrl,
+    databaseUrl,
+    migrationDatabaseUrl,
+    dbPoolMax: int('OCSUITE_DB_POOL_MAX', 10, 1, 1000),
+    redisUrl,
+    dataDir: path.resolve(env.OCSUITE_DATA_DIR || '.ocsuite'),
+    masterKeys: env.OCSUITE_MASTER_KEYS || undefined,
+    masterKeysFile: env.OCSUITE_MASTER_KEYS_FILE || undefined,
+    corsOrigins,
+    signupEnabled: bool('OCSUITE_SIGNUP_ENABLED', true),
+    operatorToken,
+    logLevel,
+    issuer: publicUrl,
+    audience: env.OCSUITE_TOKEN_AUDIENCE || 'ocsuite-api',
+    accessTokenTtlSeconds: int('OCSUITE_ACCESS_TOKEN_TTL', 900, 30, 86_400),
+    refreshTokenTtlSeconds: int('OCSUITE_REFRESH_TOKEN_TTL', 2_592_000, 300, 31_536_000),
+    invitationTtlSeconds: int('OCSUITE_INVITATION_TTL', 604_800, 300, 2_592_000),
+    bodyLimitBytes: int('OCSUITE_BODY_LIMIT', 1_048_576, 1024, 104_857_600),
+    requestTimeoutMs: int('OCSUITE_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000),
+    statementTimeoutMs: int('OCSUITE_STATEMENT_TIMEOUT_MS', 5_000, 100, 600_000),
+    rateLimitPerMinute: int('OCSUITE_RATE_LIMIT', 600, 1, 1_000_000),
+    authRateLimitPerMinute: int('OCSUITE_AUTH_RATE_LIMIT', 20, 1, 1_000_000),
+    smtpUrl,
+    mailFrom: env.MAIL_FROM || 'OC-Suite <no-reply@localhost>',
+  };
+
+  if (production) problems.push(...productionProblems(config, env));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
+
+/** Guardrails of DESIGN.md §2 that need no database; role checks run at start-up (db/guard.ts). */
+function productionProblems(config: Config, env: Env): string[] {
+  const out: string[] = [];
+  if (!config.databaseUrl) out.push('DATABASE_URL: required when NODE_ENV=production (the embedded profile is for development)');
+  if (!env.PUBLIC_URL) out.push('PUBLIC_URL: required when NODE_ENV=production');
+  if (!config.masterKeys && !config.masterKeysFile) {
+    out.push('OCSUITE_MASTER_KEYS: master keys are required in production (or OCSUITE_MASTER_KEYS_FILE)');
+  }
+  if (config.corsOrigins.includes('*')) out.push('CORS_ORIGINS: * is refused in production; list the allowed origins');
+  if (config.operatorToken && /^(change-?me|example|secret|x+)/i.test(config.operatorToken)) {
+    out.push('OCSUITE_OPERATOR_TOKEN: looks like a default value; generate one with `openssl rand -base64 32`');
+  }
+  if (config.databaseUrl) {
+    try {
+      const password = decodeURIComponent(new URL(config.databaseUrl).password);
+      if (password && (password.length < 12 || /^(postgres|password|changeme|secret)$/i.test(password))) {
+        out.push('DATABASE_URL: the database password is a default or shorter than 12 characters');
+      }
+    } catch {
+      /* already reported */
+    }
+  }
+  return out;
+}

@@ -1,0 +1,94 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import type { SQL } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
+
+/**
+ * One database port over two drivers. PGlite (embedded) is a single connection,
+ * so sessions are handed out one at a time; `pg` (server) hands out pooled
+ * clients. Callers never see a driver: they get a Session inside a transaction.
+ */
+export interface Session {
+  /** Parameterised query built with drizzle's `sql` tagged template. */
+  query<T = Record<string, unknown>>(statement: SQL): Promise<T[]>;
+  /** Simple-protocol text of trusted, constant SQL only (migrations, BEGIN/COMMIT). */
+  exec(text: string): Promise<void>;
+}
+
+interface Lease extends Session {
+  release(broken?: boolean): void;
+}
+
+export interface Database {
+  readonly kind: 'pglite' | 'pg';
+  acquire(): Promise<Lease>;
+  close(): Promise<void>;
+}
+
+const dialect = new PgDialect();
+
+export function toQuery(statement: SQL): { text: string; params: unknown[] } {
+  const q = dialect.sqlToQuery(statement);
+  return { text: q.sql, params: q.params };
+}
+
+export async function openPglite(dataDir: string | undefined): Promise<Database> {
+  if (dataDir) fs.mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o700 });
+  const client = await PGlite.create(dataDir ? { dataDir } : {});
+  // One connection: a lease is a turn on a queue, so two transactions never interleave.
+  let tail: Promise<void> = Promise.resolve();
+  const session: Session = {
+    async query<T>(statement: SQL) {
+      const { text, params } = toQuery(statement);
+      const result = await client.query<T>(text, params);
+      return result.rows;
+    },
+    async exec(text: string) {
+      await client.exec(text);
+    },
+  };
+  return {
+    kind: 'pglite',
+    acquire() {
+      let release!: () => void;
+      const turn = new Promise<void>((resolve) => (release = resolve));
+      const ready = tail.then(() => ({ ...session, release: () => release() }));
+      tail = tail.then(() => turn);
+      return ready;
+    },
+    async close() {
+      await tail;
+      await client.close();
+    },
+  };
+}
+
+export function openPg(url: string, max: number): Database {
+  const pool = new pg.Pool({ connectionString: url, max, application_name: 'ocsuite' });
+  // A broken idle client must not crash the process; the pool drops it.
+  pool.on('error', () => {});
+  return {
+    kind: 'pg',
+    async acquire() {
+      const client = await pool.connect();
+      return {
+        async query<T>(statement: SQL) {
+          const { text, params } = toQuery(statement);
+          const result = await client.query(text, params);
+          return result.rows as T[];
+        },
+        async exec(text: string) {
+          await client.query(text);
+        },
+        release(broken?: boolean) {
+          client.release(broken ? new Error('discarded after a failed transaction') : undefined);
+        },
+      };
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}

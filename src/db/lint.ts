@@ -1,0 +1,96 @@
+import { sql } from 'drizzle-orm';
+import type { Session } from './client.ts';
+import { DbRole } from './roles.ts';
+
+/**
+ * The schema lint of DESIGN.md §4, read from the catalog so it judges what the
+ * database will enforce, not what the migration files intended.
+ * Tables marked append-only carry `@append-only` in their COMMENT.
+ */
+export interface LintFinding {
+  rule: string;
+  object: string;
+  detail: string;
+}
+
+export async function lintSchema(tx: Session, schema = 'public'): Promise<LintFinding[]> {
+  const findings: LintFinding[] = [];
+
+  const tables = await tx.query<{ name: string; rls: boolean; forced: boolean; has_tenant: boolean; comment: string | null }>(sql`
+    SELECT c.relname AS name, c.relrowsecurity AS rls, c.relforcerowsecurity AS forced,
+           EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped) AS has_tenant,
+           obj_description(c.oid, 'pg_class') AS comment
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = ${schema} AND c.relkind IN ('r', 'p')`);
+
+  const policies = await tx.query<{ table: string; name: string; qual: string | null; with_check: string | null; cmd: string; roles: string }>(sql`
+    SELECT tablename AS "table", policyname AS name, qual, with_check, cmd, array_to_string(roles, ',') AS roles
+    FROM pg_policies WHERE schemaname = ${schema}`);
+
+  for (const t of tables) {
+    if (!t.rls || !t.forced) {
+      findings.push({ rule: 'rls-forced', object: t.name, detail: 'row level security must be enabled and forced' });
+    }
+    if (!t.has_tenant) continue;
+    const runtime = policies.filter((p) => p.table === t.name && p.roles.split(',').some((r) => r === DbRole.runtime || r === 'public'));
+    const grants = await tableGrants(tx, schema, t.name, DbRole.runtime);
+    if (grants.length > 0 && runtime.length === 0) {
+      findings.push({ rule: 'tenant-policy', object: t.name, detail: 'runtime role has grants but no tenant policy' });
+    }
+    for (const p of runtime) {
+      const scoped = (expr: string | null) => expr !== null && /^\(tenant_id = \( SELECT \(NULLIF\(current_setting\('app\.tenant_id'::text, true\), ''::text\)\)::uuid AS "nullif"\)\)$/.test(expr);
+      if (!scoped(p.qual) && p.cmd !== 'INSERT') {
+        findings.push({ rule: 'tenant-policy', object: `${t.name}.${p.name}`, detail: 'USING is not scoped to app.tenant_id' });
+      }
+      if ((p.cmd === 'ALL' || p.cmd === 'INSERT' || p.cmd === 'UPDATE') && !scoped(p.with_check)) {
+        findings.push({ rule: 'tenant-policy', object: `${t.name}.${p.name}`, detail: 'WITH CHECK is not scoped to app.tenant_id' });
+      }
+    }
+    const leading = await tx.query<{ ok: boolean }>(sql`
+      SELECT EXISTS (
+        SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+        WHERE n.nspname = ${schema} AND c.relname = ${t.name} AND a.attname = 'tenant_id') AS ok`);
+    if (!leading[0]?.ok) findings.push({ rule: 'tenant-index', object: t.name, detail: 'no index leads with tenant_id' });
+    if (t.comment?.includes('@append-only')) {
+      const bad = grants.filter((g) => g === 'UPDATE' || g === 'DELETE' || g === 'TRUNCATE');
+      if (bad.length > 0) {
+        findings.push({ rule: 'append-only', object: t.name, detail: `runtime role may ${bad.join(', ')} an append-only table` });
+      }
+    }
+  }
+
+  for (const t of tables.filter((x) => x.comment?.includes('@append-only') && !x.has_tenant)) {
+    const bad = (await tableGrants(tx, schema, t.name, DbRole.runtime)).filter((g) => g === 'UPDATE' || g === 'DELETE' || g === 'TRUNCATE');
+    if (bad.length > 0) findings.push({ rule: 'append-only', object: t.name, detail: `runtime role may ${bad.join(', ')} an append-only table` });
+  }
+
+  const owners = await tx.query<{ name: string }>(sql`
+    SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_roles r ON r.oid = c.relowner
+    WHERE n.nspname = ${schema} AND r.rolname IN (${DbRole.runtime}, ${DbRole.identity}, ${DbRole.maintenance})`);
+  for (const o of owners) findings.push({ rule: 'runtime-owns', object: o.name, detail: 'a switched-into role owns this object' });
+
+  const roles = await tx.query<{ name: string }>(sql`
+    SELECT rolname AS name FROM pg_roles
+    WHERE rolname IN (${DbRole.runtime}, ${DbRole.identity}, ${DbRole.maintenance}) AND (rolsuper OR rolbypassrls OR rolcanlogin)`);
+  for (const r of roles) findings.push({ rule: 'role-attributes', object: r.name, detail: 'must be NOLOGIN, NOSUPERUSER, NOBYPASSRLS' });
+
+  const definers = await tx.query<{ name: string }>(sql`
+    SELECT p.proname AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = ${schema} AND p.prosecdef
+      AND NOT EXISTS (SELECT 1 FROM unnest(coalesce(p.proconfig, '{}')) c WHERE c LIKE 'search_path=%')`);
+  for (const d of definers) findings.push({ rule: 'definer-search-path', object: d.name, detail: 'SECURITY DEFINER without a pinned search_path' });
+
+  return findings;
+}
+
+async function tableGrants(tx: Session, schema: string, table: string, role: string): Promise<string[]> {
+  const rows = await tx.query<{ privilege: string }>(sql`
+    SELECT privilege_type AS privilege FROM information_schema.role_table_grants
+    WHERE table_schema = ${schema} AND table_name = ${table} AND grantee = ${role}
+    UNION
+    SELECT DISTINCT privilege_type FROM information_schema.column_privileges
+    WHERE table_schema = ${schema} AND table_name = ${table} AND grantee = ${role}`);
+  return rows.map((r) => r.privilege);
+}

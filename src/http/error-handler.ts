@@ -1,0 +1,70 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { PROBLEM_CONTENT_TYPE, ProblemError } from './problem.ts';
+
+/** PostgreSQL error codes that are the client's fault, mapped to problems; anything else is a 500. */
+function fromDatabase(err: { code?: string }): ProblemError | undefined {
+  switch (err.code) {
+    case '23505':
+      return new ProblemError('conflict', 409, 'A resource with these values already exists.');
+    case '23514':
+    case '22001':
+    case '22P02':
+      return new ProblemError('validation-failed', 400, 'A value is outside what is allowed.');
+    case 'OC001':
+      return new ProblemError('last-owner', 409, 'A tenant must keep at least one owner.');
+    case '42501':
+      return new ProblemError('forbidden', 403, 'Not allowed.');
+    case '57014':
+      return new ProblemError('service-unavailable', 503, 'The operation took too long.');
+    default:
+      return undefined;
+  }
+}
+
+function toProblem(err: FastifyError & { code?: string }): ProblemError {
+  if (err instanceof ProblemError) return err;
+  if (err.validation) {
+    const errors = err.validation.map((v) => ({
+      location: err.validationContext ?? 'body',
+      path: v.instancePath || '/',
+      message: v.keyword === 'additionalProperties'
+        ? `unknown property "${String((v.params as { additionalProperty?: unknown }).additionalProperty)}"`
+        : v.message ?? 'invalid',
+    }));
+    return new ProblemError('validation-failed', 400, 'The request does not match the schema.', { extensions: { errors } });
+  }
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ProblemError('payload-too-large', 413, 'The request body is too large.');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ProblemError('unsupported-media-type', 415, 'Send application/json.');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ProblemError('validation-failed', 400, 'The body is not valid JSON.');
+  }
+  if (err.statusCode === 429) {
+    return new ProblemError('rate-limited', 429, 'Too many requests; retry later.');
+  }
+  const db = fromDatabase(err);
+  if (db) return db;
+  if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    return new ProblemError('validation-failed', err.statusCode, 'The request was not understood.');
+  }
+  return new ProblemError('internal', 500);
+}
+
+export function sendProblem(reply: FastifyReply, request: FastifyRequest, problem: ProblemError) {
+  if (problem.headers) reply.headers(problem.headers);
+  return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem.toBody(request.id));
+}
+
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    const problem = toProblem(err);
+    if (problem.status >= 500) request.log.error({ err }, 'request failed');
+    else if (!(err instanceof ProblemError)) request.log.debug({ code: err.code }, 'request refused');
+    // Headers set earlier (e.g. Retry-After from the rate limiter) are kept.
+    return sendProblem(reply, request, problem);
+  });
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, request, new ProblemError('not-found', 404, 'No such route.')));
+}

@@ -1,0 +1,59 @@
+import type { FastifyInstance, RouteOptions } from 'fastify';
+import { describePolicy, type RateClass, type RouteSecurity } from '../kernel/access/policy.ts';
+
+export interface RouteInventoryEntry {
+  method: string;
+  path: string;
+  policy: string;
+  rateClass: RateClass;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    security?: RouteSecurity;
+  }
+}
+
+export class UndeclaredPolicyError extends Error {
+  readonly code = 'ERR_ROUTE_POLICY_MISSING';
+}
+
+/**
+ * Default deny at build time: every route declares its policy or the server
+ * refuses to start. API routes must also declare response schemas, because the
+ * schema decides what leaves. The inventory feeds `ocsuite routes`, the
+ * OpenAPI document and the generated security suites.
+ */
+export function enforceRoutePolicies(app: FastifyInstance, opts: { authRateLimitPerMinute: number }): RouteInventoryEntry[] {
+  const inventory: RouteInventoryEntry[] = [];
+  app.addHook('onRoute', (route: RouteOptions) => {
+    const security = route.config?.security;
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== 'HEAD');
+    if (methods.length === 0) return;
+    // The CORS plugin's preflight route: a browser sends it without credentials by definition.
+    if (!security && route.url === '*' && methods.every((m) => m === 'OPTIONS')) {
+      route.config = { ...route.config, security: { policy: 'public' } } as typeof route.config;
+      inventory.push({ method: 'OPTIONS', path: '*', policy: 'public (CORS preflight)', rateClass: 'default' });
+      return;
+    }
+    if (!security) {
+      throw new UndeclaredPolicyError(`route ${methods.join(',')} ${route.url} declares no security policy`);
+    }
+    if (route.url.startsWith('/api/') && !route.schema?.response) {
+      throw new UndeclaredPolicyError(`route ${methods.join(',')} ${route.url} declares no response schema`);
+    }
+    const rateClass = security.rateClass ?? 'default';
+    if (rateClass === 'auth') {
+      route.config = { ...route.config, rateLimit: { max: opts.authRateLimitPerMinute, timeWindow: 60_000 } } as typeof route.config;
+    }
+    const policy = describePolicy(security.policy);
+    route.schema = {
+      ...route.schema,
+      ...(security.policy === 'public' ? {} : { security: [security.policy === 'operator' ? { operatorToken: [] } : { bearerAuth: [] }] }),
+      'x-ocsuite-policy': policy,
+      'x-ocsuite-rate-class': rateClass,
+    } as typeof route.schema;
+    for (const method of methods) inventory.push({ method, path: route.url, policy, rateClass });
+  });
+  return inventory;
+}

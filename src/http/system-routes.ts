@@ -1,0 +1,51 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@fastify/type-provider-typebox';
+import { sql } from 'drizzle-orm';
+import type { Platform } from '../platform.ts';
+import { ProblemError } from './problem.ts';
+
+const Status = Type.Object({ status: Type.String() });
+const Jwks = Type.Object({
+  keys: Type.Array(Type.Object({ kty: Type.String(), crv: Type.String(), x: Type.String(), kid: Type.String(), alg: Type.String(), use: Type.String() })),
+});
+
+/** Health, readiness, the public keys and the OpenAPI document; metrics behind the operator token. */
+export const systemRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
+  app.get('/healthz', {
+    config: { security: { policy: 'public' } },
+    schema: { tags: ['system'], response: { 200: Status } },
+  }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', {
+    config: { security: { policy: 'public' } },
+    schema: { tags: ['system'], response: { 200: Status } },
+  }, async () => {
+    try {
+      await platform.withIdentity((tx) => tx.query(sql`SELECT 1`));
+    } catch {
+      throw new ProblemError('service-unavailable', 503, 'The database is not reachable.');
+    }
+    return { status: 'ready' };
+  });
+
+  app.get('/.well-known/jwks.json', {
+    config: { security: { policy: 'public' } },
+    schema: { tags: ['system'], response: { 200: Jwks } },
+  }, async (_req, reply) => {
+    reply.header('cache-control', 'public, max-age=300');
+    return platform.tokens.jwks() as { keys: Array<{ kty: string; crv: string; x: string; kid: string; alg: string; use: string }> };
+  });
+
+  app.get('/openapi.json', {
+    config: { security: { policy: 'public' } },
+    schema: { hide: true },
+  }, async () => app.swagger());
+
+  app.get('/metrics', {
+    config: { security: { policy: 'operator' } },
+    schema: { tags: ['system'] },
+  }, async (_req, reply) => {
+    reply.type(platform.metrics.registry.contentType);
+    return platform.metrics.registry.metrics();
+  });
+};

@@ -1,0 +1,16 @@
+import type { Permission } from './permissions.ts';
+
+/** What a route requires. `operator` is the platform operator's bearer token (/metrics). */
+export type RoutePolicy = 'public' | 'operator' | { permission: Permission };
+
+/** Rate-limit classes: `auth` for credential endpoints, `default` otherwise. */
+export type RateClass = 'default' | 'auth';
+
+export interface RouteSecurity {
+  policy: RoutePolicy;
+  rateClass?: RateClass;
+}
+
+export function describePolicy(policy: RoutePolicy): string {
+  return typeof policy === 'string' ? policy : policy.permission;
+}

@@ -1,0 +1,42 @@
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
+import { calculateJwkThumbprint, type JWK } from 'jose';
+import { sql } from 'drizzle-orm';
+import type { Session } from '../../db/client.ts';
+import { openWithMasterKey, sealWithMasterKey, type Keyring } from '../crypto/index.ts';
+import type { SigningKey } from './access-tokens.ts';
+
+const aadOf = (kid: string) => `signing_keys|private_key_sealed|${kid}`;
+
+/**
+ * Loads the issuer's Ed25519 keys (newest first), creating the first one on a
+ * fresh database. Private halves are stored sealed under the master key, so a
+ * database dump alone cannot mint tokens.
+ */
+export async function loadSigningKeys(tx: Session, keyring: Keyring): Promise<SigningKey[]> {
+  let rows = await selectKeys(tx);
+  if (rows.length === 0) {
+    await insertSigningKey(tx, keyring);
+    rows = await selectKeys(tx);
+  }
+  return rows.map((r) => ({
+    kid: r.kid,
+    publicJwk: r.public_jwk,
+    privateKey: createPrivateKey({ key: openWithMasterKey(keyring, aadOf(r.kid), r.private_key_sealed).toString('utf8'), format: 'pem' }),
+  }));
+}
+
+export async function insertSigningKey(tx: Session, keyring: Keyring): Promise<string> {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const publicJwk = publicKey.export({ format: 'jwk' }) as JWK;
+  const kid = await calculateJwkThumbprint(publicJwk);
+  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+  const sealed = sealWithMasterKey(keyring, aadOf(kid), pem);
+  await tx.query(sql`INSERT INTO signing_keys (kid, alg, public_jwk, private_key_sealed)
+    VALUES (${kid}, 'EdDSA', ${JSON.stringify(publicJwk)}::jsonb, ${sealed}) ON CONFLICT (kid) DO NOTHING`);
+  return kid;
+}
+
+function selectKeys(tx: Session) {
+  return tx.query<{ kid: string; public_jwk: Record<string, unknown>; private_key_sealed: string }>(sql`
+    SELECT kid, public_jwk, private_key_sealed FROM signing_keys WHERE retired_at IS NULL ORDER BY created_at DESC, kid`);
+}

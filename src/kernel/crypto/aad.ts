@@ -1,0 +1,39 @@
+import { CryptoError } from './errors.ts';
+
+/**
+ * Associated data as a sequence of length-prefixed UTF-8 fields (4-byte
+ * big-endian length, then bytes). Unlike joining with '|', no choice of field
+ * values can make two different contexts encode identically.
+ */
+export function encodeAad(fields: readonly string[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const field of fields) {
+    const bytes = Buffer.from(field, 'utf8');
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    parts.push(length, bytes);
+  }
+  return Buffer.concat(parts);
+}
+
+/** True when the string survives a UTF-8 round trip (no lone surrogates). */
+export function isWellFormed(value: string): boolean {
+  return Buffer.from(value, 'utf8').toString('utf8') === value;
+}
+
+/**
+ * Context fields must be non-empty and well-formed: UTF-8 encoding replaces
+ * lone surrogates with U+FFFD, which would let two distinct ids share an AAD.
+ * Messages name the field, not its value.
+ */
+export function assertContextField(name: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string' || value === '' || !isWellFormed(value)) {
+    throw new CryptoError('ERR_CONTEXT_INVALID', `${name} must be a non-empty, well-formed string`);
+  }
+}
+
+export function assertKeyVersion(name: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new CryptoError('ERR_CONTEXT_INVALID', `${name} must be a positive integer`);
+  }
+}

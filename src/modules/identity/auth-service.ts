@@ -1,0 +1,139 @@
+import { sql } from 'drizzle-orm';
+import { isRole, permissionsOf, type Role } from '../../kernel/access/permissions.ts';
+import { hashOpaqueToken } from '../../kernel/auth/opaque-token.ts';
+import { assertPasswordAcceptable, hashPassword, verifyPassword } from '../../kernel/auth/passwords.ts';
+import type { Principal } from '../../kernel/auth/principal.ts';
+import { ProblemError, notFound } from '../../http/problem.ts';
+import type { Platform } from '../../platform.ts';
+import { addRefreshToken, startSession, tokensFor, type ClientInfo, type IssuedTokens } from './sessions.ts';
+
+const invalidCredentials = () => new ProblemError('invalid-credentials', 401, 'The email, password or tenant is not right.');
+const invalidRefresh = () => new ProblemError('invalid-token', 401, 'The refresh token is invalid, expired or already used.');
+
+interface UserRow {
+  id: string;
+  email: string;
+  password_hash: string | null;
+}
+
+export function createAuthService(platform: Platform) {
+  async function findUser(email: string): Promise<UserRow | undefined> {
+    const [user] = await platform.withIdentity((tx) =>
+      tx.query<UserRow>(sql`SELECT id, email, password_hash FROM users WHERE email_normalized = lower(${email})`),
+    );
+    return user;
+  }
+
+  return {
+    /** Self-serve signup: a new tenant with the caller as its owner. */
+    async signup(input: { tenantName: string; email: string; password: string }, client: ClientInfo): Promise<IssuedTokens> {
+      if (!platform.config.signupEnabled) throw new ProblemError('signup-disabled', 403, 'Ask a tenant admin for an invitation.');
+      assertPasswordAcceptable(input.password);
+      const existing = await findUser(input.email);
+      // An existing account may open another tenant only by proving its password.
+      if (existing && !(await verifyPassword(existing.password_hash, input.password))) {
+        throw new ProblemError('conflict', 409, 'This email already has an account; sign up with its password or log in.');
+      }
+      const passwordHash = existing ? null : await hashPassword(input.password);
+      return platform.withIdentity(async (tx) => {
+        const [tenant] = await tx.query<{ id: string; name: string }>(sql`
+          INSERT INTO tenants (name) VALUES (${input.tenantName}) RETURNING id, name`);
+        const user = existing
+          ? { id: existing.id, email: existing.email }
+          : (await tx.query<{ id: string; email: string }>(sql`
+              INSERT INTO users (email, password_hash) VALUES (${input.email}, ${passwordHash}) RETURNING id, email`))[0]!;
+        await tx.query(sql`INSERT INTO memberships (tenant_id, user_id, role) VALUES (${tenant!.id}, ${user.id}, 'owner')`);
+        return startSession(tx, platform, { tenant: tenant!, user, role: 'owner' }, client);
+      });
+    },
+
+    async login(input: { email: string; password: string; tenant?: string | undefined }, client: ClientInfo): Promise<IssuedTokens> {
+      const user = await findUser(input.email);
+      const ok = await verifyPassword(user?.password_hash, input.password);
+      if (!user || !ok) throw invalidCredentials();
+      return platform.withIdentity(async (tx) => {
+        const memberships = await tx.query<{ tenant_id: string; name: string; role: string; status: string }>(sql`
+          SELECT m.tenant_id, t.name, m.role, t.status FROM memberships m JOIN tenants t ON t.id = m.tenant_id
+          WHERE m.user_id = ${user.id} ORDER BY m.created_at`);
+        const chosen = input.tenant ? memberships.filter((m) => m.tenant_id === input.tenant?.toLowerCase()) : memberships;
+        if (chosen.length === 0) throw invalidCredentials();
+        if (chosen.length > 1) {
+          throw new ProblemError('tenant-required', 400, 'This account belongs to several tenants; pass `tenant`.', {
+            extensions: { tenants: chosen.map((m) => ({ id: m.tenant_id, name: m.name })) },
+          });
+        }
+        const m = chosen[0]!;
+        if (m.status !== 'active' || !isRole(m.role)) throw new ProblemError('forbidden', 403, 'This tenant is suspended.');
+        return startSession(tx, platform, { tenant: { id: m.tenant_id, name: m.name }, user: { id: user.id, email: user.email }, role: m.role }, client);
+      });
+    },
+
+    /**
+     * Rotates a refresh token. A token that was already used is a sign of theft:
+     * the whole session is revoked (committed) before the caller is refused.
+     * The new access token carries the member's current role.
+     */
+    async refresh(refreshToken: string): Promise<IssuedTokens> {
+      const outcome = await platform.withIdentity(async (tx) => {
+        const [row] = await tx.query<{
+          token_id: string; tenant_id: string; session_id: string; used: boolean; token_expired: boolean;
+          session_live: boolean; user_id: string; email: string; tenant_name: string; tenant_status: string; role: string | null;
+        }>(sql`
+          SELECT rt.id AS token_id, rt.tenant_id, rt.session_id, rt.used_at IS NOT NULL AS used,
+                 rt.expires_at <= now() AS token_expired,
+                 (s.revoked_at IS NULL AND s.expires_at > now()) AS session_live,
+                 u.id AS user_id, u.email, t.name AS tenant_name, t.status AS tenant_status, m.role
+          FROM refresh_tokens rt
+          JOIN sessions s ON s.id = rt.session_id
+          JOIN users u ON u.id = s.user_id
+          JOIN tenants t ON t.id = rt.tenant_id
+          LEFT JOIN memberships m ON m.tenant_id = rt.tenant_id AND m.user_id = s.user_id
+          WHERE rt.token_hash = ${hashOpaqueToken(refreshToken)}
+          FOR UPDATE OF rt`);
+        if (!row) return { kind: 'invalid' as const };
+        if (row.used || !row.role || row.tenant_status !== 'active') {
+          await tx.query(sql`UPDATE sessions SET revoked_at = now(), revoked_reason = ${row.used ? 'refresh-token-reuse' : 'membership-ended'}
+            WHERE id = ${row.session_id} AND revoked_at IS NULL`);
+          return { kind: 'revoked' as const, sessionId: row.session_id };
+        }
+        if (row.token_expired || !row.session_live || !isRole(row.role)) return { kind: 'invalid' as const };
+        await tx.query(sql`UPDATE refresh_tokens SET used_at = now() WHERE tenant_id = ${row.tenant_id} AND id = ${row.token_id}`);
+        await tx.query(sql`UPDATE sessions SET last_used_at = now() WHERE id = ${row.session_id}`);
+        const next = await addRefreshToken(tx, row.tenant_id, row.session_id, platform.config.refreshTokenTtlSeconds);
+        const tokens = await tokensFor(
+          platform,
+          { tenant: { id: row.tenant_id, name: row.tenant_name }, user: { id: row.user_id, email: row.email }, role: row.role as Role },
+          row.session_id,
+          next,
+        );
+        return { kind: 'ok' as const, tokens };
+      });
+      if (outcome.kind !== 'ok') throw invalidRefresh();
+      return outcome.tokens;
+    },
+
+    async logout(principal: Principal): Promise<void> {
+      await platform.withTenant({ tenantId: principal.tenantId, userId: principal.userId }, (tx) =>
+        tx.query(sql`UPDATE sessions SET revoked_at = now(), revoked_reason = 'logout'
+          WHERE id = ${principal.sessionId} AND revoked_at IS NULL`),
+      );
+    },
+
+    async me(principal: Principal) {
+      const [row] = await platform.withTenant({ tenantId: principal.tenantId, userId: principal.userId }, (tx) =>
+        tx.query<{ id: string; email: string; display_name: string | null; tenant_name: string }>(sql`
+          SELECT u.id, u.email, u.display_name, t.name AS tenant_name
+          FROM users u, tenants t WHERE u.id = ${principal.userId} AND t.id = ${principal.tenantId}`),
+      );
+      if (!row) throw notFound('user');
+      return {
+        user: { id: row.id, email: row.email, displayName: row.display_name },
+        tenant: { id: principal.tenantId, name: row.tenant_name },
+        roles: principal.roles,
+        permissions: [...permissionsOf(principal.roles)].sort(),
+        sessionId: principal.sessionId,
+      };
+    },
+  };
+}
+export type AuthService = ReturnType<typeof createAuthService>;

@@ -1,0 +1,118 @@
+import { sql } from 'drizzle-orm';
+import { assertMayAssign } from '../../kernel/access/assignment.ts';
+import { isRole, type Role } from '../../kernel/access/permissions.ts';
+import { hashOpaqueToken, newOpaqueToken } from '../../kernel/auth/opaque-token.ts';
+import { assertPasswordAcceptable, hashPassword, verifyPassword } from '../../kernel/auth/passwords.ts';
+import type { Principal } from '../../kernel/auth/principal.ts';
+import { ProblemError, notFound } from '../../http/problem.ts';
+import type { Platform } from '../../platform.ts';
+import { startSession, type ClientInfo, type IssuedTokens } from './sessions.ts';
+
+const invalidInvitation = () => new ProblemError('invalid-token', 401, 'The invitation is invalid, expired or already used.');
+
+interface InvitationRow {
+  id: string;
+  email: string;
+  role: string;
+  expires_at: Date;
+  created_at: Date;
+}
+
+const view = (r: InvitationRow) => ({ id: r.id, email: r.email, role: r.role, expiresAt: r.expires_at.toISOString(), createdAt: r.created_at.toISOString() });
+
+export function createInvitationsService(platform: Platform) {
+  const scope = (p: Principal) => ({ tenantId: p.tenantId, userId: p.userId });
+
+  return {
+    /** Creates an invitation; the token is in the returned URL and the mail only, never stored in clear. */
+    async create(principal: Principal, input: { email: string; role: Role }) {
+      assertMayAssign(principal.roles, null, input.role);
+      const { token, hash } = newOpaqueToken('ocs_inv');
+      const ttl = platform.config.invitationTtlSeconds;
+      const [row] = await platform.withTenant(scope(principal), (tx) =>
+        tx.query<InvitationRow>(sql`
+          INSERT INTO invitations (tenant_id, email, role, token_hash, invited_by, expires_at)
+          VALUES (${principal.tenantId}, ${input.email}, ${input.role}, ${hash}, ${principal.userId}, now() + make_interval(secs => ${ttl}))
+          RETURNING id, email, role, expires_at, created_at`),
+      );
+      // The fragment keeps the token out of server and proxy logs when the link is opened.
+      const acceptUrl = `${platform.config.publicUrl}/invitations/accept#token=${token}`;
+      try {
+        await platform.mailer.send({
+          to: input.email,
+          subject: 'You have been invited to OC-Suite',
+          text: `You have been invited to join a tenant on OC-Suite as ${input.role}.\n\nAccept: ${acceptUrl}\n\nThe link works once and expires in ${Math.round(ttl / 3600)} hours.`,
+        });
+      } catch (err) {
+        platform.log.warn({ err: { message: (err as Error).message }, invitationId: row!.id }, 'invitation mail not sent');
+      }
+      return { ...view(row!), acceptUrl };
+    },
+
+    async list(principal: Principal) {
+      const rows = await platform.withTenant(scope(principal), (tx) =>
+        tx.query<InvitationRow>(sql`
+          SELECT id, email, role, expires_at, created_at FROM invitations
+          WHERE accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+          ORDER BY created_at DESC LIMIT 1000`),
+      );
+      return rows.map(view);
+    },
+
+    async revoke(principal: Principal, id: string) {
+      const rows = await platform.withTenant(scope(principal), (tx) =>
+        tx.query(sql`UPDATE invitations SET revoked_at = now() WHERE id = ${id} AND accepted_at IS NULL AND revoked_at IS NULL RETURNING id`),
+      );
+      if (rows.length === 0) throw notFound('invitation');
+    },
+
+    /**
+     * Accepts an invitation. A new email becomes an account with this password;
+     * an existing account proves itself with its password.
+     */
+    async accept(input: { token: string; password: string }, client: ClientInfo): Promise<IssuedTokens> {
+      const tokenHash = hashOpaqueToken(input.token);
+      const lookup = () =>
+        platform.withIdentity((tx) =>
+          tx.query<{ tenant_id: string; id: string; email: string; role: string; user_id: string | null; password_hash: string | null }>(sql`
+            SELECT i.tenant_id, i.id, i.email, i.role, u.id AS user_id, u.password_hash
+            FROM invitations i JOIN tenants t ON t.id = i.tenant_id AND t.status = 'active'
+            LEFT JOIN users u ON u.email_normalized = lower(i.email)
+            WHERE i.token_hash = ${tokenHash} AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()`),
+        );
+      const [invite] = await lookup();
+      if (!invite || !isRole(invite.role)) throw invalidInvitation();
+      let passwordHash: string | null = null;
+      if (invite.user_id) {
+        if (!(await verifyPassword(invite.password_hash, input.password))) {
+          throw new ProblemError('invalid-credentials', 401, 'This email already has an account; use its password.');
+        }
+      } else {
+        assertPasswordAcceptable(input.password);
+        passwordHash = await hashPassword(input.password);
+      }
+      const role = invite.role;
+      const outcome = await platform.withIdentity(async (tx) => {
+        // Claim the invitation first: a second, concurrent acceptance finds nothing to claim.
+        const claimed = await tx.query<{ id: string }>(sql`
+          UPDATE invitations SET accepted_at = now()
+          WHERE tenant_id = ${invite.tenant_id} AND id = ${invite.id} AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
+          RETURNING id`);
+        if (claimed.length === 0) return undefined;
+        const [user] = invite.user_id
+          ? await tx.query<{ id: string; email: string }>(sql`SELECT id, email FROM users WHERE id = ${invite.user_id}`)
+          : await tx.query<{ id: string; email: string }>(sql`
+              INSERT INTO users (email, password_hash) VALUES (${invite.email}, ${passwordHash}) RETURNING id, email`);
+        await tx.query(sql`UPDATE invitations SET accepted_by = ${user!.id} WHERE tenant_id = ${invite.tenant_id} AND id = ${invite.id}`);
+        const inserted = await tx.query(sql`
+          INSERT INTO memberships (tenant_id, user_id, role) VALUES (${invite.tenant_id}, ${user!.id}, ${role})
+          ON CONFLICT (tenant_id, user_id) DO NOTHING RETURNING user_id`);
+        if (inserted.length === 0) throw new ProblemError('conflict', 409, 'You are already a member of this tenant.');
+        const [tenant] = await tx.query<{ id: string; name: string }>(sql`SELECT id, name FROM tenants WHERE id = ${invite.tenant_id}`);
+        return startSession(tx, platform, { tenant: tenant!, user: user!, role }, client);
+      });
+      if (!outcome) throw invalidInvitation();
+      return outcome;
+    },
+  };
+}

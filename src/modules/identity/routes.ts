@@ -1,0 +1,93 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { principalOf } from '../../http/authenticate.ts';
+import type { Platform } from '../../platform.ts';
+import { createAuthService } from './auth-service.ts';
+import { createInvitationsService } from './invitations-service.ts';
+import { createMembersService } from './members-service.ts';
+import * as S from './schemas.ts';
+
+const clientOf = (r: FastifyRequest) => ({ userAgent: r.headers['user-agent'], ip: r.ip });
+const NoContent = { 204: Type.Null() };
+
+/** Identity: signup, login, refresh, logout, me, members and invitations. */
+export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
+  const auth = createAuthService(platform);
+  const members = createMembersService(platform, (ids) => ids.forEach((id) => app.forgetSession(id)));
+  const invitations = createInvitationsService(platform);
+
+  app.post('/auth/signup', {
+    config: { security: { policy: 'public', rateClass: 'auth' } },
+    schema: { tags: ['identity'], body: S.SignupBody, response: { 201: S.TokenPair } },
+  }, async (req, reply) => reply.code(201).send(await auth.signup(req.body, clientOf(req))));
+
+  app.post('/auth/login', {
+    config: { security: { policy: 'public', rateClass: 'auth' } },
+    schema: { tags: ['identity'], body: S.LoginBody, response: { 200: S.TokenPair } },
+  }, async (req) => auth.login(req.body, clientOf(req)));
+
+  app.post('/auth/refresh', {
+    config: { security: { policy: 'public', rateClass: 'auth' } },
+    schema: { tags: ['identity'], body: S.RefreshBody, response: { 200: S.TokenPair } },
+  }, async (req) => auth.refresh(req.body.refreshToken));
+
+  app.post('/auth/logout', {
+    config: { security: { policy: { permission: 'session' } } },
+    schema: { tags: ['identity'], response: NoContent },
+  }, async (req, reply) => {
+    const principal = principalOf(req);
+    await auth.logout(principal);
+    app.forgetSession(principal.sessionId);
+    return reply.code(204).send(null);
+  });
+
+  app.get('/me', {
+    config: { security: { policy: { permission: 'session' } } },
+    schema: { tags: ['identity'], response: { 200: S.Me } },
+  }, async (req) => auth.me(principalOf(req)));
+
+  app.get('/members', {
+    config: { security: { policy: { permission: 'members:read' } } },
+    schema: { tags: ['members'], response: { 200: S.MemberList } },
+  }, async (req) => ({ items: await members.list(principalOf(req)) }));
+
+  app.patch('/members/:userId', {
+    config: { security: { policy: { permission: 'members:manage' } } },
+    schema: { tags: ['members'], params: S.UserIdParams, body: S.RoleChangeBody, response: NoContent },
+  }, async (req, reply) => {
+    await members.changeRole(principalOf(req), req.params.userId, req.body.role);
+    return reply.code(204).send(null);
+  });
+
+  app.delete('/members/:userId', {
+    config: { security: { policy: { permission: 'members:manage' } } },
+    schema: { tags: ['members'], params: S.UserIdParams, response: NoContent },
+  }, async (req, reply) => {
+    await members.remove(principalOf(req), req.params.userId);
+    return reply.code(204).send(null);
+  });
+
+  app.post('/invitations', {
+    config: { security: { policy: { permission: 'invitations:manage' } } },
+    schema: { tags: ['invitations'], body: S.InvitationBody, response: { 201: S.CreatedInvitation } },
+  }, async (req, reply) => reply.code(201).send(await invitations.create(principalOf(req), req.body)));
+
+  app.get('/invitations', {
+    config: { security: { policy: { permission: 'invitations:manage' } } },
+    schema: { tags: ['invitations'], response: { 200: S.InvitationList } },
+  }, async (req) => ({ items: await invitations.list(principalOf(req)) }));
+
+  app.delete('/invitations/:id', {
+    config: { security: { policy: { permission: 'invitations:manage' } } },
+    schema: { tags: ['invitations'], params: S.IdParams, response: NoContent },
+  }, async (req, reply) => {
+    await invitations.revoke(principalOf(req), req.params.id);
+    return reply.code(204).send(null);
+  });
+
+  app.post('/invitations/accept', {
+    config: { security: { policy: 'public', rateClass: 'auth' } },
+    schema: { tags: ['invitations'], body: S.AcceptInvitationBody, response: { 200: S.TokenPair } },
+  }, async (req) => invitations.accept(req.body, clientOf(req)));
+};

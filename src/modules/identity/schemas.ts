@@ -1,0 +1,67 @@
+import { Type } from '@fastify/type-provider-typebox';
+import { ROLES } from '../../kernel/access/permissions.ts';
+import { OPAQUE_TOKEN_PATTERN } from '../../kernel/auth/opaque-token.ts';
+import { PASSWORD_MAX_LENGTH } from '../../kernel/auth/passwords.ts';
+
+const strict = { additionalProperties: false } as const;
+
+export const Email = Type.String({ format: 'email', minLength: 3, maxLength: 320 });
+// Length policy is checked in code so the message can say what is wrong.
+export const Password = Type.String({ minLength: 1, maxLength: PASSWORD_MAX_LENGTH });
+export const RoleName = Type.Union(ROLES.map((r) => Type.Literal(r)));
+export const Uuid = Type.String({ format: 'uuid' });
+export const IdParams = Type.Object({ id: Uuid }, strict);
+export const UserIdParams = Type.Object({ userId: Uuid }, strict);
+
+export const SignupBody = Type.Object(
+  { tenantName: Type.String({ minLength: 1, maxLength: 200 }), email: Email, password: Password },
+  strict,
+);
+export const LoginBody = Type.Object(
+  { email: Email, password: Password, tenant: Type.Optional(Uuid) },
+  strict,
+);
+export const RefreshBody = Type.Object({ refreshToken: Type.String({ pattern: OPAQUE_TOKEN_PATTERN }) }, strict);
+
+export const TokenPair = Type.Object({
+  tokenType: Type.Literal('Bearer'),
+  accessToken: Type.String(),
+  expiresIn: Type.Integer(),
+  refreshToken: Type.String(),
+  tenant: Type.Object({ id: Type.String(), name: Type.String() }),
+  user: Type.Object({ id: Type.String(), email: Type.String() }),
+  roles: Type.Array(Type.String()),
+});
+
+export const Me = Type.Object({
+  user: Type.Object({ id: Type.String(), email: Type.String(), displayName: Type.Union([Type.String(), Type.Null()]) }),
+  tenant: Type.Object({ id: Type.String(), name: Type.String() }),
+  roles: Type.Array(Type.String()),
+  permissions: Type.Array(Type.String()),
+  sessionId: Type.String(),
+});
+
+export const Member = Type.Object({
+  userId: Type.String(),
+  email: Type.String(),
+  displayName: Type.Union([Type.String(), Type.Null()]),
+  role: Type.String(),
+  joinedAt: Type.String({ format: 'date-time' }),
+});
+export const MemberList = Type.Object({ items: Type.Array(Member) });
+export const RoleChangeBody = Type.Object({ role: RoleName }, strict);
+
+export const InvitationBody = Type.Object({ email: Email, role: RoleName }, strict);
+export const Invitation = Type.Object({
+  id: Type.String(),
+  email: Type.String(),
+  role: Type.String(),
+  expiresAt: Type.String({ format: 'date-time' }),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+export const CreatedInvitation = Type.Object({ ...Invitation.properties, acceptUrl: Type.String() });
+export const InvitationList = Type.Object({ items: Type.Array(Invitation) });
+export const AcceptInvitationBody = Type.Object(
+  { token: Type.String({ pattern: OPAQUE_TOKEN_PATTERN }), password: Password },
+  strict,
+);

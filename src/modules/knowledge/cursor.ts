@@ -1,0 +1,21 @@
+import { ProblemError } from '../../http/problem.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Keyset cursor over (created_at, id): the timestamp is PostgreSQL's own text so no precision is lost. */
+export function encodeCursor(createdAt: string, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+}
+
+export function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && typeof value[1] === 'string'
+      && UUID.test(value[1]) && !Number.isNaN(Date.parse(value[0]))) {
+      return { createdAt: value[0], id: value[1] };
+    }
+  } catch {
+    /* fall through */
+  }
+  throw new ProblemError('validation-failed', 400, 'The cursor is not one this API returned.');
+}

@@ -1,0 +1,31 @@
+import type { Logger } from 'pino';
+import type { Config } from './config/config.ts';
+import type { Database, Session } from './db/client.ts';
+import { withIdentity, withTenant, type TenantContext } from './db/transaction.ts';
+import type { AccessTokenIssuer } from './kernel/auth/access-tokens.ts';
+import type { Keyring } from './kernel/crypto/index.ts';
+import type { Mailer } from './kernel/mail/mailer.ts';
+import type { Metrics } from './kernel/telemetry/metrics.ts';
+
+/** What every module receives: the kernel, already wired for this process. */
+export interface Platform {
+  config: Config;
+  db: Database;
+  keyring: Keyring;
+  tokens: AccessTokenIssuer;
+  mailer: Mailer;
+  log: Logger;
+  metrics: Metrics;
+  /** One transaction as the runtime role, RLS-scoped to the tenant (DESIGN.md §3). */
+  withTenant<T>(ctx: TenantContext, fn: (tx: Session) => Promise<T>): Promise<T>;
+  /** One transaction as the identity role, for flows before a tenant is known. */
+  withIdentity<T>(fn: (tx: Session) => Promise<T>, ctx?: TenantContext): Promise<T>;
+}
+
+export function bindTransactions(config: Config, db: Database): Pick<Platform, 'withTenant' | 'withIdentity'> {
+  const opts = { statementTimeoutMs: config.statementTimeoutMs };
+  return {
+    withTenant: (ctx, fn) => withTenant(db, ctx, opts, fn),
+    withIdentity: (fn, ctx) => withIdentity(db, opts, fn, ctx),
+  };
+}
