@@ -7,7 +7,7 @@ export async function routesCommand(config: Config, args: string[]): Promise<num
   const platform = await bootPlatform({ ...config, logLevel: 'silent' });
   try {
     const app = await buildServer(platform);
-    const rows = [...app.routeInventory].sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method));
+    const rows = app.routeInventory.map(({ method, path, policy, rateClass }) => ({ method, path, policy, rateClass })).sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method));
     await app.close();
     if (args.includes('--json')) {
       console.log(JSON.stringify(rows, null, 2));

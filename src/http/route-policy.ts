@@ -6,6 +6,8 @@ export interface RouteInventoryEntry {
   path: string;
   policy: string;
   rateClass: RateClass;
+  /** The request body schema, so generated security suites can send a valid body. */
+  body?: unknown;
 }
 
 declare module 'fastify' {
@@ -53,7 +55,7 @@ export function enforceRoutePolicies(app: FastifyInstance, opts: { authRateLimit
       'x-ocsuite-policy': policy,
       'x-ocsuite-rate-class': rateClass,
     } as typeof route.schema;
-    for (const method of methods) inventory.push({ method, path: route.url, policy, rateClass });
+    for (const method of methods) inventory.push({ method, path: route.url, policy, rateClass, body: route.schema?.body });
   });
   return inventory;
 }
