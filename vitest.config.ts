@@ -10,5 +10,8 @@ export default defineConfig({
     // migrations and the schema lint see a stable catalog.
     fileParallelism: false,
     pool: 'forks',
+    // .ci/run asks for a JSON report to print one plain "N passed, N failed" line.
+    reporters: process.env.OCSUITE_TEST_REPORT ? ['default', 'json'] : ['default'],
+    outputFile: process.env.OCSUITE_TEST_REPORT ? { json: process.env.OCSUITE_TEST_REPORT } : {},
   },
 });

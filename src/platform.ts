@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { Config } from './config/config.ts';
 import type { Database, Session } from './db/client.ts';
-import { withIdentity, withTenant, type TenantContext } from './db/transaction.ts';
+import type { SQL } from 'drizzle-orm';
+import { queryAsTenant, withIdentity, withTenant, type TenantContext } from './db/transaction.ts';
 import type { AccessTokenIssuer } from './kernel/auth/access-tokens.ts';
 import type { Keyring } from './kernel/crypto/index.ts';
 import type { Mailer } from './kernel/mail/mailer.ts';
@@ -18,14 +19,17 @@ export interface Platform {
   metrics: Metrics;
   /** One transaction as the runtime role, RLS-scoped to the tenant (DESIGN.md §3). */
   withTenant<T>(ctx: TenantContext, fn: (tx: Session) => Promise<T>): Promise<T>;
+  /** One statement in its own tenant transaction: the hot path, one round trip on PostgreSQL. */
+  queryAsTenant<T>(ctx: TenantContext, statement: SQL): Promise<T[]>;
   /** One transaction as the identity role, for flows before a tenant is known. */
   withIdentity<T>(fn: (tx: Session) => Promise<T>, ctx?: TenantContext): Promise<T>;
 }
 
-export function bindTransactions(config: Config, db: Database): Pick<Platform, 'withTenant' | 'withIdentity'> {
+export function bindTransactions(config: Config, db: Database): Pick<Platform, 'withTenant' | 'withIdentity' | 'queryAsTenant'> {
   const opts = { statementTimeoutMs: config.statementTimeoutMs };
   return {
     withTenant: (ctx, fn) => withTenant(db, ctx, opts, fn),
+    queryAsTenant: (ctx, statement) => queryAsTenant(db, ctx, opts, statement),
     withIdentity: (fn, ctx) => withIdentity(db, opts, fn, ctx),
   };
 }

@@ -4,6 +4,7 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import type { SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
+import { runScopedQuery } from './scoped-query.ts';
 
 /**
  * One database port over two drivers. PGlite (embedded) is a single connection,
@@ -24,6 +25,11 @@ interface Lease extends Session {
 export interface Database {
   readonly kind: 'pglite' | 'pg';
   acquire(): Promise<Lease>;
+  /**
+   * `statement` in one transaction after `context` (a set_config statement):
+   * one round trip on PostgreSQL (see scoped-query.ts), sequential on PGlite.
+   */
+  scopedQuery<T>(context: SQL, statement: SQL): Promise<T[]>;
   close(): Promise<void>;
 }
 
@@ -49,14 +55,32 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
       await client.exec(text);
     },
   };
+  function acquire(): Promise<Lease> {
+    let release!: () => void;
+    const turn = new Promise<void>((resolve) => (release = resolve));
+    const ready = tail.then(() => ({ ...session, release: () => release() }));
+    tail = tail.then(() => turn);
+    return ready;
+  }
   return {
     kind: 'pglite',
-    acquire() {
-      let release!: () => void;
-      const turn = new Promise<void>((resolve) => (release = resolve));
-      const ready = tail.then(() => ({ ...session, release: () => release() }));
-      tail = tail.then(() => turn);
-      return ready;
+    acquire,
+    async scopedQuery<T>(context: SQL, statement: SQL) {
+      const lease = await acquire();
+      try {
+        await client.exec('BEGIN');
+        try {
+          await session.query(context);
+          const rows = await session.query<T>(statement);
+          await client.exec('COMMIT');
+          return rows;
+        } catch (err) {
+          await client.exec('ROLLBACK');
+          throw err;
+        }
+      } finally {
+        lease.release();
+      }
     },
     async close() {
       await tail;
@@ -66,7 +90,11 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
 }
 
 export function openPg(url: string, max: number): Database {
-  const pool = new pg.Pool({ connectionString: url, max, application_name: 'ocsuite' });
+  // Pipeline mode: statements of one transaction are written without waiting for
+  // the previous reply, so the tenant opening travels with the first query
+  // (DESIGN.md §8). PostgreSQL still runs them in order and aborts the rest of
+  // the transaction at the first error.
+  const pool = new pg.Pool({ connectionString: url, max, application_name: 'ocsuite', pipeline: true } as pg.PoolConfig);
   // A broken idle client must not crash the process; the pool drops it.
   pool.on('error', () => {});
   return {
@@ -86,6 +114,20 @@ export function openPg(url: string, max: number): Database {
           client.release(broken ? new Error('discarded after a failed transaction') : undefined);
         },
       };
+    },
+    async scopedQuery<T>(context: SQL, statement: SQL) {
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        const q = toQuery(statement);
+        const c = toQuery(context);
+        return await runScopedQuery<T>(client, { text: c.text, values: c.params }, { text: q.text, values: q.params });
+      } catch (err) {
+        broken = !(err instanceof pg.DatabaseError);
+        throw err;
+      } finally {
+        client.release(broken ? new Error('discarded after an unexpected failure') : undefined);
+      }
     },
     async close() {
       await pool.end();

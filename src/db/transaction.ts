@@ -1,3 +1,4 @@
+import { sql, type SQL } from 'drizzle-orm';
 import type { Database, Session } from './client.ts';
 import { DbRole, type DbRoleName } from './roles.ts';
 
@@ -17,34 +18,37 @@ export interface TransactionOptions {
 }
 
 /**
- * Opens the transaction and sets its role and context in one simple-protocol
- * round trip (DESIGN.md §8: statements, not RLS, are the cost). Only values that
- * passed the strict UUID check and constant role names reach the text, so no
- * untrusted text is ever spliced into SQL. Everything is transaction-local:
- * a pooled connection never carries state to the next request.
+ * The statement that scopes a transaction: role and tenant are bound
+ * parameters, never text, and set_config(…, true) is transaction-local, so a
+ * pooled connection carries nothing to the next request. The UUID check
+ * rejects a malformed context before anything is sent.
  */
-function openingStatement(role: DbRoleName, ctx: TenantContext | undefined, opts: TransactionOptions): string {
-  const settings = [`set_config('role', '${role}', true)`, `set_config('statement_timeout', '${Math.trunc(opts.statementTimeoutMs)}', true)`];
+function contextStatement(role: DbRoleName, ctx: TenantContext | undefined, opts: TransactionOptions): SQL {
   if (ctx) {
     if (!UUID.test(ctx.tenantId)) throw new TenantContextError('tenant id is not a UUID');
     if (ctx.userId !== undefined && !UUID.test(ctx.userId)) throw new TenantContextError('user id is not a UUID');
-    settings.push(`set_config('app.tenant_id', '${ctx.tenantId.toLowerCase()}', true)`);
-    settings.push(`set_config('app.user_id', '${(ctx.userId ?? '').toLowerCase()}', true)`);
   }
-  return `BEGIN; SELECT ${settings.join(', ')}`;
+  return sql`SELECT set_config('role', ${role}, true), set_config('statement_timeout', ${String(Math.trunc(opts.statementTimeoutMs))}, true),
+    set_config('app.tenant_id', ${ctx?.tenantId.toLowerCase() ?? ''}, true), set_config('app.user_id', ${ctx?.userId?.toLowerCase() ?? ''}, true)`;
 }
+
+const settle = <T>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
 
 async function inTransaction<T>(
   db: Database,
-  opening: string,
+  context: SQL | undefined,
   fn: (tx: Session) => Promise<T>,
 ): Promise<T> {
   const lease = await db.acquire();
   let broken = false;
   try {
-    await lease.exec(opening);
+    // Not awaited: on PostgreSQL the first query of `fn` is pipelined behind them.
+    const opening = [settle(lease.exec('BEGIN')), ...(context ? [settle(lease.query(context))] : [])];
+    const opened = Promise.all(opening).then((results) => results.find((r) => !r.ok) ?? { ok: true as const });
     try {
       const result = await fn(lease);
+      const o = await opened;
+      if (!o.ok) throw o.error;
       await lease.exec('COMMIT');
       return result;
     } catch (err) {
@@ -53,7 +57,9 @@ async function inTransaction<T>(
       } catch {
         broken = true;
       }
-      throw err;
+      // A failed opening makes every later statement fail; report the cause.
+      const o = await opened;
+      throw o.ok ? err : o.error;
     }
   } finally {
     lease.release(broken);
@@ -67,7 +73,12 @@ export function withTenant<T>(
   opts: TransactionOptions,
   fn: (tx: Session) => Promise<T>,
 ): Promise<T> {
-  return inTransaction(db, openingStatement(DbRole.runtime, ctx, opts), fn);
+  return inTransaction(db, contextStatement(DbRole.runtime, ctx, opts), fn);
+}
+
+/** One statement as the runtime role, RLS-scoped to the tenant, in one round trip. */
+export function queryAsTenant<T>(db: Database, ctx: TenantContext, opts: TransactionOptions, statement: SQL): Promise<T[]> {
+  return db.scopedQuery<T>(contextStatement(DbRole.runtime, ctx, opts), statement);
 }
 
 /** Runs `fn` as the identity role (flows before a tenant is known), optionally with a tenant context. */
@@ -77,15 +88,15 @@ export function withIdentity<T>(
   fn: (tx: Session) => Promise<T>,
   ctx?: TenantContext,
 ): Promise<T> {
-  return inTransaction(db, openingStatement(DbRole.identity, ctx, opts), fn);
+  return inTransaction(db, contextStatement(DbRole.identity, ctx, opts), fn);
 }
 
 /** Runs `fn` as the maintenance role (retention). */
 export function withMaintenance<T>(db: Database, opts: TransactionOptions, fn: (tx: Session) => Promise<T>): Promise<T> {
-  return inTransaction(db, openingStatement(DbRole.maintenance, undefined, opts), fn);
+  return inTransaction(db, contextStatement(DbRole.maintenance, undefined, opts), fn);
 }
 
 /** Runs `fn` as the connecting (owner) login: migrations and tests of the database itself only. */
 export function withOwner<T>(db: Database, fn: (tx: Session) => Promise<T>): Promise<T> {
-  return inTransaction(db, 'BEGIN', fn);
+  return inTransaction(db, undefined, fn);
 }

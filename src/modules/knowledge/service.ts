@@ -39,15 +39,13 @@ export function createKnowledgeService(platform: Platform) {
     async list(principal: Principal, q: { limit?: number | undefined; cursor?: string | undefined; tag?: string | undefined }) {
       const limit = q.limit ?? 20;
       const after = q.cursor ? decodeCursor(q.cursor) : undefined;
-      const rows = await platform.withTenant(scope(principal), (tx) =>
-        tx.query<EntryRow>(sql`
+      const rows = await platform.queryAsTenant<EntryRow>(scope(principal), sql`
           SELECT ${columns} FROM knowledge_entries
           WHERE true
           ${after ? sql`AND (created_at, id) < (${after.createdAt}::timestamptz, ${after.id}::uuid)` : sql``}
           ${q.tag ? sql`AND ${q.tag} = ANY (tags)` : sql``}
           ORDER BY created_at DESC, id DESC
-          LIMIT ${limit + 1}`),
-      );
+          LIMIT ${limit + 1}`);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
@@ -57,26 +55,21 @@ export function createKnowledgeService(platform: Platform) {
     },
 
     async get(principal: Principal, id: string) {
-      const [row] = await platform.withTenant(scope(principal), (tx) =>
-        tx.query<EntryRow>(sql`SELECT ${columns} FROM knowledge_entries WHERE id = ${id}`),
-      );
+      const [row] = await platform.queryAsTenant<EntryRow>(scope(principal), sql`SELECT ${columns} FROM knowledge_entries WHERE id = ${id}`);
       if (!row) throw notFound('knowledge entry');
       return view(row);
     },
 
     async create(principal: Principal, input: { title: string; body: string; tags?: string[] | undefined }) {
-      const [row] = await platform.withTenant(scope(principal), (tx) =>
-        tx.query<EntryRow>(sql`
+      const [row] = await platform.queryAsTenant<EntryRow>(scope(principal), sql`
           INSERT INTO knowledge_entries (tenant_id, title, body, tags, created_by, updated_by)
           VALUES (${principal.tenantId}, ${input.title}, ${input.body}, ${sql.param(input.tags ?? [])}::text[], ${principal.userId}, ${principal.userId})
-          RETURNING ${columns}`),
-      );
+          RETURNING ${columns}`);
       return view(row!);
     },
 
     async update(principal: Principal, id: string, input: { title?: string | undefined; body?: string | undefined; tags?: string[] | undefined }) {
-      const [row] = await platform.withTenant(scope(principal), (tx) =>
-        tx.query<EntryRow>(sql`
+      const [row] = await platform.queryAsTenant<EntryRow>(scope(principal), sql`
           UPDATE knowledge_entries SET
             title = coalesce(${input.title ?? null}, title),
             body = coalesce(${input.body ?? null}, body),
@@ -84,16 +77,13 @@ export function createKnowledgeService(platform: Platform) {
             updated_by = ${principal.userId},
             updated_at = now()
           WHERE id = ${id}
-          RETURNING ${columns}`),
-      );
+          RETURNING ${columns}`);
       if (!row) throw notFound('knowledge entry');
       return view(row);
     },
 
     async remove(principal: Principal, id: string) {
-      const rows = await platform.withTenant(scope(principal), (tx) =>
-        tx.query(sql`DELETE FROM knowledge_entries WHERE id = ${id} RETURNING id`),
-      );
+      const rows = await platform.queryAsTenant(scope(principal), sql`DELETE FROM knowledge_entries WHERE id = ${id} RETURNING id`);
       if (rows.length === 0) throw notFound('knowledge entry');
     },
   };

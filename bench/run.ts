@@ -1,0 +1,152 @@
+// npm run bench — each figure against a baseline measured in the same run (DESIGN.md §7).
+// Writes bench/results.json. Never a test: a slow machine reports a ratio, it does not fail.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+import Fastify from 'fastify';
+import { sql } from 'drizzle-orm';
+import { jwtVerify, createLocalJWKSet } from 'jose';
+import { bootPlatform, shutdownPlatform } from '../src/boot.ts';
+import { loadConfig } from '../src/config/config.ts';
+import { openPg, openPglite } from '../src/db/client.ts';
+import { buildServer } from '../src/server.ts';
+
+const run = promisify(execFile);
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 20);
+
+async function load(url: string, headers: Record<string, string>): Promise<number> {
+  const args = ['-c', String(connections), '-d', String(seconds), '-j', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
+  // A separate process, so the load generator does not share the server's event loop.
+  await run('node_modules/.bin/autocannon', ['-c', '4', '-d', '1', '-j', ...args.slice(5)], { maxBuffer: 1 << 24 }); // warm-up
+  const { stdout } = await run('node_modules/.bin/autocannon', args, { maxBuffer: 1 << 24 });
+  const r = JSON.parse(stdout);
+  if (r.non2xx > 0 || r.errors > 0) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+  return r.requests.average as number;
+}
+
+async function perSecond(n: number, fn: () => Promise<unknown>): Promise<number> {
+  for (let i = 0; i < Math.min(200, n); i++) await fn();
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) await fn();
+  return n / (Number(process.hrtime.bigint() - start) / 1e9);
+}
+
+const profile = process.env.DATABASE_URL ? 'postgres' : 'embedded';
+const config = loadConfig({
+  ...process.env,
+  OCSUITE_MASTER_KEYS: `b1:${randomBytes(32).toString('base64')}`,
+  OCSUITE_RATE_LIMIT: '1000000',
+  OCSUITE_AUTH_RATE_LIMIT: '1000000',
+  LOG_LEVEL: 'warn',
+  NODE_ENV: 'development',
+});
+let db;
+let dropDb: (() => Promise<void>) | undefined;
+if (config.databaseUrl) {
+  // A database of its own, dropped afterwards; the signing key is sealed under this run's master key.
+  const name = `ocsuite_bench_${Date.now()}`;
+  const admin = openPg(config.databaseUrl, 1);
+  const l = await admin.acquire();
+  await l.exec(`CREATE DATABASE ${name}`);
+  l.release();
+  const url = new URL(config.databaseUrl);
+  url.pathname = `/${name}`;
+  db = openPg(url.toString(), 20);
+  dropDb = async () => {
+    const x = await admin.acquire();
+    await x.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    x.release();
+    await admin.close();
+  };
+} else {
+  db = await openPglite(undefined);
+}
+const platform = await bootPlatform(config, { db });
+const app = await buildServer(platform);
+const signup = await app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: { tenantName: 'Bench', email: 'bench@example.com', password: 'bench password 123' } });
+const { accessToken, tenant } = signup.json();
+const entry = (await app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: { authorization: `Bearer ${accessToken}` }, payload: { title: 'bench', body: 'x'.repeat(500), tags: ['a', 'b'] } })).json();
+const fullUrl = await app.listen({ host: '127.0.0.1', port: 0 });
+
+// Baseline: bare Fastify, the same SELECT on the same database, no security layer.
+const bare = Fastify();
+bare.get('/k/:id', async (req) => {
+  const lease = await db.acquire();
+  try {
+    const [row] = await lease.query(sql`SELECT id, title, body, tags, created_by, created_at, updated_at FROM knowledge_entries WHERE tenant_id = ${tenant.id} AND id = ${(req.params as { id: string }).id}`);
+    return row;
+  } finally {
+    lease.release();
+  }
+});
+const bareUrl = await bare.listen({ host: '127.0.0.1', port: 0 });
+
+const results: Record<string, unknown> = { profile, node: process.version, seconds, connections, at: new Date().toISOString() };
+// Alternate the two servers and take medians: on 2 cores shared by the load generator,
+// Node and PostgreSQL, single runs vary by ±20 %.
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const bareRuns: number[] = [];
+const fullRuns: number[] = [];
+for (let i = 0; i < rounds; i++) {
+  bareRuns.push(await load(`${bareUrl}/k/${entry.id}`, {}));
+  fullRuns.push(await load(`${fullUrl}/api/v1/knowledge/${entry.id}`, { authorization: `Bearer ${accessToken}` }));
+}
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const ratios = bareRuns.map((b, i) => fullRuns[i]! / b);
+const baseline = median(bareRuns);
+const full = median(fullRuns);
+results.knowledgeGet = {
+  bareReqPerSec: Math.round(baseline),
+  fullPathReqPerSec: Math.round(full),
+  ratio: +median(ratios).toFixed(3),
+  ratiosPerRound: ratios.map((r) => +r.toFixed(3)),
+  target: 0.5,
+};
+
+// Where the time goes: the same pieces in-process, each against its own baseline.
+const opts = { statementTimeoutMs: 5000 };
+const n = 3000;
+const bareQuery = await perSecond(n, async () => {
+  const l = await db.acquire();
+  try {
+    await l.query(sql`SELECT id FROM knowledge_entries WHERE tenant_id = ${tenant.id} AND id = ${entry.id}`);
+  } finally {
+    l.release();
+  }
+});
+const tenantQuery = await perSecond(n, () => platform.withTenant({ tenantId: tenant.id }, (tx) => tx.query(sql`SELECT id FROM knowledge_entries WHERE id = ${entry.id}`)));
+const tenantStatement = await perSecond(n, () => platform.queryAsTenant({ tenantId: tenant.id }, sql`SELECT id FROM knowledge_entries WHERE id = ${entry.id}`));
+const keySet = createLocalJWKSet(platform.tokens.jwks() as never);
+const joseVerify = await perSecond(n, () => jwtVerify(accessToken, keySet, { algorithms: ['EdDSA'] }));
+const cachedVerify = await perSecond(n * 10, () => platform.tokens.verify(accessToken));
+results.breakdown = {
+  bareQueryPerSec: Math.round(bareQuery),
+  withTenantQueryPerSec: Math.round(tenantQuery),
+  withTenantRatio: +(tenantQuery / bareQuery).toFixed(3),
+  queryAsTenantPerSec: Math.round(tenantStatement),
+  queryAsTenantRatio: +(tenantStatement / bareQuery).toFixed(3),
+  joseEdDSAVerifyPerSec: Math.round(joseVerify),
+  cachedTokenVerifyPerSec: Math.round(cachedVerify),
+  cachedVsJoseRatio: +(cachedVerify / joseVerify).toFixed(1),
+};
+
+await app.close();
+await bare.close();
+await shutdownPlatform(platform);
+await dropDb?.();
+
+const k = results.knowledgeGet as { bareReqPerSec: number; fullPathReqPerSec: number; ratio: number };
+const b = results.breakdown as Record<string, number>;
+console.log(`\nOC-Suite bench (${profile}, ${process.version}, autocannon -c ${connections} -d ${seconds})`);
+console.log(`GET /api/v1/knowledge/:id   full path ${k.fullPathReqPerSec} req/s   bare Fastify + same SELECT ${k.bareReqPerSec} req/s   median ratio ${k.ratio} of ${rounds} alternating rounds (target ≥ 0.5)`);
+console.log(`  withTenant transaction     ${b.withTenantQueryPerSec}/s vs bare query ${b.bareQueryPerSec}/s   ratio ${b.withTenantRatio}`);
+console.log(`  queryAsTenant (1 round trip) ${b.queryAsTenantPerSec}/s vs bare query ${b.bareQueryPerSec}/s   ratio ${b.queryAsTenantRatio}`);
+console.log(`  token verification         cached ${b.cachedTokenVerifyPerSec}/s vs jose EdDSA ${b.joseEdDSAVerifyPerSec}/s   ×${b.cachedVsJoseRatio}`);
+fs.mkdirSync('bench', { recursive: true });
+const file = `bench/results.json`;
+const all = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
+all[profile] = results;
+fs.writeFileSync(file, `${JSON.stringify(all, null, 2)}\n`);
+console.log(`written ${file}`);
