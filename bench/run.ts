@@ -44,6 +44,7 @@ const config = loadConfig({
 });
 let db;
 let dropDb: (() => Promise<void>) | undefined;
+let benchUrl: string | undefined;
 if (config.databaseUrl) {
   // A database of its own, dropped afterwards; the signing key is sealed under this run's master key.
   const name = `ocsuite_bench_${Date.now()}`;
@@ -53,7 +54,8 @@ if (config.databaseUrl) {
   l.release();
   const url = new URL(config.databaseUrl);
   url.pathname = `/${name}`;
-  db = openPg(url.toString(), 20);
+  benchUrl = url.toString();
+  db = openPg(benchUrl, 20);
   dropDb = async () => {
     const x = await admin.acquire();
     await x.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
@@ -63,7 +65,7 @@ if (config.databaseUrl) {
 } else {
   db = await openPglite(undefined);
 }
-const platform = await bootPlatform(config, { db });
+const platform = await bootPlatform(config, { db, jobsConnectionString: benchUrl });
 const app = await buildServer(platform);
 const signup = await app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: { tenantName: 'Bench', email: 'bench@example.com', password: 'bench password 123' } });
 const { accessToken, tenant } = signup.json();

@@ -10,6 +10,8 @@ import { AccessTokenIssuer } from './kernel/auth/access-tokens.ts';
 import { loadSigningKeys } from './kernel/auth/signing-keys.ts';
 import { createKeyFile, loadMasterKeys, type Keyring } from './kernel/crypto/index.ts';
 import { createMailer } from './kernel/mail/mailer.ts';
+import { startMailWorker } from './kernel/mail/delivery.ts';
+import { startPgBoss } from './jobs/pgboss.ts';
 import { createLogger } from './kernel/telemetry/logger.ts';
 import { createMetrics } from './kernel/telemetry/metrics.ts';
 import { bindTransactions, type Platform } from './platform.ts';
@@ -42,6 +44,8 @@ export interface BootOptions {
   logDestination?: DestinationStream;
   /** Share an already-open database (tests). */
   db?: Database;
+  /** With `db` on PostgreSQL: where the job queue connects. */
+  jobsConnectionString?: string;
 }
 
 export async function bootPlatform(config: Config, opts: BootOptions = {}): Promise<Platform> {
@@ -68,7 +72,10 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     const keys = await tx.withIdentity((t) => loadSigningKeys(t, keyring));
     const tokens = new AccessTokenIssuer({ keys, issuer: config.issuer, audience: config.audience, ttlSeconds: config.accessTokenTtlSeconds });
     const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxDir: path.join(config.dataDir, 'outbox') });
-    return { config, db, keyring, tokens, mailer, log, metrics: createMetrics(), ...tx };
+    // Jobs run in-process in both profiles for now; `ocsuite worker` and BullMQ arrive with the jobs component.
+    const jobs = await startPgBoss({ db, connectionString: opts.db ? opts.jobsConnectionString : config.databaseUrl, migrate: shouldMigrate, log });
+    await startMailWorker(jobs, keyring, mailer);
+    return { config, db, keyring, tokens, mailer, jobs, log, metrics: createMetrics(), ...tx };
   } catch (err) {
     if (!opts.db) await db.close().catch(() => {});
     throw err;
@@ -76,6 +83,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
 }
 
 export async function shutdownPlatform(platform: Platform): Promise<void> {
+  await platform.jobs.stop();
   platform.mailer.close();
   await platform.db.close();
 }

@@ -6,6 +6,7 @@ import { queryAsTenant, withIdentity, withTenant, type TenantContext } from './d
 import type { AccessTokenIssuer } from './kernel/auth/access-tokens.ts';
 import type { Keyring } from './kernel/crypto/index.ts';
 import type { Mailer } from './kernel/mail/mailer.ts';
+import type { JobQueue } from './jobs/queue.ts';
 import type { Metrics } from './kernel/telemetry/metrics.ts';
 
 /** What every module receives: the kernel, already wired for this process. */
@@ -15,6 +16,7 @@ export interface Platform {
   keyring: Keyring;
   tokens: AccessTokenIssuer;
   mailer: Mailer;
+  jobs: JobQueue;
   log: Logger;
   metrics: Metrics;
   /** One transaction as the runtime role, RLS-scoped to the tenant (DESIGN.md §3). */

@@ -18,8 +18,10 @@ export interface Session {
   exec(text: string): Promise<void>;
 }
 
-interface Lease extends Session {
+export interface Lease extends Session {
   release(broken?: boolean): void;
+  /** Text and values from a library that brings its own SQL (the job queue); never application input. */
+  raw(text: string, values?: unknown[]): Promise<Record<string, unknown>[]>;
 }
 
 export interface Database {
@@ -55,10 +57,15 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
       await client.exec(text);
     },
   };
+  async function raw(text: string, values?: unknown[]) {
+    if (values?.length) return (await client.query<Record<string, unknown>>(text, values)).rows;
+    // Parameterless text may hold several statements (a library's DDL): the simple protocol runs them all.
+    return (await client.exec(text)).flatMap((r) => r.rows as Record<string, unknown>[]);
+  }
   function acquire(): Promise<Lease> {
     let release!: () => void;
     const turn = new Promise<void>((resolve) => (release = resolve));
-    const ready = tail.then(() => ({ ...session, release: () => release() }));
+    const ready = tail.then(() => ({ ...session, raw, release: () => release() }));
     tail = tail.then(() => turn);
     return ready;
   }
@@ -109,6 +116,10 @@ export function openPg(url: string, max: number): Database {
         },
         async exec(text: string) {
           await client.query(text);
+        },
+        async raw(text: string, values?: unknown[]) {
+          const result = await client.query(text, values);
+          return (Array.isArray(result) ? result.flatMap((r) => r.rows) : result.rows) as Record<string, unknown>[];
         },
         release(broken?: boolean) {
           client.release(broken ? new Error('discarded after a failed transaction') : undefined);

@@ -37,7 +37,7 @@ export async function startApp(env: Record<string, string> = {}): Promise<TestAp
       done();
     },
   });
-  const platform = await bootPlatform(config, { db, logDestination: sink });
+  const platform = await bootPlatform(config, { db, logDestination: sink, jobsConnectionString: config.databaseUrl });
   const app = await buildServer(platform);
   return {
     app,

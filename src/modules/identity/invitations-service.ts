@@ -6,6 +6,7 @@ import { assertPasswordAcceptable, hashPassword, verifyPassword } from '../../ke
 import type { Principal } from '../../kernel/auth/principal.ts';
 import { ProblemError, notFound } from '../../http/problem.ts';
 import type { Platform } from '../../platform.ts';
+import { enqueueMail } from '../../kernel/mail/delivery.ts';
 import { startSession, type ClientInfo, type IssuedTokens } from './sessions.ts';
 
 const invalidInvitation = () => new ProblemError('invalid-token', 401, 'The invitation is invalid, expired or already used.');
@@ -37,15 +38,12 @@ export function createInvitationsService(platform: Platform) {
       );
       // The fragment keeps the token out of server and proxy logs when the link is opened.
       const acceptUrl = `${platform.config.publicUrl}/invitations/accept#token=${token}`;
-      try {
-        await platform.mailer.send({
-          to: input.email,
-          subject: 'You have been invited to OC-Suite',
-          text: `You have been invited to join a tenant on OC-Suite as ${input.role}.\n\nAccept: ${acceptUrl}\n\nThe link works once and expires in ${Math.round(ttl / 3600)} hours.`,
-        });
-      } catch (err) {
-        platform.log.warn({ err: { message: (err as Error).message }, invitationId: row!.id }, 'invitation mail not sent');
-      }
+      // Delivered by the mail job with retries; the response also carries the link for the admin.
+      await enqueueMail(platform.jobs, platform.keyring, {
+        to: input.email,
+        subject: 'You have been invited to OC-Suite',
+        text: `You have been invited to join a tenant on OC-Suite as ${input.role}.\n\nAccept: ${acceptUrl}\n\nThe link works once and expires in ${Math.round(ttl / 3600)} hours.`,
+      });
       return { ...view(row!), acceptUrl };
     },
 
