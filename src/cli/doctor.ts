@@ -9,7 +9,7 @@ import { openDatabase } from '../db/open.ts';
 import { withOwner } from '../db/transaction.ts';
 import { loadMasterKeys } from '../kernel/crypto/index.ts';
 
-type Check = { ok: boolean; name: string; detail: string };
+type Check = { ok: boolean; name: string; detail: string; warn?: boolean };
 
 /** Reports what is misconfigured without changing anything; exit 1 when something is wrong. */
 export async function doctor(env: Record<string, string | undefined>): Promise<number> {
@@ -30,7 +30,8 @@ export async function doctor(env: Record<string, string | undefined>): Promise<n
     name: 'cors',
     detail: config.corsOrigins.length ? config.corsOrigins.join(', ') : 'no cross-origin access',
   });
-  checks.push({ ok: Boolean(config.operatorToken), name: 'metrics', detail: config.operatorToken ? '/metrics enabled (operator token set)' : '/metrics disabled: OCSUITE_OPERATOR_TOKEN unset' });
+  // A missing operator token only switches /metrics off (503); nothing is exposed, so it is a warning.
+  checks.push({ ok: true, warn: !config.operatorToken, name: 'metrics', detail: config.operatorToken ? '/metrics enabled (operator token set)' : '/metrics disabled: set OCSUITE_OPERATOR_TOKEN to enable it' });
 
   if (config.profile === 'production' || fs.existsSync(path.join(config.dataDir, 'pgdata'))) {
     try {
@@ -53,7 +54,7 @@ export async function doctor(env: Record<string, string | undefined>): Promise<n
     checks.push({ ok: true, name: 'database', detail: `embedded data folder not created yet (${config.dataDir}); \`npm start\` creates it` });
   }
 
-  for (const c of checks) console.log(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name.padEnd(15)} ${c.detail}`);
+  for (const c of checks) console.log(`${c.ok ? (c.warn ? 'warn' : 'ok  ') : 'FAIL'}  ${c.name.padEnd(15)} ${c.detail}`);
   return checks.every((c) => c.ok) ? 0 : 1;
 }
 

@@ -16,7 +16,8 @@ interface UserRow {
   password_hash: string | null;
 }
 
-export function createAuthService(platform: Platform) {
+/** `onSessionRevoked` lets the node that revoked a session drop it from its cache at once. */
+export function createAuthService(platform: Platform, onSessionRevoked: (sessionId: string) => void = () => {}) {
   async function findUser(email: string): Promise<UserRow | undefined> {
     const [user] = await platform.withIdentity((tx) =>
       tx.query<UserRow>(sql`SELECT id, email, password_hash FROM users WHERE email_normalized = lower(${email})`),
@@ -108,6 +109,7 @@ export function createAuthService(platform: Platform) {
         );
         return { kind: 'ok' as const, tokens };
       });
+      if (outcome.kind === 'revoked') onSessionRevoked(outcome.sessionId);
       if (outcome.kind !== 'ok') throw invalidRefresh();
       return outcome.tokens;
     },

@@ -13,7 +13,7 @@ const NoContent = { 204: Type.Null() };
 
 /** Identity: signup, login, refresh, logout, me, members and invitations. */
 export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
-  const auth = createAuthService(platform);
+  const auth = createAuthService(platform, (id) => app.forgetSession(id));
   const members = createMembersService(platform, (ids) => ids.forEach((id) => app.forgetSession(id)));
   const invitations = createInvitationsService(platform);
 
