@@ -1,19 +1,15 @@
 import { hash, verify } from '@node-rs/argon2';
 import { ProblemError } from '../../http/problem.ts';
+import { passwordProblem, passwordProblemText } from './password-policy.ts';
 
 // argon2id with OWASP's minimum profile (19 MiB, t=2, p=1).
 const options = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
-export const PASSWORD_MIN_LENGTH = 12;
-export const PASSWORD_MAX_LENGTH = 256;
+export { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './password-policy.ts';
 
-export function assertPasswordAcceptable(password: string): void {
-  if (password.length < PASSWORD_MIN_LENGTH) {
-    throw new ProblemError('validation-failed', 400, `Passwords must be at least ${PASSWORD_MIN_LENGTH} characters.`);
-  }
-  if (password.length > PASSWORD_MAX_LENGTH) {
-    throw new ProblemError('validation-failed', 400, `Passwords must be at most ${PASSWORD_MAX_LENGTH} characters.`);
-  }
+export function assertPasswordAcceptable(password: string, context: { email?: string | undefined } = {}): void {
+  const problem = passwordProblem(password, context);
+  if (problem) throw new ProblemError('validation-failed', 400, passwordProblemText[problem], { extensions: { reason: `password-${problem}` } });
 }
 
 export function hashPassword(password: string): Promise<string> {
