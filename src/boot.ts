@@ -9,9 +9,13 @@ import { withOwner } from './db/transaction.ts';
 import { AccessTokenIssuer } from './kernel/auth/access-tokens.ts';
 import { loadSigningKeys } from './kernel/auth/signing-keys.ts';
 import { createKeyFile, loadMasterKeys, type Keyring } from './kernel/crypto/index.ts';
+import { keyAges, registerKeyAgeMetrics } from './kernel/crypto/key-ages.ts';
+import { syncMasterKeys } from './kernel/crypto/master-key-store.ts';
+import { bindKeyRotation } from './kernel/crypto/rotation-schedule.ts';
 import { createMailer } from './kernel/mail/mailer.ts';
-import { startMailWorker } from './kernel/mail/delivery.ts';
-import { startPgBoss } from './jobs/pgboss.ts';
+import { registerMailJobs } from './kernel/mail/delivery.ts';
+import type { OpenJobsOptions } from './jobs/open.ts';
+import { startJobs, startWorkers, stopJobs } from './jobs/start.ts';
 import { createLogger } from './kernel/telemetry/logger.ts';
 import { createMetrics } from './kernel/telemetry/metrics.ts';
 import { bindTransactions, type Platform } from './platform.ts';
@@ -46,6 +50,10 @@ export interface BootOptions {
   db?: Database;
   /** With `db` on PostgreSQL: where the job queue connects. */
   jobsConnectionString?: string;
+  /** Run job workers in this process (default config.inProcessWorkers; `ocsuite worker` sets it). */
+  workers?: boolean;
+  /** Test knobs for how fast a dead worker's job is taken back. */
+  jobsTuning?: OpenJobsOptions['tuning'];
 }
 
 export async function bootPlatform(config: Config, opts: BootOptions = {}): Promise<Platform> {
@@ -69,13 +77,19 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
 
     const keyring = loadKeyring(config, log);
     const tx = bindTransactions(config, db);
+    // First sightings (key ages), and keys retired by `ocsuite keys retire` are refused from here on.
+    await tx.withMaintenance((t) => syncMasterKeys(t, keyring));
+    bindKeyRotation(db, { keyring, keyRotationDays: config.keyRotationDays, statementTimeoutMs: config.statementTimeoutMs });
     const keys = await tx.withIdentity((t) => loadSigningKeys(t, keyring));
     const tokens = new AccessTokenIssuer({ keys, issuer: config.issuer, audience: config.audience, ttlSeconds: config.accessTokenTtlSeconds });
     const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxDir: path.join(config.dataDir, 'outbox') });
-    // Jobs run in-process in both profiles for now; `ocsuite worker` and BullMQ arrive with the jobs component.
-    const jobs = await startPgBoss({ db, connectionString: opts.db ? opts.jobsConnectionString : config.databaseUrl, migrate: shouldMigrate, log });
-    await startMailWorker(jobs, keyring, mailer);
-    return { config, db, keyring, tokens, mailer, jobs, log, metrics: createMetrics(), ...tx };
+    // Jobs: BullMQ when REDIS_URL is set, pg-boss otherwise; workers in this process unless `ocsuite worker` runs them.
+    const metrics = createMetrics();
+    registerKeyAgeMetrics(metrics.registry, () => tx.withMaintenance((t) => keyAges(t, keyring.primary.id)));
+    const jobs = await startJobs({ config, db, log, metrics, audit: tx, connectionString: opts.db ? opts.jobsConnectionString : config.databaseUrl, migrate: shouldMigrate, tuning: opts.jobsTuning });
+    await registerMailJobs(jobs, keyring, mailer);
+    if (opts.workers ?? config.inProcessWorkers) await startWorkers(jobs);
+    return { config, db, keyring, tokens, mailer, jobs, log, metrics, ...tx };
   } catch (err) {
     if (!opts.db) await db.close().catch(() => {});
     throw err;
@@ -83,7 +97,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
 }
 
 export async function shutdownPlatform(platform: Platform): Promise<void> {
-  await platform.jobs.stop();
+  await stopJobs(platform.jobs);
   platform.mailer.close();
   await platform.db.close();
 }

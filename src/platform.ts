@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config/config.ts';
 import type { Database, Session } from './db/client.ts';
 import type { SQL } from 'drizzle-orm';
-import { queryAsTenant, withIdentity, withTenant, type TenantContext } from './db/transaction.ts';
+import { queryAsTenant, withIdentity, withMaintenance, withTenant, type TenantContext } from './db/transaction.ts';
 import type { AccessTokenIssuer } from './kernel/auth/access-tokens.ts';
 import type { Keyring } from './kernel/crypto/index.ts';
 import type { Mailer } from './kernel/mail/mailer.ts';
@@ -25,13 +25,16 @@ export interface Platform {
   queryAsTenant<T>(ctx: TenantContext, statement: SQL): Promise<T[]>;
   /** One transaction as the identity role, for flows before a tenant is known. */
   withIdentity<T>(fn: (tx: Session) => Promise<T>, ctx?: TenantContext): Promise<T>;
+  /** One transaction as the maintenance role: cross-tenant work such as key rotation, always audited. */
+  withMaintenance<T>(fn: (tx: Session) => Promise<T>): Promise<T>;
 }
 
-export function bindTransactions(config: Config, db: Database): Pick<Platform, 'withTenant' | 'withIdentity' | 'queryAsTenant'> {
+export function bindTransactions(config: Config, db: Database): Pick<Platform, 'withTenant' | 'withIdentity' | 'queryAsTenant' | 'withMaintenance'> {
   const opts = { statementTimeoutMs: config.statementTimeoutMs };
   return {
     withTenant: (ctx, fn) => withTenant(db, ctx, opts, fn),
     queryAsTenant: (ctx, statement) => queryAsTenant(db, ctx, opts, statement),
     withIdentity: (fn, ctx) => withIdentity(db, opts, fn, ctx),
+    withMaintenance: (fn) => withMaintenance(db, opts, fn),
   };
 }

@@ -13,6 +13,10 @@ import { enforceRoutePolicies, type RouteInventoryEntry } from './http/route-pol
 import { systemRoutes } from './http/system-routes.ts';
 import { identityRoutes } from './modules/identity/routes.ts';
 import { knowledgeRoutes } from './modules/knowledge/routes.ts';
+import { auditRoutes } from './modules/audit/routes.ts';
+import { connectorsRoutes } from './modules/connectors/routes.ts';
+import { tenantRoutes } from './modules/tenants/routes.ts';
+import { registerAuditHooks } from './kernel/audit/access-log.ts';
 import type { Platform } from './platform.ts';
 
 declare module 'fastify' {
@@ -48,7 +52,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   // Policies first: every later onRoute hook (rate limit, swagger) sees the declared security.
-  app.decorate('routeInventory', enforceRoutePolicies(app, { authRateLimitPerMinute: config.authRateLimitPerMinute }));
+  app.decorate('routeInventory', enforceRoutePolicies(app, { authRateLimitPerMinute: config.authRateLimitPerMinute, exportRateLimitPerMinute: config.exportRateLimitPerMinute }));
   registerErrorHandling(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -92,12 +96,16 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
 
   registerAuthentication(app, platform);
   registerRequestLog(app, platform);
+  registerAuditHooks(app, platform);
 
   await app.register(systemRoutes, { platform });
   await app.register(
     async (api) => {
       await api.register(identityRoutes, { platform });
       await api.register(knowledgeRoutes, { platform });
+      await api.register(auditRoutes, { platform });
+      await api.register(connectorsRoutes, { platform });
+      await api.register(tenantRoutes, { platform });
     },
     { prefix: '/api/v1' },
   );

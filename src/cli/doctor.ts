@@ -8,6 +8,7 @@ import { migrationStatus } from '../db/migrate.ts';
 import { openDatabase } from '../db/open.ts';
 import { withOwner } from '../db/transaction.ts';
 import { loadMasterKeys } from '../kernel/crypto/index.ts';
+import { keyChecks } from './keys.ts';
 
 type Check = { ok: boolean; name: string; detail: string; warn?: boolean };
 
@@ -43,6 +44,7 @@ export async function doctor(env: Record<string, string | undefined>): Promise<n
           for (const p of await withOwner(db, (tx) => roleProblems(tx, config.production))) checks.push({ ok: false, name: 'database roles', detail: p });
           const lint = await withOwner(db, (tx) => lintSchema(tx));
           checks.push({ ok: lint.length === 0, name: 'schema lint', detail: lint.length ? lint.map((f) => `${f.rule} ${f.object}: ${f.detail}`).join('; ') : 'clean' });
+          checks.push(...(await keyChecks(db, config)));
         }
       } finally {
         await db.close();

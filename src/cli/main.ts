@@ -3,6 +3,8 @@ import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/errors.ts';
 import { loadConfig } from '../config/config.ts';
 import { doctor } from './doctor.ts';
+import { keysCommand } from './keys.ts';
+import { tenantsCommand } from './tenants.ts';
 import { migrateCommand } from './migrate.ts';
 import { routesCommand } from './routes.ts';
 import { serve } from './serve.ts';
@@ -12,6 +14,8 @@ const commands: Record<string, { summary: string; run: (args: string[]) => Promi
   migrate: { summary: 'apply pending database migrations as the owner role', run: () => migrateCommand(loadConfig()) },
   routes: { summary: 'print the route inventory: method, path, policy, rate class (--json)', run: (a) => routesCommand(loadConfig(), a) },
   doctor: { summary: 'check profile, database roles, keys and configuration', run: () => doctor(process.env) },
+  keys: { summary: 'master and tenant keys: status, rotate-master, rotate-tenant, retire, verify', run: (a) => keysCommand(loadConfig(), a) },
+  tenants: { summary: 'tenants: list, delete (crypto-shredding)', run: (a) => tenantsCommand(loadConfig(), a) },
 };
 
 function usage(): string {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { validateIssuerConfig, type OidcIssuerConfig } from '../kernel/auth/oidc.ts';
 import { ConfigError } from './errors.ts';
 
 export type Profile = 'embedded' | 'production';
@@ -31,8 +32,27 @@ export interface Config {
   statementTimeoutMs: number;
   rateLimitPerMinute: number;
   authRateLimitPerMinute: number;
+  stepUpMaxAgeSeconds: number;
+  refreshReuseGraceSeconds: number;
+  oidcIssuers: OidcIssuerConfig[];
   smtpUrl: string | undefined;
   mailFrom: string;
+  /** BullMQ key prefix: deployments (and test runs) sharing a Redis stay apart. */
+  jobsPrefix: string;
+  /** Run job workers inside `serve` (default: yes unless REDIS_URL is set; then `ocsuite worker` runs them). */
+  inProcessWorkers: boolean;
+  alertWebhookUrl: string | undefined;
+  alertWebhookSecret: string | undefined;
+  /** Audit export downloads per minute per IP (rate class `export`). */
+  exportRateLimitPerMinute: number;
+  /** Access logs (one row per request, batched) on/off. */
+  accessLogEnabled: boolean;
+  accessLogFlushMs: number;
+  /** Optional witness that receives each new checkpoint as a signed webhook. */
+  witnessUrl: string | undefined;
+  witnessSecret: string | undefined;
+  /** Tenant data keys older than this are rotated by the scheduled job (days). */
+  keyRotationDays: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -63,8 +83,21 @@ export const variables = {
   OCSUITE_STATEMENT_TIMEOUT_MS: 'per-transaction statement_timeout (default 5000)',
   OCSUITE_RATE_LIMIT: 'requests per minute per IP (default 600)',
   OCSUITE_AUTH_RATE_LIMIT: 'auth requests per minute per IP (default 20)',
+  OCSUITE_STEP_UP_SECONDS: 'how recent a second-factor check must be for sensitive operations (default 600)',
+  OCSUITE_REFRESH_GRACE_SECONDS: 'a rotated refresh token reused within this many seconds is a benign race, not theft (default 10)',
+  OCSUITE_OIDC_ISSUERS: 'JSON array of external OIDC issuers (see docs/security/identity.md)',
   SMTP_URL: 'smtp(s)://user:pass@host:port; unset = mail written to the local outbox',
   MAIL_FROM: 'sender address (default OC-Suite <no-reply@localhost>)',
+  OCSUITE_JOBS_PREFIX: 'BullMQ key prefix in Redis (default ocsuite)',
+  OCSUITE_INPROCESS_WORKERS: 'run job workers inside serve (default true unless REDIS_URL is set; then run `ocsuite worker`)',
+  OCSUITE_ALERT_WEBHOOK_URL: 'where alert events (job failure spikes) are POSTed, e.g. an n8n alerts/* workflow',
+  OCSUITE_ALERT_WEBHOOK_SECRET: 'Standard Webhooks secret (whsec_…) signing alert deliveries; required with OCSUITE_ALERT_WEBHOOK_URL',
+  OCSUITE_EXPORT_RATE_LIMIT: 'audit export requests per minute per IP (default 10)',
+  OCSUITE_ACCESS_LOG: 'write one access-log row per request, in batches (default true)',
+  OCSUITE_ACCESS_LOG_FLUSH_MS: 'access-log batch interval in milliseconds (default 1000)',
+  OCSUITE_WITNESS_URL: 'optional https URL that receives each new audit checkpoint as a signed webhook',
+  OCSUITE_WITNESS_SECRET: 'Standard Webhooks secret (whsec_…) signing the witness pushes; required with OCSUITE_WITNESS_URL',
+  OCSUITE_KEY_ROTATION_DAYS: 'age in days after which the scheduled job rotates tenant data keys and doctor warns about key ages (default 90)',
 } as const;
 
 const MIN_OPERATOR_TOKEN = 32;
@@ -167,9 +200,31 @@ export function loadConfig(env: Env = process.env): Config {
     statementTimeoutMs: int('OCSUITE_STATEMENT_TIMEOUT_MS', 5_000, 100, 600_000),
     rateLimitPerMinute: int('OCSUITE_RATE_LIMIT', 600, 1, 1_000_000),
     authRateLimitPerMinute: int('OCSUITE_AUTH_RATE_LIMIT', 20, 1, 1_000_000),
+    stepUpMaxAgeSeconds: int('OCSUITE_STEP_UP_SECONDS', 600, 30, 86_400),
+    refreshReuseGraceSeconds: int('OCSUITE_REFRESH_GRACE_SECONDS', 10, 0, 120),
+    oidcIssuers: oidcIssuers(env.OCSUITE_OIDC_ISSUERS, problems),
     smtpUrl,
     mailFrom: env.MAIL_FROM || 'OC-Suite <no-reply@localhost>',
+    jobsPrefix: env.OCSUITE_JOBS_PREFIX || 'ocsuite',
+    inProcessWorkers: bool('OCSUITE_INPROCESS_WORKERS', !redisUrl),
+    alertWebhookUrl: url('OCSUITE_ALERT_WEBHOOK_URL', ['http:', 'https:']),
+    alertWebhookSecret: env.OCSUITE_ALERT_WEBHOOK_SECRET || undefined,
+    exportRateLimitPerMinute: int('OCSUITE_EXPORT_RATE_LIMIT', 10, 1, 1_000_000),
+    accessLogEnabled: bool('OCSUITE_ACCESS_LOG', true),
+    accessLogFlushMs: int('OCSUITE_ACCESS_LOG_FLUSH_MS', 1_000, 10, 60_000),
+    witnessUrl: url('OCSUITE_WITNESS_URL', ['http:', 'https:']),
+    witnessSecret: env.OCSUITE_WITNESS_SECRET || undefined,
+    keyRotationDays: int('OCSUITE_KEY_ROTATION_DAYS', 90, 1, 3650),
   };
+  if (config.witnessUrl && !config.witnessSecret) problems.push('OCSUITE_WITNESS_SECRET: required with OCSUITE_WITNESS_URL');
+  if (config.witnessSecret && !/^whsec_[A-Za-z0-9+/]{22,}={0,2}$/.test(config.witnessSecret)) {
+    problems.push('OCSUITE_WITNESS_SECRET: expected whsec_ followed by base64 of at least 16 random bytes');
+  }
+  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(config.jobsPrefix)) problems.push('OCSUITE_JOBS_PREFIX: letters, digits, _ . - only (at most 100)');
+  if (config.alertWebhookUrl && !config.alertWebhookSecret) problems.push('OCSUITE_ALERT_WEBHOOK_SECRET: required with OCSUITE_ALERT_WEBHOOK_URL (alerts are signed)');
+  if (config.alertWebhookSecret && !/^whsec_[A-Za-z0-9+/]{22,}={0,2}$/.test(config.alertWebhookSecret)) {
+    problems.push('OCSUITE_ALERT_WEBHOOK_SECRET: expected whsec_ followed by base64 of at least 16 random bytes');
+  }
 
   if (production) problems.push(...productionProblems(config, env));
   if (problems.length > 0) throw new ConfigError(problems);
@@ -184,6 +239,7 @@ function productionProblems(config: Config, env: Env): string[] {
   if (!config.masterKeys && !config.masterKeysFile) {
     out.push('OCSUITE_MASTER_KEYS: master keys are required in production (or OCSUITE_MASTER_KEYS_FILE)');
   }
+  if (config.witnessUrl?.startsWith('http:')) out.push('OCSUITE_WITNESS_URL: must be https in production');
   if (config.corsOrigins.includes('*')) out.push('CORS_ORIGINS: * is refused in production; list the allowed origins');
   if (config.operatorToken && /^(change-?me|example|secret|x+)/i.test(config.operatorToken)) {
     out.push('OCSUITE_OPERATOR_TOKEN: looks like a default value; generate one with `openssl rand -base64 32`');
@@ -199,4 +255,22 @@ function productionProblems(config: Config, env: Env): string[] {
     }
   }
   return out;
+}
+
+function oidcIssuers(raw: string | undefined, problems: string[]): OidcIssuerConfig[] {
+  if (!raw) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    problems.push('OCSUITE_OIDC_ISSUERS: not valid JSON');
+    return [];
+  }
+  if (!Array.isArray(parsed)) {
+    problems.push('OCSUITE_OIDC_ISSUERS: expected a JSON array of issuer objects');
+    return [];
+  }
+  const issuers = parsed as OidcIssuerConfig[];
+  for (const issuer of issuers) for (const p of validateIssuerConfig(issuer)) problems.push(`OCSUITE_OIDC_ISSUERS: ${p}`);
+  return issuers;
 }

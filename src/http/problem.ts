@@ -18,7 +18,12 @@ export type ProblemKind =
   | 'invalid-token'
   | 'role-escalation'
   | 'last-owner'
+  | 'mfa-required'
+  | 'step-up-required'
+  | 'locked-out'
+  | 'refresh-race'
   | 'service-unavailable'
+  | 'queue-full'
   | 'internal';
 
 const titles: Record<ProblemKind, string> = {
@@ -36,7 +41,12 @@ const titles: Record<ProblemKind, string> = {
   'invalid-token': 'Invalid or expired token',
   'role-escalation': 'Role assignment not allowed',
   'last-owner': 'A tenant must keep at least one owner',
+  'mfa-required': 'Multi-factor authentication is required',
+  'step-up-required': 'Confirm with your second factor',
+  'locked-out': 'Temporarily locked after repeated failures',
+  'refresh-race': 'Refresh token already rotated moments ago',
   'service-unavailable': 'Service unavailable',
+  'queue-full': 'Job queue at capacity',
   internal: 'Internal server error',
 };
 

@@ -26,7 +26,7 @@ export class UndeclaredPolicyError extends Error {
  * schema decides what leaves. The inventory feeds `ocsuite routes`, the
  * OpenAPI document and the generated security suites.
  */
-export function enforceRoutePolicies(app: FastifyInstance, opts: { authRateLimitPerMinute: number }): RouteInventoryEntry[] {
+export function enforceRoutePolicies(app: FastifyInstance, opts: { authRateLimitPerMinute: number; exportRateLimitPerMinute?: number }): RouteInventoryEntry[] {
   const inventory: RouteInventoryEntry[] = [];
   app.addHook('onRoute', (route: RouteOptions) => {
     const security = route.config?.security;
@@ -47,6 +47,9 @@ export function enforceRoutePolicies(app: FastifyInstance, opts: { authRateLimit
     const rateClass = security.rateClass ?? 'default';
     if (rateClass === 'auth') {
       route.config = { ...route.config, rateLimit: { max: opts.authRateLimitPerMinute, timeWindow: 60_000 } } as typeof route.config;
+    }
+    if (rateClass === 'export') {
+      route.config = { ...route.config, rateLimit: { max: opts.exportRateLimitPerMinute ?? 10, timeWindow: 60_000 } } as typeof route.config;
     }
     const policy = describePolicy(security.policy);
     route.schema = {

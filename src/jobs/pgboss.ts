@@ -1,7 +1,8 @@
-import { PgBoss, type Db } from 'pg-boss';
+import { PgBoss, type Db, type JobResult, type JobWithMetadata } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.ts';
-import type { JobQueue, QueueDefinition } from './queue.ts';
+import type { DriverJob, DriverQueue, DriverSchedule, DriverWorkOptions, JobDriver, Outcome } from './driver.ts';
+import type { QueueCounts } from './queue.ts';
 
 /**
  * pg-boss on the embedded PGlite goes through the database's lease queue, so a
@@ -27,27 +28,116 @@ export interface PgBossOptions {
   /** Create or upgrade the pgboss schema (owner privileges; `ocsuite migrate` in production). */
   migrate: boolean;
   pollingIntervalSeconds?: number;
+  /** How often active jobs are checked for expiry (a worker that died); tests shorten it. */
+  superviseIntervalSeconds?: number;
   log: Logger;
 }
 
-export async function startPgBoss(opts: PgBossOptions): Promise<JobQueue> {
+const SCHEMA = 'pgboss';
+// Completed jobs (and so idempotency keys, which are job ids) are kept this long.
+const KEEP_COMPLETED_SECONDS = 7 * 86_400;
+// pg-boss's own expiry is the backstop behind the system's timer: it fails an
+// attempt whose worker died, so it comes a little after the timer would.
+const EXPIRY_GRACE_SECONDS = 1;
+
+export async function startPgBoss(opts: PgBossOptions): Promise<JobDriver> {
+  const supervise = opts.superviseIntervalSeconds ? { superviseIntervalSeconds: opts.superviseIntervalSeconds, monitorIntervalSeconds: opts.superviseIntervalSeconds } : {};
   const boss = opts.connectionString
-    ? new PgBoss({ connectionString: opts.connectionString, max: 4, schema: 'pgboss', migrate: opts.migrate, application_name: 'ocsuite-jobs' })
-    : new PgBoss({ db: viaLeases(opts.db), backend: 'pglite', schema: 'pgboss', migrate: opts.migrate });
+    ? new PgBoss({ connectionString: opts.connectionString, max: 4, schema: SCHEMA, migrate: opts.migrate, application_name: 'ocsuite-jobs', ...supervise })
+    : new PgBoss({ db: viaLeases(opts.db), backend: 'pglite', schema: SCHEMA, migrate: opts.migrate, ...supervise });
   boss.on('error', (err) => opts.log.error({ err: { message: err.message } }, 'job queue error'));
   await boss.start();
   const polling = opts.pollingIntervalSeconds ?? 1;
+  const db = boss.getDb();
+  const query = async <T>(text: string, values: unknown[]) => (await db.executeSql(text, values)).rows as T[];
+
+  const toDriverJob = (job: JobWithMetadata<object>): DriverJob => ({ id: job.id, queue: job.name, data: job.data, delivery: job.retryCount + 1 });
+
   return {
-    driver: 'pg-boss',
-    async define(q: QueueDefinition) {
-      await boss.createQueue(q.name, { retryLimit: q.retryLimit, retryDelay: q.retryDelaySeconds, retryBackoff: true, expireInSeconds: q.expireInSeconds });
+    name: 'pg-boss',
+    spareDeliveries: 1,
+    nativeTenantConcurrency: true,
+    async createQueue(q: DriverQueue) {
+      const options = {
+        // One spare delivery: an attempt lost with its worker is retried once more so it reaches the dead letters.
+        retryLimit: q.maxAttempts,
+        retryDelay: Math.max(1, Math.round(q.retryDelaySeconds)),
+        retryBackoff: true, // exponential, with pg-boss's jitter
+        expireInSeconds: Math.max(1, Math.ceil(q.expireInSeconds) + EXPIRY_GRACE_SECONDS),
+        deleteAfterSeconds: KEEP_COMPLETED_SECONDS,
+      };
+      await boss.createQueue(q.name, options);
+      await boss.updateQueue(q.name, options);
     },
-    send: (queue, data, o) => boss.send(queue, data, o?.singletonKey ? { singletonKey: o.singletonKey } : {}),
-    async work(queue, handler) {
-      await boss.work(queue, { pollingIntervalSeconds: polling }, async (jobs) => {
-        for (const job of jobs) await handler(job.data);
+    async send(queue, data, o) {
+      const id = await boss.send(queue, data, {
+        ...(o.id ? { id: o.id } : {}),
+        ...(o.delayMs ? { startAfter: Math.ceil(o.delayMs / 1000) } : {}),
+        ...(o.groupId ? { group: { id: o.groupId } } : {}),
       });
+      if (id) return { id, created: true };
+      if (o.id) return { id: o.id, created: false };
+      throw new Error(`pg-boss refused a job for ${queue}`);
+    },
+    async work(queue, w: DriverWorkOptions, run) {
+      await boss.work(
+        queue,
+        {
+          includeMetadata: true,
+          perJobResults: true,
+          batchSize: 1,
+          localConcurrency: w.concurrency,
+          pollingIntervalSeconds: polling,
+          ...(w.tenantConcurrency ? { groupConcurrency: w.tenantConcurrency } : {}),
+        },
+        async (jobs: JobWithMetadata<object>[]): Promise<JobResult[]> => {
+          const results: JobResult[] = [];
+          for (const job of jobs) results.push(settle(job.id, await run(toDriverJob(job))));
+          return results;
+        },
+      );
+    },
+    async waiting(queue) {
+      const [row] = await query<{ n: number }>(`SELECT count(*)::int AS n FROM ${SCHEMA}.job WHERE name = $1 AND state IN ('created', 'retry')`, [queue]);
+      return row?.n ?? 0;
+    },
+    async counts(queue): Promise<QueueCounts> {
+      const [row] = await query<{ waiting: number; active: number; completed: number; failed: number; oldest: number | null }>(
+        `SELECT count(*) FILTER (WHERE state IN ('created', 'retry'))::int AS waiting,
+                count(*) FILTER (WHERE state = 'active')::int AS active,
+                count(*) FILTER (WHERE state = 'completed')::int AS completed,
+                count(*) FILTER (WHERE state = 'failed')::int AS failed,
+                extract(epoch FROM now() - min(created_on) FILTER (WHERE state IN ('created', 'retry') AND start_after <= now()))::float8 AS oldest
+         FROM ${SCHEMA}.job WHERE name = $1`,
+        [queue],
+      );
+      return { waiting: row?.waiting ?? 0, active: row?.active ?? 0, completed: row?.completed ?? 0, failed: row?.failed ?? 0, oldestWaitingSeconds: Math.max(0, row?.oldest ?? 0) };
+    },
+    async schedule(queue, cron, data) {
+      await boss.schedule(queue, cron, data, { tz: 'UTC' });
+    },
+    async unschedule(queue) {
+      await boss.unschedule(queue);
+    },
+    async schedules(): Promise<DriverSchedule[]> {
+      const list = await boss.getSchedules();
+      return list.map((s) => ({ queue: s.name, cron: s.cron, next: null }));
     },
     stop: () => boss.stop({ graceful: true, timeout: 10_000 }),
   };
+}
+
+function settle(id: string, outcome: Outcome): JobResult {
+  switch (outcome.status) {
+    case 'completed':
+      return { id, status: 'completed' };
+    case 'dead':
+      // Terminal: pg-boss skips the remaining retries (the dead letter is already recorded).
+      return { id, status: 'deadletter', output: { message: outcome.error } };
+    case 'retry':
+      return { id, status: 'failed', output: { message: outcome.error } };
+    case 'defer':
+      // pg-boss enforces tenant concurrency itself (groupConcurrency); a deferral is a plain retry.
+      return { id, status: 'failed', output: { message: 'deferred' } };
+  }
 }

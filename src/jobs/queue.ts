@@ -1,21 +1,89 @@
+import type { Session } from '../db/client.ts';
+
 /**
- * The job queue port every module uses. Jobs that touch tenant data carry a
- * tenant id and run inside withTenant; jobs without one are platform jobs and
- * are declared as such by their queue definition.
+ * The job queue port every module uses (DESIGN.md §4, §5). Jobs that touch
+ * tenant data carry a tenant id and run inside withTenant; jobs without one are
+ * platform jobs and are declared as such by their queue definition. Two drivers
+ * implement it underneath (jobs/driver.ts): pg-boss (embedded, in-process) and
+ * BullMQ on Redis (production).
  */
 export interface QueueDefinition {
   name: string;
-  /** `platform`: runs without a tenant (mail delivery, maintenance). */
+  /** `platform`: runs without a tenant (mail delivery, maintenance). `tenant`: runs inside withTenant. */
   scope: 'platform' | 'tenant';
+  /** Retries after the first attempt, with exponential back-off and jitter. */
   retryLimit: number;
+  /** Base of the back-off: about retryDelaySeconds × 2^(attempt-1), jittered. */
   retryDelaySeconds: number;
+  /** Per-attempt timeout; an attempt that exceeds it fails (and is retried). */
   expireInSeconds: number;
+  /** Backpressure: enqueueing while this many jobs wait is refused (503 + Retry-After on the API). */
+  maxDepth?: number;
+  /** Jobs this process runs at once for the queue. */
+  concurrency?: number;
+  /** Fairness: jobs of one tenant running at once (tenant queues), so one tenant cannot starve the rest. */
+  tenantConcurrency?: number;
 }
 
+export interface EnqueueOptions {
+  /** Required for tenant queues, refused for platform queues. Comes from the principal, never from input. */
+  tenantId?: string;
+  /** A retried enqueue with the same key (same queue and tenant) does not create a second job. */
+  idempotencyKey?: string;
+  delaySeconds?: number;
+}
+
+export interface EnqueueResult {
+  id: string;
+  /** false when the idempotency key matched an existing job. */
+  created: boolean;
+}
+
+export interface JobInfo<T = unknown> {
+  id: string;
+  queue: string;
+  tenantId: string | null;
+  /** 1 for the first attempt. */
+  attempt: number;
+  maxAttempts: number;
+  data: T;
+  /** Aborted when the attempt times out or the worker stops. */
+  signal: AbortSignal;
+}
+
+/** Platform job handler: no transaction, no tenant. */
+export type PlatformHandler<T = unknown> = (job: JobInfo<T>) => Promise<void>;
+/** Tenant job handler: runs inside one withTenant transaction of the job's tenant, with its completion record. */
+export type TenantHandler<T = unknown> = (job: JobInfo<T>, tx: Session) => Promise<void>;
+
+export type JobHandler<T = unknown> = PlatformHandler<T> | TenantHandler<T>;
+
+export interface Registration<T = unknown> {
+  definition: QueueDefinition;
+  /** Validates the payload; throwing marks the job poison (dead-lettered without retries). */
+  parse?: (data: unknown) => T;
+  handler?: JobHandler<T>;
+}
+
+export interface QueueCounts {
+  waiting: number;
+  active: number;
+  completed: number;
+  failed: number;
+  /** Age of the oldest job ready to run; 0 when none waits. */
+  oldestWaitingSeconds: number;
+}
+
+export type DriverName = 'pg-boss' | 'bullmq';
+
 export interface JobQueue {
-  readonly driver: 'pg-boss';
-  define(queue: QueueDefinition): Promise<void>;
-  send(queue: string, data: object, opts?: { singletonKey?: string }): Promise<string | null>;
-  work(queue: string, handler: (data: unknown) => Promise<void>): Promise<void>;
+  readonly driver: DriverName;
+  /** Declares a queue (both API and worker processes); a handler makes this process able to run it. */
+  define<T>(definition: QueueDefinition, handler?: JobHandler<T>, opts?: { parse?: (data: unknown) => T }): Promise<void>;
+  send(queue: string, data: object, opts?: EnqueueOptions): Promise<EnqueueResult>;
+  /** Starts consuming every defined queue that has a handler (workers). */
+  startWorkers(): Promise<void>;
+  definitions(): QueueDefinition[];
+  counts(queue: string): Promise<QueueCounts>;
   stop(): Promise<void>;
 }

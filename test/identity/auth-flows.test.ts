@@ -11,7 +11,8 @@ const problemType = (kind: string) => `urn:ocsuite:problem:${kind}`;
 let t: TestApp;
 
 beforeAll(async () => {
-  t = await startApp();
+  // Grace 0: any reuse of a rotated refresh token is theft here (the race has its own file).
+  t = await startApp({ OCSUITE_REFRESH_GRACE_SECONDS: '0' });
 });
 
 afterAll(async () => {

@@ -4,7 +4,7 @@ import { sql } from 'drizzle-orm';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withOwner } from '../../src/db/transaction.ts';
-import { addMember, bearer, json, login, PASSWORD, signup, startApp, uniqueEmail, type Account, type TestApp } from '../support/app.ts';
+import { addMember, bearer, enableMfa, json, login, PASSWORD, signup, startApp, uniqueEmail, type Account, type TestApp } from '../support/app.ts';
 
 const PROBLEM = /^application\/problem\+json/;
 const problemType = (kind: string) => `urn:ocsuite:problem:${kind}`;
@@ -21,6 +21,9 @@ beforeAll(async () => {
   admin = await addMember(t.app, owner, 'admin');
   member = await addMember(t.app, owner, 'member');
   viewer = await addMember(t.app, owner, 'viewer');
+  // Role changes are sensitive: the acting owner and admin hold a fresh second factor.
+  await enableMfa(t.app, owner);
+  await enableMfa(t.app, admin);
 });
 
 afterAll(async () => {
@@ -121,7 +124,7 @@ describe('roles', () => {
   });
 
   it('the last owner can neither demote nor remove themselves (409 last-owner) and stays owner', async () => {
-    const solo = await signup(t.app, 'Solo Tenant');
+    const solo = await enableMfa(t.app, await signup(t.app, 'Solo Tenant'));
     expectProblem(await inject('PATCH', `/api/v1/members/${solo.userId}`, solo, { role: 'admin' }), 409, 'last-owner');
     expectProblem(await inject('DELETE', `/api/v1/members/${solo.userId}`, solo), 409, 'last-owner');
     const members = json(await inject('GET', '/api/v1/members', solo)).items;

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { permissionsOf, type Permission, type Role } from '../../src/kernel/access/permissions.ts';
 import type { RouteInventoryEntry } from '../../src/http/route-policy.ts';
-import { addMember, bearer, json, login, signup, startApp, type Account, type TestApp } from '../support/app.ts';
+import { addMember, bearer, enableMfa, json, login, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 import { forgedTokens } from './forged-tokens.ts';
 import { sampleFromSchema } from './sample-body.ts';
 
@@ -43,6 +43,8 @@ beforeAll(async () => {
   const aEntry = json(await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(A.member!), payload: { title: 'A entry', body: 'A body' } }));
   const aInvite = json(await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(A.owner!), payload: { email: `pending-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' } }));
   aIds = [aEntry.id, aInvite.id, A.viewer!.userId];
+  // A's owner has a fresh second factor, so step-up routes reach their handlers and must still isolate.
+  await enableMfa(t.app, A.owner!);
 });
 
 afterAll(async () => {

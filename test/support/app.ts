@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
+import { Secret, TOTP } from 'otpauth';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { bootPlatform, shutdownPlatform } from '../../src/boot.ts';
 import { loadConfig } from '../../src/config/config.ts';
@@ -23,6 +24,7 @@ export async function startApp(env: Record<string, string> = {}): Promise<TestAp
     OCSUITE_MASTER_KEYS: process.env.OCSUITE_TEST_MASTER_KEYS!,
     OCSUITE_AUTH_RATE_LIMIT: '100000',
     OCSUITE_RATE_LIMIT: '100000',
+    OCSUITE_EXPORT_RATE_LIMIT: '100000',
     OCSUITE_DATA_DIR: `/tmp/ocsuite-test-${process.pid}`,
     PUBLIC_URL: 'http://ocsuite.test',
     LOG_LEVEL: 'info',
@@ -60,6 +62,8 @@ export interface Account {
   tenantId: string;
   accessToken: string;
   refreshToken: string;
+  /** Set by enableMfa: the TOTP seed and the last time step a code was used for. */
+  mfa?: { secret: string; lastStep: number; recoveryCodes: string[] };
 }
 
 export function json<T = any>(res: LightMyRequestResponse): T {
@@ -86,11 +90,43 @@ export async function addMember(app: FastifyInstance, owner: Account, role: stri
   return { email, password: PASSWORD, userId: b.user.id, tenantId: b.tenant.id, accessToken: b.accessToken, refreshToken: b.refreshToken };
 }
 
-export async function login(app: FastifyInstance, account: Pick<Account, 'email' | 'password' | 'tenantId'>): Promise<Account> {
-  const res = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: account.email, password: account.password, tenant: account.tenantId } });
+export async function login(app: FastifyInstance, account: Pick<Account, 'email' | 'password' | 'tenantId' | 'mfa'>): Promise<Account> {
+  let res = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: account.email, password: account.password, tenant: account.tenantId } });
   if (res.statusCode !== 200) throw new Error(`login failed: ${res.statusCode} ${res.body}`);
+  if (json(res).mfaRequired) {
+    if (!account.mfa) throw new Error('login needs a second factor the test account does not have');
+    res = await app.inject({ method: 'POST', url: '/api/v1/auth/mfa/verify', payload: { ticket: json(res).mfaTicket, code: await totpCode(account as Account) } });
+    if (res.statusCode !== 200) throw new Error(`mfa verify failed: ${res.statusCode} ${res.body}`);
+  }
   const b = json(res);
-  return { email: account.email, password: account.password, userId: b.user.id, tenantId: b.tenant.id, accessToken: b.accessToken, refreshToken: b.refreshToken };
+  return { email: account.email, password: account.password, userId: b.user.id, tenantId: b.tenant.id, accessToken: b.accessToken, refreshToken: b.refreshToken, ...(account.mfa ? { mfa: account.mfa } : {}) };
+}
+
+/**
+ * A TOTP code for a time step not used yet by this account (codes are single-use);
+ * waits for the next 30 s step only when the current and next are both spent.
+ */
+export async function totpCode(account: Account): Promise<string> {
+  const mfa = account.mfa!;
+  const current = Math.floor(Date.now() / 30_000);
+  let step = Math.max(current, mfa.lastStep + 1);
+  if (step > current + 1) {
+    await new Promise((r) => setTimeout(r, (current + 1) * 30_000 - Date.now() + 50));
+    step = Math.max(Math.floor(Date.now() / 30_000), mfa.lastStep + 1);
+  }
+  mfa.lastStep = step;
+  return new TOTP({ secret: Secret.fromBase32(mfa.secret), digits: 6, period: 30, algorithm: 'SHA1' }).generate({ timestamp: step * 30_000 + 1 });
+}
+
+/** Enrols and confirms TOTP for `account`; its session is then freshly stepped up. */
+export async function enableMfa(app: FastifyInstance, account: Account): Promise<Account> {
+  const enrol = await app.inject({ method: 'POST', url: '/api/v1/auth/mfa/enrol', headers: bearer(account) });
+  if (enrol.statusCode !== 201) throw new Error(`mfa enrol failed: ${enrol.statusCode} ${enrol.body}`);
+  account.mfa = { secret: json(enrol).secret, lastStep: 0, recoveryCodes: [] };
+  const confirm = await app.inject({ method: 'POST', url: '/api/v1/auth/mfa/confirm', headers: bearer(account), payload: { code: await totpCode(account) } });
+  if (confirm.statusCode !== 200) throw new Error(`mfa confirm failed: ${confirm.statusCode} ${confirm.body}`);
+  account.mfa.recoveryCodes = json(confirm).recoveryCodes;
+  return account;
 }
 
 export const bearer = (a: { accessToken: string }) => ({ authorization: `Bearer ${a.accessToken}` });

@@ -13,15 +13,26 @@ export const PERMISSIONS = [
   'members:read',
   'members:manage',
   'invitations:manage',
+  'audit:read', // audit events, checkpoints and proofs of the own tenant
+  'audit:export', // audit event downloads (JSON Lines, CSV)
+  'apikeys:manage', // machine credentials of the tenant
+  'tenant:manage', // tenant-wide security settings (MFA policy)
+  'connectors:read', // third-party credentials: metadata, fingerprint and last four only
+  'connectors:manage', // store, rotate and delete third-party credentials (write-only secrets)
+  'tenant:delete', // delete the tenant: crypto-shreds its secrets (owners only)
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 const grants: Record<Role, readonly Permission[]> = {
   viewer: ['session', 'knowledge:read', 'members:read'],
   member: ['session', 'knowledge:read', 'knowledge:write', 'members:read'],
-  admin: ['session', 'knowledge:read', 'knowledge:write', 'knowledge:delete', 'members:read', 'members:manage', 'invitations:manage'],
-  owner: ['session', 'knowledge:read', 'knowledge:write', 'knowledge:delete', 'members:read', 'members:manage', 'invitations:manage'],
+  admin: ['session', 'knowledge:read', 'knowledge:write', 'knowledge:delete', 'members:read', 'members:manage', 'invitations:manage', 'audit:read', 'audit:export', 'apikeys:manage', 'connectors:read', 'connectors:manage'],
+  owner: ['session', 'knowledge:read', 'knowledge:write', 'knowledge:delete', 'members:read', 'members:manage', 'invitations:manage', 'audit:read', 'audit:export', 'apikeys:manage', 'tenant:manage', 'connectors:read', 'connectors:manage', 'tenant:delete'],
 };
+
+export function isPermission(value: unknown): value is Permission {
+  return typeof value === 'string' && (PERMISSIONS as readonly string[]).includes(value);
+}
 
 export function isRole(value: unknown): value is Role {
   return typeof value === 'string' && (ROLES as readonly string[]).includes(value);

@@ -3,12 +3,14 @@ import type { Permission } from './permissions.ts';
 /** What a route requires. `operator` is the platform operator's bearer token (/metrics). */
 export type RoutePolicy = 'public' | 'operator' | { permission: Permission };
 
-/** Rate-limit classes: `auth` for credential endpoints, `default` otherwise. */
-export type RateClass = 'default' | 'auth';
+/** Rate-limit classes: `auth` for credential endpoints, `export` for bulk downloads, `default` otherwise. */
+export type RateClass = 'default' | 'auth' | 'export';
 
 export interface RouteSecurity {
   policy: RoutePolicy;
   rateClass?: RateClass;
+  /** A sensitive operation: the session must have proven a second factor recently (step-up). */
+  stepUp?: boolean;
 }
 
 export function describePolicy(policy: RoutePolicy): string {

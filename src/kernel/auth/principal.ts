@@ -2,10 +2,20 @@ import type { Permission, Role } from '../access/permissions.ts';
 
 /** Who is calling, derived only from a verified credential. */
 export interface Principal {
-  kind: 'user';
-  userId: string;
+  /** `user`: a person (built-in or external OIDC token); `api_key`: a machine. */
+  kind: 'user' | 'api_key';
+  /** The acting user; null for an API key. */
+  userId: string | null;
+  /** The API key; null for a user. */
+  keyId: string | null;
   tenantId: string;
   roles: Role[];
-  sessionId: string;
+  /** The built-in session (`sid`); null for API keys and external tokens. */
+  sessionId: string | null;
   permissions: Set<Permission>;
+  /** When this session last proved a second factor (step-up); null if never. */
+  mfaAt: Date | null;
 }
+
+/** The transaction context of a principal: its tenant, and its user when there is one. */
+export const contextOf = (p: Principal) => ({ tenantId: p.tenantId, userId: p.userId ?? undefined });

@@ -13,7 +13,8 @@ export type CryptoErrorCode =
   | 'ERR_PLAINTEXT_INVALID' // plaintext string would not survive UTF-8 round trip
   | 'ERR_AEAD_OPEN_FAILED' // low-level authenticated decryption failed
   | 'ERR_DATAKEY_UNWRAP_FAILED' // wrapped data key is malformed or does not authenticate
-  | 'ERR_SEALED_OPEN_FAILED'; // sealed value is malformed or does not authenticate
+  | 'ERR_SEALED_OPEN_FAILED' // sealed value is malformed or does not authenticate
+  | 'ERR_DATAKEY_MISSING'; // the tenant's data key of that version is destroyed (rotated away or shredded)
 
 export class CryptoError extends Error {
   readonly code: CryptoErrorCode;

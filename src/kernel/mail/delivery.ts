@@ -1,16 +1,20 @@
 import { openWithMasterKey, sealWithMasterKey, type Keyring } from '../crypto/index.ts';
-import type { JobQueue } from '../../jobs/queue.ts';
+import { PoisonError } from '../../jobs/errors.ts';
+import type { JobQueue, QueueDefinition } from '../../jobs/queue.ts';
 import type { Mailer, OutgoingMail } from './mailer.ts';
 
-export const MAIL_QUEUE = {
+export const MAIL_QUEUE: QueueDefinition = {
   name: 'mail.send',
   scope: 'platform',
   retryLimit: 8,
   retryDelaySeconds: 5,
   expireInSeconds: 120,
-} as const;
+  // Backpressure: past this, an invitation answers 503 with Retry-After instead of growing the backlog.
+  maxDepth: 10_000,
+  concurrency: 4,
+};
 
-// Mails carry one-time links; the job table only ever holds them sealed.
+// Mails carry one-time links; the job store only ever holds them sealed.
 const AAD = 'jobs|mail.send|payload';
 
 /** Queues a mail for delivery with retries; returns once the job is stored. */
@@ -18,11 +22,22 @@ export async function enqueueMail(jobs: JobQueue, keyring: Keyring, mail: Outgoi
   await jobs.send(MAIL_QUEUE.name, { sealed: sealWithMasterKey(keyring, AAD, JSON.stringify(mail)) });
 }
 
-export async function startMailWorker(jobs: JobQueue, keyring: Keyring, mailer: Mailer): Promise<void> {
-  await jobs.define(MAIL_QUEUE);
-  await jobs.work(MAIL_QUEUE.name, async (data) => {
-    const sealed = (data as { sealed?: unknown }).sealed;
-    if (typeof sealed !== 'string') throw new Error('mail job without a sealed payload');
-    await mailer.send(JSON.parse(openWithMasterKey(keyring, AAD, sealed).toString('utf8')) as OutgoingMail);
-  });
+function parseMailJob(data: unknown): { sealed: string } {
+  const sealed = (data as { sealed?: unknown } | null)?.sealed;
+  if (typeof sealed !== 'string') throw new PoisonError('mail job without a sealed payload');
+  return { sealed };
+}
+
+/** Declares the mail queue; with `mailer`, this process also delivers (workers). */
+export async function registerMailJobs(jobs: JobQueue, keyring: Keyring, mailer: Mailer): Promise<void> {
+  await jobs.define(MAIL_QUEUE, async (job: { data: { sealed: string } }) => {
+    let mail: OutgoingMail;
+    try {
+      mail = JSON.parse(openWithMasterKey(keyring, AAD, job.data.sealed).toString('utf8')) as OutgoingMail;
+    } catch (err) {
+      // A payload that does not open under our keys never will: straight to the dead letters.
+      throw new PoisonError(`mail payload does not open: ${(err as Error).message}`);
+    }
+    await mailer.send(mail);
+  }, { parse: parseMailJob });
 }

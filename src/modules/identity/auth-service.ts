@@ -1,14 +1,27 @@
 import { sql } from 'drizzle-orm';
 import { isRole, permissionsOf, type Role } from '../../kernel/access/permissions.ts';
-import { hashOpaqueToken } from '../../kernel/auth/opaque-token.ts';
+import { hashOpaqueToken, newOpaqueToken } from '../../kernel/auth/opaque-token.ts';
+import { acceptSecondFactor, mfaState } from '../../kernel/auth/mfa.ts';
+import { ACCOUNT_POLICY, IP_POLICY, recordFailure, recordSuccess, secondsLocked, throttleKey } from '../../kernel/limits/login-throttle.ts';
+import type { Session } from '../../db/client.ts';
 import { assertPasswordAcceptable, hashPassword, verifyPassword } from '../../kernel/auth/passwords.ts';
-import type { Principal } from '../../kernel/auth/principal.ts';
+import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { ProblemError, notFound } from '../../http/problem.ts';
 import type { Platform } from '../../platform.ts';
 import { addRefreshToken, startSession, tokensFor, type ClientInfo, type IssuedTokens } from './sessions.ts';
+import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
+import { auditLoginFailure } from './audit-events.ts';
 
 const invalidCredentials = () => new ProblemError('invalid-credentials', 401, 'The email, password or tenant is not right.');
 const invalidRefresh = () => new ProblemError('invalid-token', 401, 'The refresh token is invalid, expired or already used.');
+
+const MFA_TICKET_TTL = 300;
+
+export interface MfaChallenge {
+  mfaRequired: true;
+  mfaTicket: string;
+  expiresIn: number;
+}
 
 interface UserRow {
   id: string;
@@ -23,6 +36,27 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
       tx.query<UserRow>(sql`SELECT id, email, password_hash FROM users WHERE email_normalized = lower(${email})`),
     );
     return user;
+  }
+
+  async function assertNotLocked(keys: string[]): Promise<void> {
+    const wait = await platform.withIdentity((tx) => secondsLocked(tx, keys));
+    if (wait > 0) {
+      throw new ProblemError('locked-out', 429, `Too many failed attempts; try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
+    }
+  }
+
+  async function recordFailures(keys: string[]): Promise<void> {
+    await platform.withIdentity(async (tx) => {
+      await recordFailure(tx, keys[0]!, ACCOUNT_POLICY);
+      for (const key of keys.slice(1)) await recordFailure(tx, key, IP_POLICY);
+    });
+  }
+
+  async function issueMfaTicket(tx: Session, userId: string, tenantId: string): Promise<MfaChallenge> {
+    const { token, hash } = newOpaqueToken('ocs_mt');
+    await tx.query(sql`INSERT INTO mfa_tickets (token_hash, user_id, tenant_id, expires_at)
+      VALUES (${hash}, ${userId}, ${tenantId}, now() + make_interval(secs => ${MFA_TICKET_TTL}))`);
+    return { mfaRequired: true, mfaTicket: token, expiresIn: MFA_TICKET_TTL };
   }
 
   return {
@@ -44,20 +78,31 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
           : (await tx.query<{ id: string; email: string }>(sql`
               INSERT INTO users (email, password_hash) VALUES (${input.email}, ${passwordHash}) RETURNING id, email`))[0]!;
         await tx.query(sql`INSERT INTO memberships (tenant_id, user_id, role) VALUES (${tenant!.id}, ${user.id}, 'owner')`);
-        return startSession(tx, platform, { tenant: tenant!, user, role: 'owner' }, client);
+        const issued = await startSession(tx, platform, { tenant: tenant!, user, role: 'owner' }, client);
+        await recordAuditEvent(tx, {
+          tenantId: tenant!.id, actor: { type: 'user', id: user.id }, action: 'auth.signup', target: { type: 'tenant', id: tenant!.id },
+          outcome: 'success', metadata: { newAccount: !existing },
+        });
+        return issued;
       });
     },
 
-    async login(input: { email: string; password: string; tenant?: string | undefined }, client: ClientInfo): Promise<IssuedTokens> {
+    async login(input: { email: string; password: string; tenant?: string | undefined }, client: ClientInfo): Promise<IssuedTokens | MfaChallenge> {
+      const keys = [throttleKey.account(input.email), throttleKey.ip(client.ip)];
+      await assertNotLocked(keys);
       const user = await findUser(input.email);
       const ok = await verifyPassword(user?.password_hash, input.password);
-      if (!user || !ok) throw invalidCredentials();
-      return platform.withIdentity(async (tx) => {
+      if (!user || !ok) {
+        await recordFailures(keys);
+        void auditLoginFailure(platform, { email: input.email, tenant: input.tenant, userId: user?.id, reason: user ? 'wrong password' : 'unknown account' }, client);
+        throw invalidCredentials();
+      }
+      const outcome = await platform.withIdentity(async (tx) => {
         const memberships = await tx.query<{ tenant_id: string; name: string; role: string; status: string }>(sql`
           SELECT m.tenant_id, t.name, m.role, t.status FROM memberships m JOIN tenants t ON t.id = m.tenant_id
           WHERE m.user_id = ${user.id} ORDER BY m.created_at`);
         const chosen = input.tenant ? memberships.filter((m) => m.tenant_id === input.tenant?.toLowerCase()) : memberships;
-        if (chosen.length === 0) throw invalidCredentials();
+        if (chosen.length === 0) return undefined;
         if (chosen.length > 1) {
           throw new ProblemError('tenant-required', 400, 'This account belongs to several tenants; pass `tenant`.', {
             extensions: { tenants: chosen.map((m) => ({ id: m.tenant_id, name: m.name })) },
@@ -65,8 +110,52 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
         }
         const m = chosen[0]!;
         if (m.status !== 'active' || !isRole(m.role)) throw new ProblemError('forbidden', 403, 'This tenant is suspended.');
-        return startSession(tx, platform, { tenant: { id: m.tenant_id, name: m.name }, user: { id: user.id, email: user.email }, role: m.role }, client);
+        await recordSuccess(tx, keys[0]!);
+        // With a confirmed second factor the password step only earns a short, single-use ticket.
+        if ((await mfaState(tx, user.id)) === 'enabled') return issueMfaTicket(tx, user.id, m.tenant_id);
+        const issued = await startSession(tx, platform, { tenant: { id: m.tenant_id, name: m.name }, user: { id: user.id, email: user.email }, role: m.role }, client);
+        await recordAuditEvent(tx, { tenantId: m.tenant_id, actor: { type: 'user', id: user.id }, action: 'auth.login', outcome: 'success', metadata: { mfa: false } });
+        return issued;
       });
+      if (!outcome) {
+        await recordFailures(keys);
+        void auditLoginFailure(platform, { email: input.email, tenant: input.tenant, userId: user.id, reason: 'not a member of the tenant' }, client);
+        throw invalidCredentials();
+      }
+      return outcome;
+    },
+
+    /** The second login step: an MFA ticket plus a TOTP or recovery code. Failures are throttled per user. */
+    async verifyMfa(input: { ticket: string; code: string }, client: ClientInfo): Promise<IssuedTokens> {
+      const ticketHash = hashOpaqueToken(input.ticket);
+      const [ticket] = await platform.withIdentity((tx) =>
+        tx.query<{ user_id: string; tenant_id: string }>(sql`
+          SELECT user_id, tenant_id FROM mfa_tickets WHERE token_hash = ${ticketHash} AND used_at IS NULL AND expires_at > now()`),
+      );
+      if (!ticket) throw new ProblemError('invalid-token', 401, 'The MFA ticket is invalid, expired or already used.');
+      const keys = [throttleKey.mfa(ticket.user_id), throttleKey.ip(client.ip)];
+      await assertNotLocked(keys);
+      const outcome = await platform.withIdentity(async (tx) => {
+        const factor = await acceptSecondFactor(tx, platform.keyring, ticket.user_id, input.code);
+        if (!factor) return undefined;
+        const claimed = await tx.query(sql`UPDATE mfa_tickets SET used_at = now() WHERE token_hash = ${ticketHash} AND used_at IS NULL RETURNING user_id`);
+        if (claimed.length === 0) return 'used' as const;
+        await recordSuccess(tx, keys[0]!);
+        const [m] = await tx.query<{ role: string; name: string; email: string }>(sql`
+          SELECT m.role, t.name, u.email FROM memberships m JOIN tenants t ON t.id = m.tenant_id AND t.status = 'active'
+          JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ${ticket.tenant_id} AND m.user_id = ${ticket.user_id}`);
+        if (!m || !isRole(m.role)) return 'used' as const;
+        const issued = await startSession(tx, platform, { tenant: { id: ticket.tenant_id, name: m.name }, user: { id: ticket.user_id, email: m.email }, role: m.role }, client, { mfa: true });
+        await recordAuditEvent(tx, { tenantId: ticket.tenant_id, actor: { type: 'user', id: ticket.user_id }, action: 'auth.login', outcome: 'success', metadata: { mfa: true } });
+        return issued;
+      });
+      if (outcome === 'used') throw new ProblemError('invalid-token', 401, 'The MFA ticket is invalid, expired or already used.');
+      if (!outcome) {
+        await recordFailures(keys);
+        void auditLoginFailure(platform, { email: '', tenant: ticket.tenant_id, userId: ticket.user_id, reason: 'wrong second factor', action: 'auth.mfa_verified' }, client);
+        throw new ProblemError('invalid-credentials', 401, 'The code is not right.');
+      }
+      return outcome;
     },
 
     /**
@@ -77,10 +166,11 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
     async refresh(refreshToken: string): Promise<IssuedTokens> {
       const outcome = await platform.withIdentity(async (tx) => {
         const [row] = await tx.query<{
-          token_id: string; tenant_id: string; session_id: string; used: boolean; token_expired: boolean;
+          token_id: string; tenant_id: string; session_id: string; used: boolean; used_recently: boolean; token_expired: boolean;
           session_live: boolean; user_id: string; email: string; tenant_name: string; tenant_status: string; role: string | null;
         }>(sql`
           SELECT rt.id AS token_id, rt.tenant_id, rt.session_id, rt.used_at IS NOT NULL AS used,
+                 rt.used_at > now() - make_interval(secs => ${platform.config.refreshReuseGraceSeconds}) AS used_recently,
                  rt.expires_at <= now() AS token_expired,
                  (s.revoked_at IS NULL AND s.expires_at > now()) AS session_live,
                  u.id AS user_id, u.email, t.name AS tenant_name, t.status AS tenant_status, m.role
@@ -92,9 +182,15 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
           WHERE rt.token_hash = ${hashOpaqueToken(refreshToken)}
           FOR UPDATE OF rt`);
         if (!row) return { kind: 'invalid' as const };
+        // Two tabs refreshing at once: the loser is told to retry, the session survives.
+        if (row.used && row.used_recently && row.session_live) return { kind: 'race' as const };
         if (row.used || !row.role || row.tenant_status !== 'active') {
           await tx.query(sql`UPDATE sessions SET revoked_at = now(), revoked_reason = ${row.used ? 'refresh-token-reuse' : 'membership-ended'}
             WHERE id = ${row.session_id} AND revoked_at IS NULL`);
+          await recordAuditEvent(tx, {
+            tenantId: row.tenant_id, actor: { type: 'user', id: row.user_id }, action: 'session.revoked', target: { type: 'session', id: row.session_id },
+            outcome: row.used ? 'failure' : 'success', reason: row.used ? 'refresh token reused: possible theft' : 'membership ended',
+          });
           return { kind: 'revoked' as const, sessionId: row.session_id };
         }
         if (row.token_expired || !row.session_live || !isRole(row.role)) return { kind: 'invalid' as const };
@@ -110,19 +206,25 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
         return { kind: 'ok' as const, tokens };
       });
       if (outcome.kind === 'revoked') onSessionRevoked(outcome.sessionId);
+      if (outcome.kind === 'race') {
+        throw new ProblemError('refresh-race', 409, 'This refresh token was rotated moments ago; use the newest one.');
+      }
       if (outcome.kind !== 'ok') throw invalidRefresh();
       return outcome.tokens;
     },
 
     async logout(principal: Principal): Promise<void> {
-      await platform.withTenant({ tenantId: principal.tenantId, userId: principal.userId }, (tx) =>
-        tx.query(sql`UPDATE sessions SET revoked_at = now(), revoked_reason = 'logout'
-          WHERE id = ${principal.sessionId} AND revoked_at IS NULL`),
-      );
+      // External tokens have no session here; their provider ends them.
+      if (!principal.sessionId) return;
+      await platform.withTenant(contextOf(principal), async (tx) => {
+        await tx.query(sql`UPDATE sessions SET revoked_at = now(), revoked_reason = 'logout'
+          WHERE id = ${principal.sessionId} AND revoked_at IS NULL`);
+        await recordAuditEvent(tx, { tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'auth.logout', target: { type: 'session', id: principal.sessionId ?? undefined }, outcome: 'success' });
+      });
     },
 
     async me(principal: Principal) {
-      const [row] = await platform.withTenant({ tenantId: principal.tenantId, userId: principal.userId }, (tx) =>
+      const [row] = await platform.withTenant(contextOf(principal), (tx) =>
         tx.query<{ id: string; email: string; display_name: string | null; tenant_name: string }>(sql`
           SELECT u.id, u.email, u.display_name, t.name AS tenant_name
           FROM users u, tenants t WHERE u.id = ${principal.userId} AND t.id = ${principal.tenantId}`),

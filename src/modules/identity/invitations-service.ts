@@ -3,11 +3,13 @@ import { assertMayAssign } from '../../kernel/access/assignment.ts';
 import { isRole, type Role } from '../../kernel/access/permissions.ts';
 import { hashOpaqueToken, newOpaqueToken } from '../../kernel/auth/opaque-token.ts';
 import { assertPasswordAcceptable, hashPassword, verifyPassword } from '../../kernel/auth/passwords.ts';
-import type { Principal } from '../../kernel/auth/principal.ts';
+import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { ProblemError, notFound } from '../../http/problem.ts';
 import type { Platform } from '../../platform.ts';
 import { enqueueMail } from '../../kernel/mail/delivery.ts';
+import { IP_POLICY, recordFailure, secondsLocked, throttleKey } from '../../kernel/limits/login-throttle.ts';
 import { startSession, type ClientInfo, type IssuedTokens } from './sessions.ts';
+import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 
 const invalidInvitation = () => new ProblemError('invalid-token', 401, 'The invitation is invalid, expired or already used.');
 
@@ -22,7 +24,6 @@ interface InvitationRow {
 const view = (r: InvitationRow) => ({ id: r.id, email: r.email, role: r.role, expiresAt: r.expires_at.toISOString(), createdAt: r.created_at.toISOString() });
 
 export function createInvitationsService(platform: Platform) {
-  const scope = (p: Principal) => ({ tenantId: p.tenantId, userId: p.userId });
 
   return {
     /** Creates an invitation; the token is in the returned URL and the mail only, never stored in clear. */
@@ -30,12 +31,17 @@ export function createInvitationsService(platform: Platform) {
       assertMayAssign(principal.roles, null, input.role);
       const { token, hash } = newOpaqueToken('ocs_inv');
       const ttl = platform.config.invitationTtlSeconds;
-      const [row] = await platform.withTenant(scope(principal), (tx) =>
-        tx.query<InvitationRow>(sql`
+      const [row] = await platform.withTenant(contextOf(principal), async (tx) => {
+        const rows = await tx.query<InvitationRow>(sql`
           INSERT INTO invitations (tenant_id, email, role, token_hash, invited_by, expires_at)
           VALUES (${principal.tenantId}, ${input.email}, ${input.role}, ${hash}, ${principal.userId}, now() + make_interval(secs => ${ttl}))
-          RETURNING id, email, role, expires_at, created_at`),
-      );
+          RETURNING id, email, role, expires_at, created_at`);
+        await recordAuditEvent(tx, {
+          tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'invitation.created',
+          target: { type: 'invitation', id: rows[0]?.id }, outcome: 'success', metadata: { email: input.email, role: input.role },
+        });
+        return rows;
+      });
       // The fragment keeps the token out of server and proxy logs when the link is opened.
       const acceptUrl = `${platform.config.publicUrl}/invitations/accept#token=${token}`;
       // Delivered by the mail job with retries; the response also carries the link for the admin.
@@ -48,7 +54,7 @@ export function createInvitationsService(platform: Platform) {
     },
 
     async list(principal: Principal) {
-      const rows = await platform.withTenant(scope(principal), (tx) =>
+      const rows = await platform.withTenant(contextOf(principal), (tx) =>
         tx.query<InvitationRow>(sql`
           SELECT id, email, role, expires_at, created_at FROM invitations
           WHERE accepted_at IS NULL AND revoked_at IS NULL AND expires_at > now()
@@ -58,9 +64,13 @@ export function createInvitationsService(platform: Platform) {
     },
 
     async revoke(principal: Principal, id: string) {
-      const rows = await platform.withTenant(scope(principal), (tx) =>
-        tx.query(sql`UPDATE invitations SET revoked_at = now() WHERE id = ${id} AND accepted_at IS NULL AND revoked_at IS NULL RETURNING id`),
-      );
+      const rows = await platform.withTenant(contextOf(principal), async (tx) => {
+        const revoked = await tx.query(sql`UPDATE invitations SET revoked_at = now() WHERE id = ${id} AND accepted_at IS NULL AND revoked_at IS NULL RETURNING id`);
+        if (revoked.length > 0) {
+          await recordAuditEvent(tx, { tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'invitation.revoked', target: { type: 'invitation', id }, outcome: 'success' });
+        }
+        return revoked;
+      });
       if (rows.length === 0) throw notFound('invitation');
     },
 
@@ -78,15 +88,23 @@ export function createInvitationsService(platform: Platform) {
             LEFT JOIN users u ON u.email_normalized = lower(i.email)
             WHERE i.token_hash = ${tokenHash} AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()`),
         );
+      const throttle = throttleKey.invitation(client.ip);
+      const wait = await platform.withIdentity((tx) => secondsLocked(tx, [throttle]));
+      if (wait > 0) throw new ProblemError('locked-out', 429, `Too many failed attempts; try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
+      const fail = () => platform.withIdentity((tx) => recordFailure(tx, throttle, IP_POLICY));
       const [invite] = await lookup();
-      if (!invite || !isRole(invite.role)) throw invalidInvitation();
+      if (!invite || !isRole(invite.role)) {
+        await fail();
+        throw invalidInvitation();
+      }
       let passwordHash: string | null = null;
       if (invite.user_id) {
         if (!(await verifyPassword(invite.password_hash, input.password))) {
+          await fail();
           throw new ProblemError('invalid-credentials', 401, 'This email already has an account; use its password.');
         }
       } else {
-        assertPasswordAcceptable(input.password);
+        assertPasswordAcceptable(input.password, { email: invite.email });
         passwordHash = await hashPassword(input.password);
       }
       const role = invite.role;
@@ -107,7 +125,12 @@ export function createInvitationsService(platform: Platform) {
           ON CONFLICT (tenant_id, user_id) DO NOTHING RETURNING user_id`);
         if (inserted.length === 0) throw new ProblemError('conflict', 409, 'You are already a member of this tenant.');
         const [tenant] = await tx.query<{ id: string; name: string }>(sql`SELECT id, name FROM tenants WHERE id = ${invite.tenant_id}`);
-        return startSession(tx, platform, { tenant: tenant!, user: user!, role }, client);
+        const issued = await startSession(tx, platform, { tenant: tenant!, user: user!, role }, client);
+        await recordAuditEvent(tx, {
+          tenantId: invite.tenant_id, actor: { type: 'user', id: user!.id }, action: 'invitation.accepted',
+          target: { type: 'invitation', id: invite.id }, outcome: 'success', metadata: { role, newAccount: !invite.user_id },
+        });
+        return issued;
       });
       if (!outcome) throw invalidInvitation();
       return outcome;

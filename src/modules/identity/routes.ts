@@ -7,6 +7,10 @@ import { createAuthService } from './auth-service.ts';
 import { createInvitationsService } from './invitations-service.ts';
 import { createMembersService } from './members-service.ts';
 import * as S from './schemas.ts';
+import { apiKeyRoutes } from './api-keys-routes.ts';
+import { mfaRoutes } from './mfa-routes.ts';
+import { recoveryRoutes } from './recovery-routes.ts';
+import { sessionRoutes } from './session-routes.ts';
 
 const clientOf = (r: FastifyRequest) => ({ userAgent: r.headers['user-agent'], ip: r.ip });
 const NoContent = { 204: Type.Null() };
@@ -16,6 +20,10 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
   const auth = createAuthService(platform, (id) => app.forgetSession(id));
   const members = createMembersService(platform, (ids) => ids.forEach((id) => app.forgetSession(id)));
   const invitations = createInvitationsService(platform);
+  await app.register(mfaRoutes, { platform });
+  await app.register(apiKeyRoutes, { platform });
+  await app.register(sessionRoutes, { platform });
+  await app.register(recoveryRoutes, { platform });
 
   app.post('/auth/signup', {
     config: { security: { policy: 'public', rateClass: 'auth' } },
@@ -24,8 +32,13 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
 
   app.post('/auth/login', {
     config: { security: { policy: 'public', rateClass: 'auth' } },
-    schema: { tags: ['identity'], body: S.LoginBody, response: { 200: S.TokenPair } },
+    schema: { tags: ['identity'], body: S.LoginBody, response: { 200: S.LoginResult } },
   }, async (req) => auth.login(req.body, clientOf(req)));
+
+  app.post('/auth/mfa/verify', {
+    config: { security: { policy: 'public', rateClass: 'auth' } },
+    schema: { tags: ['identity'], body: S.MfaVerifyBody, response: { 200: S.TokenPair } },
+  }, async (req) => auth.verifyMfa(req.body, clientOf(req)));
 
   app.post('/auth/refresh', {
     config: { security: { policy: 'public', rateClass: 'auth' } },
@@ -38,7 +51,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
   }, async (req, reply) => {
     const principal = principalOf(req);
     await auth.logout(principal);
-    app.forgetSession(principal.sessionId);
+    if (principal.sessionId) app.forgetSession(principal.sessionId);
     return reply.code(204).send(null);
   });
 
@@ -53,7 +66,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
   }, async (req) => ({ items: await members.list(principalOf(req)) }));
 
   app.patch('/members/:userId', {
-    config: { security: { policy: { permission: 'members:manage' } } },
+    config: { security: { policy: { permission: 'members:manage' }, stepUp: true } },
     schema: { tags: ['members'], params: S.UserIdParams, body: S.RoleChangeBody, response: NoContent },
   }, async (req, reply) => {
     await members.changeRole(principalOf(req), req.params.userId, req.body.role);

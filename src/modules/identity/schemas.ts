@@ -1,6 +1,6 @@
 import { Type } from '@fastify/type-provider-typebox';
 import { ROLES } from '../../kernel/access/permissions.ts';
-import { OPAQUE_TOKEN_PATTERN } from '../../kernel/auth/opaque-token.ts';
+import { OPAQUE_TOKEN_PATTERN, tokenPattern } from '../../kernel/auth/opaque-token.ts';
 import { PASSWORD_MAX_LENGTH } from '../../kernel/auth/passwords.ts';
 
 const strict = { additionalProperties: false } as const;
@@ -33,12 +33,23 @@ export const TokenPair = Type.Object({
   roles: Type.Array(Type.String()),
 });
 
+export const MfaChallenge = Type.Object({ mfaRequired: Type.Literal(true), mfaTicket: Type.String(), expiresIn: Type.Integer() });
+export const LoginResult = Type.Union([TokenPair, MfaChallenge]);
+export const MfaVerifyBody = Type.Object(
+  { ticket: Type.String({ pattern: tokenPattern('ocs_mt') }), code: Type.String({ minLength: 6, maxLength: 19 }) },
+  strict,
+);
+export const MfaCodeBody = Type.Object({ code: Type.String({ minLength: 6, maxLength: 19 }) }, strict);
+export const MfaEnrolment = Type.Object({ secret: Type.String(), otpauthUri: Type.String() });
+export const RecoveryCodes = Type.Object({ recoveryCodes: Type.Array(Type.String()) });
+export const MfaPolicyBody = Type.Object({ requiredForAdmins: Type.Boolean() }, strict);
+
 export const Me = Type.Object({
   user: Type.Object({ id: Type.String(), email: Type.String(), displayName: Type.Union([Type.String(), Type.Null()]) }),
   tenant: Type.Object({ id: Type.String(), name: Type.String() }),
   roles: Type.Array(Type.String()),
   permissions: Type.Array(Type.String()),
-  sessionId: Type.String(),
+  sessionId: Type.Union([Type.String(), Type.Null()]),
 });
 
 export const Member = Type.Object({

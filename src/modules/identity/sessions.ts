@@ -25,11 +25,13 @@ export async function startSession(
   platform: Platform,
   who: { tenant: { id: string; name: string }; user: { id: string; email: string }; role: Role },
   client: ClientInfo,
+  opts: { mfa?: boolean } = {},
 ): Promise<IssuedTokens> {
   const ttl = platform.config.refreshTokenTtlSeconds;
   const [session] = await tx.query<{ id: string }>(sql`
-    INSERT INTO sessions (tenant_id, user_id, expires_at, user_agent, ip)
-    VALUES (${who.tenant.id}, ${who.user.id}, now() + make_interval(secs => ${ttl}), ${client.userAgent?.slice(0, 512) ?? null}, ${client.ip})
+    INSERT INTO sessions (tenant_id, user_id, expires_at, user_agent, ip, mfa_at)
+    VALUES (${who.tenant.id}, ${who.user.id}, now() + make_interval(secs => ${ttl}), ${client.userAgent?.slice(0, 512) ?? null}, ${client.ip},
+            ${opts.mfa ? sql`now()` : sql`NULL`})
     RETURNING id`);
   const refresh = await addRefreshToken(tx, who.tenant.id, session!.id, ttl);
   return tokensFor(platform, who, session!.id, refresh);

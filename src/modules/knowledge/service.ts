@@ -1,8 +1,9 @@
 import { sql } from 'drizzle-orm';
-import type { Principal } from '../../kernel/auth/principal.ts';
+import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { notFound } from '../../http/problem.ts';
 import type { Platform } from '../../platform.ts';
 import { decodeCursor, encodeCursor } from './cursor.ts';
+import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 
 interface EntryRow {
   id: string;
@@ -33,13 +34,12 @@ const view = (r: EntryRow) => ({
  * tenant id from input.
  */
 export function createKnowledgeService(platform: Platform) {
-  const scope = (p: Principal) => ({ tenantId: p.tenantId, userId: p.userId });
 
   return {
     async list(principal: Principal, q: { limit?: number | undefined; cursor?: string | undefined; tag?: string | undefined }) {
       const limit = q.limit ?? 20;
       const after = q.cursor ? decodeCursor(q.cursor) : undefined;
-      const rows = await platform.queryAsTenant<EntryRow>(scope(principal), sql`
+      const rows = await platform.queryAsTenant<EntryRow>(contextOf(principal), sql`
           SELECT ${columns} FROM knowledge_entries
           WHERE true
           ${after ? sql`AND (created_at, id) < (${after.createdAt}::timestamptz, ${after.id}::uuid)` : sql``}
@@ -55,13 +55,13 @@ export function createKnowledgeService(platform: Platform) {
     },
 
     async get(principal: Principal, id: string) {
-      const [row] = await platform.queryAsTenant<EntryRow>(scope(principal), sql`SELECT ${columns} FROM knowledge_entries WHERE id = ${id}`);
+      const [row] = await platform.queryAsTenant<EntryRow>(contextOf(principal), sql`SELECT ${columns} FROM knowledge_entries WHERE id = ${id}`);
       if (!row) throw notFound('knowledge entry');
       return view(row);
     },
 
     async create(principal: Principal, input: { title: string; body: string; tags?: string[] | undefined }) {
-      const [row] = await platform.queryAsTenant<EntryRow>(scope(principal), sql`
+      const [row] = await platform.queryAsTenant<EntryRow>(contextOf(principal), sql`
           INSERT INTO knowledge_entries (tenant_id, title, body, tags, created_by, updated_by)
           VALUES (${principal.tenantId}, ${input.title}, ${input.body}, ${sql.param(input.tags ?? [])}::text[], ${principal.userId}, ${principal.userId})
           RETURNING ${columns}`);
@@ -69,7 +69,7 @@ export function createKnowledgeService(platform: Platform) {
     },
 
     async update(principal: Principal, id: string, input: { title?: string | undefined; body?: string | undefined; tags?: string[] | undefined }) {
-      const [row] = await platform.queryAsTenant<EntryRow>(scope(principal), sql`
+      const [row] = await platform.queryAsTenant<EntryRow>(contextOf(principal), sql`
           UPDATE knowledge_entries SET
             title = coalesce(${input.title ?? null}, title),
             body = coalesce(${input.body ?? null}, body),
@@ -83,7 +83,17 @@ export function createKnowledgeService(platform: Platform) {
     },
 
     async remove(principal: Principal, id: string) {
-      const rows = await platform.queryAsTenant(scope(principal), sql`DELETE FROM knowledge_entries WHERE id = ${id} RETURNING id`);
+      // A deletion is an admin action: it is audited in the same transaction.
+      const rows = await platform.withTenant(contextOf(principal), async (tx) => {
+        const deleted = await tx.query<{ id: string; title: string }>(sql`DELETE FROM knowledge_entries WHERE id = ${id} RETURNING id, title`);
+        if (deleted.length > 0) {
+          await recordAuditEvent(tx, {
+            tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'knowledge.deleted',
+            target: { type: 'knowledge_entry', id }, outcome: 'success', metadata: { title: deleted[0]!.title.slice(0, 120) },
+          });
+        }
+        return deleted;
+      });
       if (rows.length === 0) throw notFound('knowledge entry');
     },
   };

@@ -1,0 +1,32 @@
+/**
+ * `ocsuite audit key` — print the verifier key of the audit logs.
+ * `ocsuite audit checkpoint` — sign a checkpoint of every log whose head moved
+ *   (and push it to the witness, if configured); what the scheduled job does.
+ */
+import { bootPlatform, shutdownPlatform } from '../boot.ts';
+import type { Config } from '../config/config.ts';
+import { auditKernel } from '../kernel/audit/service.ts';
+import type { CliIo } from './access-log.ts';
+
+const consoleIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
+
+export async function auditCommand(config: Config, args: string[], io: CliIo = consoleIo): Promise<number> {
+  const [sub] = args;
+  if (sub !== 'key' && sub !== 'checkpoint') {
+    io.err('usage: ocsuite audit key | checkpoint');
+    return 2;
+  }
+  const platform = await bootPlatform({ ...config, logLevel: 'silent' }, { migrate: false });
+  try {
+    const kernel = auditKernel(platform);
+    if (sub === 'key') {
+      io.out((await kernel.signer()).verifierKey);
+      return 0;
+    }
+    const { published } = await kernel.publishCheckpoints();
+    io.out(`signed ${published} new checkpoint(s)`);
+    return 0;
+  } finally {
+    await shutdownPlatform(platform);
+  }
+}

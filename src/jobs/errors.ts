@@ -1,0 +1,38 @@
+import { ProblemError } from '../http/problem.ts';
+
+/**
+ * Backpressure: the queue holds its maximum of waiting jobs. It is a problem
+ * (503 + Retry-After) wherever it surfaces in a request, so every route that
+ * enqueues answers the same way without catching it.
+ */
+export class QueueFullError extends ProblemError {
+  readonly queue: string;
+  readonly retryAfterSeconds: number;
+  constructor(queue: string, retryAfterSeconds: number) {
+    super('queue-full', 503, 'The job queue is at capacity; retry later.', {
+      headers: { 'retry-after': String(retryAfterSeconds) },
+      extensions: { retryAfter: retryAfterSeconds },
+    });
+    this.queue = queue;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** Thrown by a handler or a payload parser: retrying cannot help, so the job goes to the dead letters now. */
+export class PoisonError extends Error {
+  readonly code = 'ERR_JOB_POISON';
+}
+
+/** A tenant job whose tenant is missing, deleted or suspended: refused, never run without a tenant. */
+export class TenantRefusedError extends Error {
+  readonly code = 'ERR_JOB_TENANT_REFUSED';
+}
+
+export class JobTimeoutError extends Error {
+  readonly code = 'ERR_JOB_TIMEOUT';
+}
+
+/** Programming errors: unknown queue, tenant id on a platform queue, none on a tenant queue. */
+export class JobDefinitionError extends Error {
+  readonly code = 'ERR_JOB_DEFINITION';
+}

@@ -1,0 +1,52 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Database } from '../db/client.ts';
+import { withMaintenance } from '../db/transaction.ts';
+import { countDead } from './dead-letters.ts';
+import type { JobQueue } from './queue.ts';
+
+export interface JobMetrics {
+  attempts: Counter<'queue' | 'result'>;
+  spikes: Counter<'queue'>;
+}
+
+/**
+ * Per-queue gauges read at scrape time from the shared stores (the driver and
+ * the dead-letter tables), so an API process reports what separate worker
+ * processes did. Labels are queue names (a fixed set), never tenants or ids.
+ */
+export function registerJobMetrics(registry: Registry, jobs: JobQueue, db: Database): JobMetrics {
+  let collecting: Promise<void> | undefined;
+  // One read of the stores serves every gauge of a scrape.
+  const refresh = async () => {
+    collecting ??= collect().finally(() => (collecting = undefined));
+    await collecting;
+  };
+  const gauges = {
+    waiting: new Gauge({ name: 'ocsuite_jobs_waiting', help: 'Jobs waiting to run (ready, delayed or awaiting a retry)', labelNames: ['queue'], registers: [registry], collect: refresh }),
+    active: new Gauge({ name: 'ocsuite_jobs_active', help: 'Jobs running now', labelNames: ['queue'], registers: [registry], collect: refresh }),
+    completed: new Gauge({ name: 'ocsuite_jobs_completed', help: 'Completed jobs the driver still retains (7 days)', labelNames: ['queue'], registers: [registry], collect: refresh }),
+    failed: new Gauge({ name: 'ocsuite_jobs_failed', help: 'Terminally failed jobs the driver still retains', labelNames: ['queue'], registers: [registry], collect: refresh }),
+    dead: new Gauge({ name: 'ocsuite_jobs_dead', help: 'Dead letters awaiting an operator (status dead)', labelNames: ['queue'], registers: [registry], collect: refresh }),
+    oldest: new Gauge({ name: 'ocsuite_jobs_oldest_waiting_age_seconds', help: 'Age of the oldest job ready to run', labelNames: ['queue'], registers: [registry], collect: refresh }),
+  };
+  async function collect() {
+    const names = jobs.definitions().map((d) => d.name);
+    const [counts, dead] = await Promise.all([
+      Promise.all(names.map(async (n) => [n, await jobs.counts(n)] as const)),
+      withMaintenance(db, { statementTimeoutMs: 5_000 }, (tx) => countDead(tx)),
+    ]);
+    for (const g of Object.values(gauges)) g.reset();
+    for (const [n, c] of counts) {
+      gauges.waiting.set({ queue: n }, c.waiting);
+      gauges.active.set({ queue: n }, c.active);
+      gauges.completed.set({ queue: n }, c.completed);
+      gauges.failed.set({ queue: n }, c.failed);
+      gauges.oldest.set({ queue: n }, c.oldestWaitingSeconds);
+      gauges.dead.set({ queue: n }, dead.get(n) ?? 0);
+    }
+  }
+  return {
+    attempts: new Counter({ name: 'ocsuite_jobs_attempts_total', help: 'Finished job attempts in this process by result (completed, failed, dead)', labelNames: ['queue', 'result'], registers: [registry] }),
+    spikes: new Counter({ name: 'ocsuite_jobs_failure_spikes_total', help: 'Failure-spike alerts raised by this process', labelNames: ['queue'], registers: [registry], collect: refresh }),
+  };
+}

@@ -1,0 +1,63 @@
+import { sql } from 'drizzle-orm';
+import type { Database } from '../db/client.ts';
+import { withMaintenance } from '../db/transaction.ts';
+import type { PlatformHandler, QueueDefinition } from './queue.ts';
+import { keyRotationHandler } from '../kernel/crypto/rotation-schedule.ts';
+
+/**
+ * Every repeatable job of the platform, in one place (issue #6). Times are
+ * cron in UTC. An entry's `handler` is filled in by the component that owns
+ * the work; until then the entry is listed as `unregistered` by
+ * `ocsuite jobs schedules` and nothing is scheduled for it: no job runs that
+ * would pretend to rotate a key or prune a log.
+ */
+export interface ScheduleContext {
+  db: Database;
+}
+
+export interface ScheduleEntry {
+  /** Also the queue name (a platform queue). */
+  name: string;
+  cron: string;
+  owner: string;
+  description: string;
+  handler?: (ctx: ScheduleContext) => PlatformHandler;
+}
+
+export const SCHEDULES: readonly ScheduleEntry[] = [
+  {
+    name: 'keys.rotate',
+    // Daily, cheap when nothing is due: each tenant's data key turns over after OCSUITE_KEY_ROTATION_DAYS (default 90 = quarterly).
+    cron: '0 3 * * *',
+    owner: 'kernel/crypto (key rotation)',
+    description: 'rotate tenant data keys older than OCSUITE_KEY_ROTATION_DAYS and re-encrypt their secrets (seed 004, enhancement 2)',
+    handler: ({ db }) => keyRotationHandler(db),
+  },
+  {
+    name: 'access-log.prune',
+    cron: '30 2 * * *',
+    owner: 'kernel/audit (access logs)',
+    description: 'daily access-log retention pruning under the maintenance role, itself audited',
+  },
+  {
+    name: 'translog.checkpoint.publish',
+    cron: '*/15 * * * *',
+    owner: 'kernel/translog (checkpoints)',
+    description: 'sign and publish tree heads of the audit and ledger logs, push to the witness',
+  },
+  {
+    name: 'jobs.completions.prune',
+    cron: '15 * * * *',
+    owner: 'jobs',
+    description: 'delete job completion records older than the drivers\' 7-day idempotency window',
+    handler: ({ db }) => async () => {
+      await withMaintenance(db, { statementTimeoutMs: 60_000 }, (tx) =>
+        tx.query(sql`DELETE FROM job_completions WHERE completed_at < now() - interval '8 days'`));
+    },
+  },
+];
+
+/** The queue a schedule enqueues into: a platform queue, retried a little, never piling up. */
+export function scheduleQueue(entry: ScheduleEntry): QueueDefinition {
+  return { name: entry.name, scope: 'platform', retryLimit: 3, retryDelaySeconds: 30, expireInSeconds: 900, maxDepth: 10, concurrency: 1 };
+}

@@ -1,0 +1,84 @@
+import type { Logger } from 'pino';
+import type { Config } from '../config/config.ts';
+import type { Database } from '../db/client.ts';
+import type { AuditTransactions } from '../kernel/audit/events.ts';
+import type { Metrics } from '../kernel/telemetry/metrics.ts';
+import { newAlert, raiseAlert, registerAlertJobs, type AlertTarget } from './alerts.ts';
+import { registerJobMetrics } from './metrics.ts';
+import { FailureMonitor } from './monitor.ts';
+import { openDriver, type OpenJobsOptions } from './open.ts';
+import { SCHEDULES, scheduleQueue } from './schedules.ts';
+import type { JobQueue } from './queue.ts';
+import { JobSystem } from './system.ts';
+
+export interface StartJobsOptions {
+  config: Config;
+  db: Database;
+  log: Logger;
+  metrics: Metrics;
+  audit: AuditTransactions;
+  connectionString: string | undefined;
+  migrate: boolean;
+  tuning?: OpenJobsOptions['tuning'];
+}
+
+export interface Jobs {
+  system: JobSystem;
+  monitor: FailureMonitor;
+}
+
+const monitors = new WeakMap<object, FailureMonitor>();
+
+/**
+ * Opens the profile's driver and declares the platform's own queues (alerts,
+ * schedules). Modules declare theirs afterwards; `startWorkers` then makes this
+ * process run them (`serve` in the embedded profile, `ocsuite worker` otherwise).
+ */
+export async function startJobs(o: StartJobsOptions): Promise<JobSystem> {
+  const driver = await openDriver({ config: o.config, db: o.db, connectionString: o.connectionString, migrate: o.migrate, log: o.log, tuning: o.tuning });
+  const target: AlertTarget | undefined = o.config.alertWebhookUrl && o.config.alertWebhookSecret
+    ? { url: o.config.alertWebhookUrl, secret: o.config.alertWebhookSecret } : undefined;
+  let system!: JobSystem;
+  const monitor = new FailureMonitor({
+    onSpike: (queue, verdict, window) => {
+      jobMetrics.spikes.inc({ queue });
+      void raiseAlert({ jobs: system, audit: o.audit, log: o.log, target }, newAlert('jobs.failure_spike', 'critical', `job failure spike on ${queue}: ${verdict.reason}`, {
+        queue, rate: Number(verdict.rate.toFixed(4)), baselineRate: Number(verdict.baselineRate.toFixed(4)), attempts: window.total, failures: window.failed,
+      }));
+    },
+  });
+  system = new JobSystem({
+    driver,
+    db: o.db,
+    log: o.log,
+    observe: (queue, result) => {
+      jobMetrics.attempts.inc({ queue, result });
+      monitor.observe(queue, result);
+    },
+  });
+  const jobMetrics = registerJobMetrics(o.metrics.registry, system, o.db);
+  monitors.set(system, monitor);
+  await registerAlertJobs(system, target);
+  for (const entry of SCHEDULES) await system.define(scheduleQueue(entry), entry.handler?.({ db: o.db }));
+  return system;
+}
+
+/** Runs workers in this process, applies the schedules and watches failures. */
+export async function startWorkers(system: JobSystem): Promise<void> {
+  await system.startWorkers();
+  for (const entry of SCHEDULES) {
+    // Only work that exists is scheduled; an entry without a handler is removed if it was scheduled before.
+    if (entry.handler) await system.raw.schedule(entry.name, entry.cron, { v: 1, tenantId: null, data: {} });
+    else await system.raw.unschedule(entry.name).catch(() => {});
+  }
+  monitors.get(system)?.start();
+}
+
+export function monitorOf(system: JobQueue): FailureMonitor | undefined {
+  return monitors.get(system);
+}
+
+export async function stopJobs(system: JobQueue): Promise<void> {
+  monitors.get(system)?.stop();
+  await system.stop();
+}

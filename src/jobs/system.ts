@@ -1,0 +1,320 @@
+import { sql } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import type { Database, Session } from '../db/client.ts';
+import { withTenant, type TransactionOptions } from '../db/transaction.ts';
+import { recordPlatformDeadLetter, recordTenantDeadLetter } from './dead-letters.ts';
+import type { DriverJob, JobDriver, Outcome } from './driver.ts';
+import { idempotentJobId, isUuid, parseEnvelope, seal, type Envelope } from './envelope.ts';
+import { JobDefinitionError, JobTimeoutError, PoisonError, QueueFullError, TenantRefusedError } from './errors.ts';
+import { TenantSlots } from './fairness.ts';
+import type {
+  DriverName, EnqueueOptions, EnqueueResult, JobHandler, JobInfo, JobQueue, PlatformHandler, QueueCounts, QueueDefinition, TenantHandler,
+} from './queue.ts';
+
+export type AttemptResult = 'completed' | 'failed' | 'dead';
+
+export interface JobSystemOptions {
+  driver: JobDriver;
+  db: Database;
+  log: Logger;
+  /** Told about every finished attempt (the failure-spike monitor listens). */
+  observe?: (queue: string, result: AttemptResult) => void;
+  /** How long a job of a tenant at its concurrency cap is put back for. */
+  deferMs?: number;
+}
+
+interface Entry {
+  definition: QueueDefinition;
+  handler: JobHandler | undefined;
+  parse: ((data: unknown) => unknown) | undefined;
+  slots: TenantSlots | undefined;
+}
+
+// The depth gate reads the driver's count at most this often and counts its own sends in between.
+const DEPTH_REFRESH_MS = 250;
+const DEFAULT_CONCURRENCY = 4;
+
+/**
+ * The job system: the port of jobs/queue.ts over one driver. Everything that
+ * must hold on both drivers is here: the envelope (tenant next to the data),
+ * tenant checks and withTenant, completion records, per-attempt timeouts,
+ * dead letters, backpressure and tenant fairness.
+ */
+export class JobSystem implements JobQueue {
+  readonly driver: DriverName;
+  readonly raw: JobDriver;
+  readonly #db: Database;
+  readonly #log: Logger;
+  readonly #observe: JobSystemOptions['observe'];
+  readonly #deferMs: number;
+  readonly #entries = new Map<string, Entry>();
+  readonly #depth = new Map<string, { at: number; count: number; ready: Promise<void> }>();
+  readonly #working = new Set<string>();
+  #workersStarted = false;
+  #stopping = false;
+  readonly #inFlight = new Set<AbortController>();
+
+  constructor(opts: JobSystemOptions) {
+    this.raw = opts.driver;
+    this.driver = opts.driver.name;
+    this.#db = opts.db;
+    this.#log = opts.log;
+    this.#observe = opts.observe;
+    this.#deferMs = opts.deferMs ?? 500;
+  }
+
+  async define<T>(definition: QueueDefinition, handler?: JobHandler<T>, opts?: { parse?: (data: unknown) => T }): Promise<void> {
+    if (!/^[a-z][a-z0-9._-]{0,99}$/.test(definition.name)) throw new JobDefinitionError(`queue name "${definition.name}" is not allowed`);
+    if (definition.retryLimit < 0 || definition.expireInSeconds <= 0) throw new JobDefinitionError(`queue ${definition.name}: bad retry or timeout`);
+    const existing = this.#entries.get(definition.name);
+    const entry: Entry = {
+      definition,
+      handler: (handler as JobHandler | undefined) ?? existing?.handler,
+      parse: (opts?.parse as ((d: unknown) => unknown) | undefined) ?? existing?.parse,
+      slots: definition.scope === 'tenant' && definition.tenantConcurrency && !this.raw.nativeTenantConcurrency
+        ? new TenantSlots(definition.tenantConcurrency) : undefined,
+    };
+    this.#entries.set(definition.name, entry);
+    await this.raw.createQueue({
+      name: definition.name,
+      maxAttempts: definition.retryLimit + 1,
+      retryDelaySeconds: definition.retryDelaySeconds,
+      expireInSeconds: definition.expireInSeconds,
+    });
+    if (this.#workersStarted && entry.handler) await this.#work(entry);
+  }
+
+  definitions(): QueueDefinition[] {
+    return [...this.#entries.values()].map((e) => e.definition);
+  }
+
+  definition(queue: string): QueueDefinition | undefined {
+    return this.#entries.get(queue)?.definition;
+  }
+
+  async send(queue: string, data: object, opts: EnqueueOptions = {}): Promise<EnqueueResult> {
+    const entry = this.#entries.get(queue);
+    if (!entry) throw new JobDefinitionError(`queue ${queue} is not defined`);
+    const { definition } = entry;
+    const tenantId = opts.tenantId ?? null;
+    if (definition.scope === 'tenant' && !isUuid(tenantId)) throw new JobDefinitionError(`queue ${queue} is a tenant queue: a tenant id is required`);
+    if (definition.scope === 'platform' && tenantId !== null) throw new JobDefinitionError(`queue ${queue} is a platform queue: it takes no tenant id`);
+    await this.#admit(definition);
+    const id = opts.idempotencyKey ? idempotentJobId(queue, tenantId?.toLowerCase() ?? null, opts.idempotencyKey) : undefined;
+    return this.raw.send(queue, seal(tenantId, data), {
+      id,
+      delayMs: opts.delaySeconds ? opts.delaySeconds * 1000 : undefined,
+      groupId: tenantId?.toLowerCase() ?? undefined,
+    });
+  }
+
+  /** Backpressure: refuse past the queue's depth limit before anything is stored. */
+  async #admit(definition: QueueDefinition): Promise<void> {
+    if (!definition.maxDepth) return;
+    const now = Date.now();
+    let gate = this.#depth.get(definition.name);
+    if (!gate || now - gate.at > DEPTH_REFRESH_MS) {
+      const fresh = { at: now, count: 0, ready: Promise.resolve() };
+      fresh.ready = this.raw.waiting(definition.name).then((n) => {
+        fresh.count += n;
+      });
+      this.#depth.set(definition.name, fresh);
+      gate = fresh;
+    }
+    try {
+      await gate.ready;
+    } catch (err) {
+      this.#depth.delete(definition.name);
+      throw err;
+    }
+    if (gate.count >= definition.maxDepth) {
+      throw new QueueFullError(definition.name, Math.min(60, Math.max(1, Math.ceil(definition.expireInSeconds / 2))));
+    }
+    gate.count++;
+  }
+
+  async startWorkers(): Promise<void> {
+    this.#workersStarted = true;
+    for (const entry of this.#entries.values()) if (entry.handler) await this.#work(entry);
+  }
+
+  async #work(entry: Entry): Promise<void> {
+    const name = entry.definition.name;
+    if (this.#working.has(name)) return;
+    this.#working.add(name);
+    await this.raw.work(
+      name,
+      {
+        concurrency: entry.definition.concurrency ?? DEFAULT_CONCURRENCY,
+        tenantConcurrency: this.raw.nativeTenantConcurrency ? entry.definition.tenantConcurrency : undefined,
+      },
+      (job) => this.run(job),
+      (job, error) => this.#lost(job, error),
+    );
+  }
+
+  counts(queue: string): Promise<QueueCounts> {
+    return this.raw.counts(queue);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.raw.stop();
+    for (const c of this.#inFlight) c.abort(new Error('worker stopping'));
+  }
+
+  /** One delivery of one job, end to end; what the driver's worker calls. */
+  async run(job: DriverJob): Promise<Outcome> {
+    const entry = this.#entries.get(job.queue);
+    const parsed = parseEnvelope(job.data);
+    if (!entry?.handler) return this.#retry(job, 'no handler for this queue in this process');
+    const { definition } = entry;
+    const maxAttempts = definition.retryLimit + 1;
+
+    if (!parsed.ok) {
+      return this.#dead(job, entry, null, { payload: job.data, error: `unparseable payload: ${parsed.reason}`, retryable: false, claimedTenantId: parsed.claimedTenantId });
+    }
+    const { envelope } = parsed;
+    if (definition.scope === 'tenant' && envelope.tenantId === null) {
+      return this.#dead(job, entry, null, { payload: envelope.data, error: 'tenant job without a tenant: refused', retryable: false, claimedTenantId: null });
+    }
+    if (definition.scope === 'platform' && envelope.tenantId !== null) {
+      return this.#dead(job, entry, null, { payload: envelope.data, error: 'platform job carrying a tenant: refused', retryable: false, claimedTenantId: envelope.tenantId });
+    }
+    if (job.delivery > maxAttempts) {
+      // The driver's spare delivery: the last attempt was lost with its worker.
+      return this.#dead(job, entry, envelope.tenantId, { payload: envelope.data, error: `attempt ${maxAttempts} of ${maxAttempts} was lost (worker stopped or timed out)`, retryable: true, claimedTenantId: null });
+    }
+    let data: unknown = envelope.data;
+    if (entry.parse) {
+      try {
+        data = entry.parse(envelope.data);
+      } catch (err) {
+        return this.#dead(job, entry, envelope.tenantId, { payload: envelope.data, error: `invalid payload: ${message(err)}`, retryable: false, claimedTenantId: null });
+      }
+    }
+    if (entry.slots && envelope.tenantId) {
+      if (!entry.slots.tryTake(envelope.tenantId)) return { status: 'defer', delayMs: this.#deferMs };
+    }
+    const controller = new AbortController();
+    this.#inFlight.add(controller);
+    const info: JobInfo = { id: job.id, queue: job.queue, tenantId: envelope.tenantId, attempt: job.delivery, maxAttempts, data, signal: controller.signal };
+    try {
+      if (definition.scope === 'tenant') await this.#runTenant(entry, info, controller);
+      else await this.#runPlatform(entry, info, controller);
+      this.#observe?.(job.queue, 'completed');
+      return { status: 'completed' };
+    } catch (err) {
+      if (err instanceof TenantRefusedError) {
+        const gone = !/suspended/.test(err.message);
+        this.#log.warn({ queue: job.queue, jobId: job.id, tenantId: envelope.tenantId }, `tenant job refused: ${err.message}`);
+        return this.#dead(job, entry, gone ? null : envelope.tenantId, { payload: envelope.data, error: `refused: ${err.message}`, retryable: !gone, claimedTenantId: gone ? envelope.tenantId : null });
+      }
+      const error = message(err);
+      if (err instanceof PoisonError || job.delivery >= maxAttempts) {
+        return this.#dead(job, entry, envelope.tenantId, { payload: envelope.data, error, retryable: true, claimedTenantId: null });
+      }
+      this.#observe?.(job.queue, 'failed');
+      this.#log.warn({ queue: job.queue, jobId: job.id, attempt: job.delivery, maxAttempts, error }, 'job attempt failed; retrying');
+      return { status: 'retry', error };
+    } finally {
+      this.#inFlight.delete(controller);
+      if (entry.slots && envelope.tenantId) entry.slots.give(envelope.tenantId);
+    }
+  }
+
+  async #runPlatform(entry: Entry, info: JobInfo, controller: AbortController): Promise<void> {
+    const ms = entry.definition.expireInSeconds * 1000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new JobTimeoutError(`timed out after ${entry.definition.expireInSeconds} s`);
+        controller.abort(err);
+        reject(err);
+      }, ms);
+    });
+    try {
+      await Promise.race([(entry.handler as PlatformHandler)(info), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * A tenant job: one withTenant transaction of the job's own tenant holds the
+   * tenant check, the completion check, the handler's statements and the
+   * completion record. The timeout aborts the signal and discards the work;
+   * the transaction ends only after the handler's last statement.
+   */
+  async #runTenant(entry: Entry, info: JobInfo, controller: AbortController): Promise<void> {
+    const tenantId = info.tenantId!;
+    const seconds = entry.definition.expireInSeconds;
+    const timer = setTimeout(() => controller.abort(new JobTimeoutError(`timed out after ${seconds} s`)), seconds * 1000);
+    try {
+      await withTenant(this.#db, { tenantId }, { statementTimeoutMs: seconds * 1000 }, async (tx: Session) => {
+        const [state] = await tx.query<{ status: string | null; done: boolean }>(sql`
+          SELECT (SELECT status FROM tenants WHERE id = ${tenantId}) AS status,
+                 EXISTS (SELECT 1 FROM job_completions WHERE job_id = ${info.id}) AS done`);
+        if (!state?.status) throw new TenantRefusedError('the tenant does not exist (deleted or never created)');
+        if (state.status !== 'active') throw new TenantRefusedError(`the tenant is ${state.status}`);
+        if (state.done) return; // delivered again after its transaction committed: already done
+        await (entry.handler as TenantHandler)(info, tx);
+        if (controller.signal.aborted) throw controller.signal.reason;
+        await tx.query(sql`INSERT INTO job_completions (tenant_id, job_id, queue) VALUES (${tenantId}, ${info.id}, ${info.queue})`);
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #retry(job: DriverJob, error: string): Outcome {
+    this.#observe?.(job.queue, 'failed');
+    return { status: 'retry', error };
+  }
+
+  async #dead(
+    job: DriverJob,
+    entry: Entry | undefined,
+    tenantId: string | null,
+    d: { payload: unknown; error: string; retryable: boolean; claimedTenantId: string | null },
+  ): Promise<Outcome> {
+    try {
+      await this.#record(job, tenantId, d);
+    } catch (err) {
+      // Never drop it: without a dead letter the driver keeps the job and retries.
+      this.#log.error({ queue: job.queue, jobId: job.id, err: { message: message(err) } }, 'recording a dead letter failed');
+      return this.#retry(job, `${d.error} (dead letter not recorded: ${message(err)})`);
+    }
+    this.#observe?.(job.queue, 'dead');
+    this.#log.error({ queue: job.queue, jobId: job.id, tenantId, attempts: job.delivery, maxAttempts: entry ? entry.definition.retryLimit + 1 : undefined, error: d.error }, 'job dead-lettered');
+    return { status: 'dead', error: d.error };
+  }
+
+  async #record(job: DriverJob, tenantId: string | null, d: { payload: unknown; error: string; retryable: boolean; claimedTenantId: string | null }) {
+    const input = { queue: job.queue, jobId: job.id, payload: d.payload, error: d.error, attempts: job.delivery, retryable: d.retryable };
+    const opts: TransactionOptions = { statementTimeoutMs: 10_000 };
+    if (tenantId) await recordTenantDeadLetter(this.#db, opts, tenantId, input);
+    else await recordPlatformDeadLetter(this.#db, opts, { ...input, claimedTenantId: d.claimedTenantId });
+  }
+
+  /** A job the driver failed on its own (stall limit): make sure it has a dead letter. */
+  async #lost(job: DriverJob, error: string): Promise<void> {
+    if (this.#stopping) return;
+    const parsed = parseEnvelope(job.data);
+    const envelope: Envelope | undefined = parsed.ok ? parsed.envelope : undefined;
+    await this.#record(job, envelope?.tenantId ?? null, {
+      payload: envelope ? envelope.data : job.data,
+      error: `lost: ${error}`,
+      retryable: Boolean(envelope),
+      claimedTenantId: null,
+    }).catch(async (err) => {
+      // The tenant may be gone: keep it on the platform side rather than lose it.
+      this.#log.error({ queue: job.queue, jobId: job.id, err: { message: message(err) } }, 'recording a lost job failed');
+    });
+    this.#observe?.(job.queue, 'dead');
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,34 @@
+/**
+ * Permission denials are audit events of the caller's tenant. They are
+ * recorded off the response path in their own transaction, with a cap on
+ * writes in flight so a client hammering a forbidden route cannot turn
+ * refusals into unbounded database work (dropped events are counted and logged).
+ */
+import type { FastifyRequest } from 'fastify';
+import type { Principal } from '../auth/principal.ts';
+import type { Platform } from '../../platform.ts';
+import { auditActorOf, recordAuditEventNow } from './events.ts';
+import { auditRequestOf } from './request-context.ts';
+
+const MAX_IN_FLIGHT = 64;
+let inFlight = 0;
+let dropped = 0;
+
+export function auditDenial(platform: Platform, request: FastifyRequest, principal: Principal, reason: string): Promise<void> {
+  if (inFlight >= MAX_IN_FLIGHT) {
+    if (++dropped % 100 === 1) platform.log.warn({ dropped }, 'access-denied audit events dropped under load');
+    return Promise.resolve();
+  }
+  inFlight++;
+  return recordAuditEventNow(platform, {
+    tenantId: principal.tenantId,
+    actor: auditActorOf(principal),
+    action: 'access.denied',
+    target: { type: 'route', id: `${request.method} ${request.routeOptions.url ?? 'unmatched'}` },
+    outcome: 'failure',
+    reason,
+    request: auditRequestOf(request),
+  })
+    .catch((err: unknown) => platform.log.error({ err: (err as Error).message }, 'could not record a permission denial'))
+    .finally(() => inFlight--);
+}

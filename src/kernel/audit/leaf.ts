@@ -1,0 +1,67 @@
+/**
+ * The leaf of an audit event: a canonical serialisation of its stored row, so
+ * anyone holding the row can recompute the leaf hash (RFC 6962 §2.1) and a row
+ * changed in the database no longer matches its leaf. The log identity is part
+ * of the leaf: an event copied into another tenant's log does not verify there.
+ */
+import { leafHash } from '../translog/index.ts';
+
+export interface AuditEventRecord {
+  id: string;
+  /** null = platform log. */
+  tenantId: string | null;
+  /** ISO 8601 UTC with milliseconds. */
+  occurredAt: string;
+  actorType: string;
+  actorId: string | null;
+  action: string;
+  targetType: string | null;
+  targetId: string | null;
+  outcome: string;
+  reason: string | null;
+  metadata: Record<string, unknown>;
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+}
+
+export const LEAF_FORMAT = 'ocsuite.audit.v1';
+
+/**
+ * RFC 8785-style canonical JSON: object keys sorted by UTF-16 code units, no
+ * whitespace, ECMAScript number and string serialisation.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value)) return 'null';
+    return value === undefined ? 'null' : JSON.stringify(value);
+  }
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const keys = Object.keys(value as Record<string, unknown>)
+    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+    .sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
+export function leafBytes(r: AuditEventRecord): Buffer {
+  return Buffer.from(
+    canonicalJson({
+      format: LEAF_FORMAT,
+      log: r.tenantId ?? 'platform',
+      id: r.id,
+      time: r.occurredAt,
+      actor: { type: r.actorType, id: r.actorId },
+      action: r.action,
+      target: r.targetType === null ? null : { type: r.targetType, id: r.targetId },
+      outcome: r.outcome,
+      reason: r.reason,
+      metadata: r.metadata,
+      request: { ip: r.ip, userAgent: r.userAgent, requestId: r.requestId },
+    }),
+    'utf8',
+  );
+}
+
+export function auditLeafHash(r: AuditEventRecord): Buffer {
+  return leafHash(leafBytes(r));
+}

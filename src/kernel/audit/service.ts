@@ -1,0 +1,116 @@
+/**
+ * The audit kernel bound to one running platform: the log signing key (loaded
+ * once), checkpoints with witness push, proofs. Kept per Platform in a
+ * WeakMap so modules and jobs share one instance without widening Platform.
+ */
+import { sql } from 'drizzle-orm';
+import type { Session } from '../../db/client.ts';
+import { withMaintenance } from '../../db/transaction.ts';
+import type { Platform } from '../../platform.ts';
+import { dbNodeReader, readHead } from '../translog/db-log.ts';
+import { consistencyProof, inclusionProof } from '../translog/index.ts';
+import { checkpointHead, type StoredCheckpoint } from './checkpoints.ts';
+import { loadLogSigner, type LogSigner } from './log-key.ts';
+import { logOf, platformLog, tenantLog, type AuditLog } from './logs.ts';
+import { pushCheckpoint } from './witness.ts';
+
+export interface InclusionAnswer {
+  index: number;
+  size: number;
+  leafHash: Buffer;
+  proof: Buffer[];
+}
+
+export class ProofRangeError extends Error {
+  readonly code = 'ERR_AUDIT_PROOF_RANGE';
+}
+
+export interface AuditKernel {
+  signer(): Promise<LogSigner>;
+  /** The current checkpoint of a tenant's log (signing a new one if the head moved), in a runtime transaction. */
+  tenantCheckpoint(tenantId: string): Promise<StoredCheckpoint>;
+  /** Checkpoints every log whose head moved (the publication job), as the maintenance role. */
+  publishCheckpoints(): Promise<{ published: number }>;
+  headSize(tx: Session, log: AuditLog): Promise<number>;
+  inclusion(tx: Session, log: AuditLog, index: number, size: number): Promise<InclusionAnswer>;
+  consistency(tx: Session, log: AuditLog, from: number, to: number): Promise<Buffer[]>;
+}
+
+const kernels = new WeakMap<Platform, AuditKernel>();
+
+export function auditKernel(platform: Platform): AuditKernel {
+  let kernel = kernels.get(platform);
+  if (!kernel) kernels.set(platform, (kernel = createAuditKernel(platform)));
+  return kernel;
+}
+
+function createAuditKernel(platform: Platform): AuditKernel {
+  let signer: Promise<LogSigner> | undefined;
+  const loadSigner = () => {
+    signer ??= platform.withIdentity((tx) => loadLogSigner(tx, platform.keyring, platform.config.publicUrl));
+    signer.catch(() => (signer = undefined));
+    return signer;
+  };
+  const opts = { statementTimeoutMs: platform.config.statementTimeoutMs };
+
+  function witness(cp: StoredCheckpoint): void {
+    const { witnessUrl, witnessSecret } = platform.config;
+    if (!cp.created || !witnessUrl || !witnessSecret) return;
+    pushCheckpoint({ url: witnessUrl, secret: witnessSecret }, cp).then(
+      (status) => {
+        if (status >= 300) platform.log.warn({ origin: cp.origin, size: cp.size, status }, 'witness refused a checkpoint');
+      },
+      (err: unknown) => platform.log.warn({ origin: cp.origin, size: cp.size, err: (err as Error).message }, 'witness push failed'),
+    );
+  }
+
+  return {
+    signer: loadSigner,
+
+    async tenantCheckpoint(tenantId) {
+      const s = await loadSigner();
+      const cp = await platform.withTenant({ tenantId }, (tx) => checkpointHead(tx, tenantLog(tenantId), s));
+      witness(cp);
+      return cp;
+    },
+
+    async publishCheckpoints() {
+      const s = await loadSigner();
+      const moved = await withMaintenance(platform.db, opts, (tx) => tx.query<{ tenant_id: string | null }>(sql`
+        SELECT h.tenant_id::text FROM translog_heads h
+        WHERE h.size > coalesce((SELECT max(c.size) FROM translog_checkpoints c WHERE c.tenant_id = h.tenant_id), -1)
+        UNION ALL
+        SELECT NULL FROM platform_translog_heads h
+        WHERE h.size > coalesce((SELECT max(c.size) FROM platform_translog_checkpoints c WHERE c.log = h.log), -1)`));
+      let published = 0;
+      for (const { tenant_id } of moved) {
+        const cp = await withMaintenance(platform.db, opts, (tx) => checkpointHead(tx, logOf(tenant_id), s));
+        if (cp.created) published++;
+        witness(cp);
+      }
+      return { published };
+    },
+
+    async headSize(tx, log) {
+      return (await readHead(tx, log)).size;
+    },
+
+    async inclusion(tx, log, index, size) {
+      const head = await readHead(tx, log);
+      if (size < 1 || size > head.size) throw new ProofRangeError(`size must be between 1 and ${head.size}`);
+      if (index >= size) throw new ProofRangeError(`index must be below size ${size}`);
+      const reader = dbNodeReader(tx, log);
+      const [leafHash] = await reader.getNodes([{ level: 0, index }]);
+      return { index, size, leafHash: leafHash!, proof: await inclusionProof(reader, index, size) };
+    },
+
+    async consistency(tx, log, from, to) {
+      const head = await readHead(tx, log);
+      if (to > head.size) throw new ProofRangeError(`to must be at most ${head.size}`);
+      if (from < 1 || from > to) throw new ProofRangeError('from must be between 1 and to');
+      return consistencyProof(dbNodeReader(tx, log), from, to);
+    },
+  };
+}
+
+export { platformLog, tenantLog };

@@ -1,0 +1,50 @@
+/** Loads one audit log from the database (maintenance role, read only) and re-verifies it from its leaves. */
+import { createPublicKey } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import type { Database } from '../../db/client.ts';
+import { withIdentity, withMaintenance } from '../../db/transaction.ts';
+import { readHead } from '../translog/db-log.ts';
+import { parseVerifierKey, verifierKeyString, type CheckpointVerifier } from '../translog/index.ts';
+import { logOf } from './logs.ts';
+import { scanEvents } from './read.ts';
+import { verifyAuditLog, type LeafRow, type LogVerification } from './verify-log.ts';
+
+const CHUNK = 5_000;
+
+/** The stored active verifier key (for operators; an outsider passes the key they trust instead). */
+export async function storedVerifierKey(db: Database, statementTimeoutMs: number): Promise<string> {
+  const [row] = await withIdentity(db, { statementTimeoutMs }, (tx) =>
+    tx.query<{ key_name: string; public_key: string }>(sql`
+      SELECT key_name, encode(public_key, 'hex') AS public_key FROM translog_keys WHERE retired_at IS NULL ORDER BY created_at DESC LIMIT 1`));
+  if (!row) throw new Error('no translog key exists yet');
+  const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(row.public_key, 'hex').toString('base64url') }, format: 'jwk' });
+  return verifierKeyString(row.key_name, publicKey);
+}
+
+export async function verifyStoredLog(
+  db: Database,
+  statementTimeoutMs: number,
+  tenantId: string | null,
+  verifierKey: string,
+): Promise<LogVerification & { origin: string }> {
+  const verifier: CheckpointVerifier = parseVerifierKey(verifierKey);
+  const log = logOf(tenantId);
+  const opts = { statementTimeoutMs };
+  const { checkpoints, head } = await withMaintenance(db, opts, async (tx) => ({
+    checkpoints: (await tx.query<{ note: string }>(sql`
+      SELECT note FROM ${log.checkpoints} WHERE ${log.tables.keyColumn} = ${log.key} ORDER BY size`)).map((r) => r.note),
+    head: await readHead(tx, log),
+  }));
+  async function* rows(): AsyncGenerator<LeafRow> {
+    let from = 0;
+    for (;;) {
+      const chunk = await withMaintenance(db, opts, (tx) => scanEvents(tx, log, { fromIndex: from }, CHUNK));
+      yield* chunk;
+      if (chunk.length < CHUNK) return;
+      from = chunk[chunk.length - 1]!.leafIndex + 1;
+    }
+  }
+  const origin = `${verifier.keyName}/${log.name}`;
+  const result = await verifyAuditLog({ rows: rows(), checkpoints, verifier, origin, tenantId: log.tenantId, head: { size: head.size, root: head.root } });
+  return { ...result, origin };
+}

@@ -1,0 +1,70 @@
+import { sql } from 'drizzle-orm';
+import type { Platform } from '../../platform.ts';
+import { isPermission, permissionsOf, type Permission } from '../access/permissions.ts';
+import { hashApiKey } from './api-keys.ts';
+import type { ExternalIdentity } from './oidc.ts';
+import type { Principal } from './principal.ts';
+
+/**
+ * Turning a verified credential into a Principal, for the two credentials that
+ * need the database: API keys (looked up by hash on every request, so a
+ * revocation applies to the very next request) and external OIDC identities
+ * (tenant and user resolved, users linked by verified email on first sight).
+ */
+const LAST_USED_WRITE_MS = 60_000;
+const lastUsedWritten = new Map<string, number>();
+
+export async function principalFromApiKey(platform: Platform, key: string): Promise<Principal | null> {
+  const hash = hashApiKey(key);
+  const [row] = await platform.withIdentity((tx) =>
+    tx.query<{ tenant_id: string; id: string; scopes: string[] }>(sql`
+      SELECT k.tenant_id, k.id, k.scopes FROM api_keys k JOIN tenants t ON t.id = k.tenant_id AND t.status = 'active'
+      WHERE k.secret_hash = ${hash} AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())`),
+  );
+  if (!row) return null;
+  // last_used_at is bookkeeping: written at most once a minute per key, off the critical path.
+  const now = Date.now();
+  if ((lastUsedWritten.get(row.id) ?? 0) < now - LAST_USED_WRITE_MS) {
+    lastUsedWritten.set(row.id, now);
+    void platform
+      .withIdentity((tx) => tx.query(sql`UPDATE api_keys SET last_used_at = now() WHERE tenant_id = ${row.tenant_id} AND id = ${row.id}`))
+      .catch(() => lastUsedWritten.delete(row.id));
+  }
+  const permissions = new Set<Permission>(row.scopes.filter(isPermission).filter((s) => s !== 'session'));
+  return { kind: 'api_key', userId: null, keyId: row.id, tenantId: row.tenant_id, roles: [], sessionId: null, permissions, mfaAt: null };
+}
+
+export class UnmappedIdentityError extends Error {
+  readonly code = 'ERR_EXTERNAL_IDENTITY_UNMAPPED';
+}
+
+/** Resolves an external identity to a local tenant and user; links a new subject by verified email only. */
+export async function principalFromExternal(platform: Platform, id: ExternalIdentity): Promise<Principal> {
+  return platform.withIdentity(async (tx) => {
+    const [tenant] = 'localId' in id.tenant
+      ? await tx.query<{ id: string }>(sql`SELECT id FROM tenants WHERE id = ${id.tenant.localId} AND status = 'active'`)
+      : await tx.query<{ id: string }>(sql`
+          SELECT t.id FROM external_tenants e JOIN tenants t ON t.id = e.tenant_id AND t.status = 'active'
+          WHERE e.issuer = ${id.issuer} AND e.external_id = ${id.tenant.externalId}`);
+    if (!tenant) throw new UnmappedIdentityError('no local tenant for this organisation');
+    let [link] = await tx.query<{ user_id: string }>(sql`SELECT user_id FROM external_identities WHERE issuer = ${id.issuer} AND subject = ${id.subject}`);
+    if (!link) {
+      if (!id.email || !id.emailVerified) throw new UnmappedIdentityError('first sight needs a verified email');
+      const [existing] = await tx.query<{ id: string }>(sql`SELECT id FROM users WHERE email_normalized = lower(${id.email})`);
+      const userId = existing?.id
+        ?? (await tx.query<{ id: string }>(sql`INSERT INTO users (email, email_verified_at) VALUES (${id.email}, now()) RETURNING id`))[0]!.id;
+      await tx.query(sql`INSERT INTO external_identities (issuer, subject, user_id) VALUES (${id.issuer}, ${id.subject}, ${userId}) ON CONFLICT DO NOTHING`);
+      [link] = await tx.query<{ user_id: string }>(sql`SELECT user_id FROM external_identities WHERE issuer = ${id.issuer} AND subject = ${id.subject}`);
+    }
+    return {
+      kind: 'user',
+      userId: link!.user_id,
+      keyId: null,
+      tenantId: tenant.id,
+      roles: [id.role],
+      sessionId: null,
+      permissions: permissionsOf([id.role]),
+      mfaAt: null,
+    } satisfies Principal;
+  });
+}

@@ -1,0 +1,139 @@
+import { sql, type SQL } from 'drizzle-orm';
+import type { Session } from '../../db/client.ts';
+import { generateDataKey, unwrapDataKey, wrapDataKey } from './datakey.ts';
+import { CryptoError } from './errors.ts';
+import type { Keyring } from './keyring.ts';
+import { dataKeyVersionOf, openValue, sealValue } from './sealed.ts';
+
+/**
+ * Tenant data keys in the database (table tenant_data_keys) and the two calls
+ * modules use to keep a tenant secret in a column: sealForTenant and
+ * openForTenant. Both run inside the caller's transaction; under withTenant,
+ * RLS lets it see only its own tenant's keys, so a ciphertext or a tenant id
+ * from elsewhere cannot reach another tenant's key.
+ */
+
+/** Advisory-lock namespace of tenant data keys ("okw1" as a 31-bit integer). */
+const DATA_KEY_LOCK = 0x6f6b7731;
+
+/** Where a sealed value lives: the AAD of sealed.ts binds all four. */
+export interface TenantCell {
+  tenantId: string;
+  table: string;
+  column: string;
+  rowId: string;
+}
+
+const norm = (id: string) => id.toLowerCase();
+
+/**
+ * Sealing transactions hold this lock (shared) until they commit; a data-key
+ * rotation takes it exclusively to switch the active version. So once the
+ * switch commits, no transaction can still write a value under the old
+ * version, and the rotation's walk cannot miss one.
+ */
+export async function holdTenantKeysShared(tx: Session, tenantId: string): Promise<void> {
+  await tx.query(sql`SELECT pg_advisory_xact_lock_shared(${DATA_KEY_LOCK}::int, hashtext(${norm(tenantId)}::text))`);
+}
+
+export async function holdTenantKeysExclusive(tx: Session, tenantId: string): Promise<void> {
+  await tx.query(sql`SELECT pg_advisory_xact_lock(${DATA_KEY_LOCK}::int, hashtext(${norm(tenantId)}::text))`);
+}
+
+interface KeyRow {
+  version: number;
+  wrapped_key: string | null;
+}
+
+/**
+ * The tenant's active data key, unwrapped (zero it after use). The first call
+ * for a tenant creates version 1, wrapped by the primary master key; two
+ * concurrent first calls agree on one key through the primary-key conflict.
+ */
+export async function activeDataKey(tx: Session, keyring: Keyring, tenantId: string): Promise<{ version: number; key: Buffer }> {
+  const tenant = norm(tenantId);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const [active] = await tx.query<KeyRow>(sql`
+      SELECT version, wrapped_key FROM tenant_data_keys WHERE tenant_id = ${tenant} AND state = 'active'`);
+    if (active?.wrapped_key) {
+      return { version: active.version, key: unwrapDataKey(keyring, { tenantId: tenant, version: active.version }, active.wrapped_key) };
+    }
+    const [next] = await tx.query<{ version: number }>(sql`
+      SELECT coalesce(max(version), 0) + 1 AS version FROM tenant_data_keys WHERE tenant_id = ${tenant}`);
+    const version = Number(next?.version ?? 1);
+    const key = generateDataKey();
+    const wrapped = wrapDataKey(keyring, { tenantId: tenant, version }, key);
+    const inserted = await tx.query(sql`
+      INSERT INTO tenant_data_keys (tenant_id, version, wrapped_key) VALUES (${tenant}, ${version}, ${wrapped})
+      ON CONFLICT DO NOTHING RETURNING version`);
+    if (inserted.length === 1) return { version, key };
+    key.fill(0); // another transaction created it first: use theirs
+  }
+  throw new CryptoError('ERR_DATAKEY_MISSING', 'the tenant has no active data key and none could be created');
+}
+
+/** One version of the tenant's data key, unwrapped; ERR_DATAKEY_MISSING once destroyed. */
+export async function dataKeyOfVersion(tx: Session, keyring: Keyring, tenantId: string, version: number): Promise<Buffer> {
+  const tenant = norm(tenantId);
+  const [row] = await tx.query<KeyRow>(sql`
+    SELECT version, wrapped_key FROM tenant_data_keys WHERE tenant_id = ${tenant} AND version = ${version}`);
+  return unwrapVersion(keyring, tenant, version, row?.wrapped_key ?? null);
+}
+
+function unwrapVersion(keyring: Keyring, tenantId: string, version: number, wrapped: string | null): Buffer {
+  if (!wrapped) {
+    throw new CryptoError('ERR_DATAKEY_MISSING', `data key version ${version} of this tenant no longer exists (rotated away or shredded)`);
+  }
+  return unwrapDataKey(keyring, { tenantId, version }, wrapped);
+}
+
+/**
+ * Seals `plaintext` for one cell with the tenant's active data key. Call it in
+ * the transaction that writes the value: the shared lock it takes lasts until
+ * that transaction ends (see holdTenantKeysShared).
+ */
+export async function sealForTenant(tx: Session, keyring: Keyring, cell: TenantCell, plaintext: string | Uint8Array): Promise<string> {
+  await holdTenantKeysShared(tx, cell.tenantId);
+  const { version, key } = await activeDataKey(tx, keyring, cell.tenantId);
+  try {
+    return sealValue(key, { ...cell, tenantId: norm(cell.tenantId), dataKeyVersion: version }, plaintext);
+  } finally {
+    key.fill(0);
+  }
+}
+
+/** Opens a value read from `cell`; the token names the data-key version to fetch. */
+export async function openForTenant(tx: Session, keyring: Keyring, cell: TenantCell, token: string): Promise<Buffer> {
+  const version = dataKeyVersionOf(token);
+  const key = await dataKeyOfVersion(tx, keyring, cell.tenantId, version);
+  try {
+    return openValue(key, { ...cell, tenantId: norm(cell.tenantId), dataKeyVersion: version }, token);
+  } finally {
+    key.fill(0);
+  }
+}
+
+/**
+ * A scalar subquery for the wrapped data key a sealed column's value needs.
+ * Selected next to the value, it is read in the same snapshot, so a
+ * concurrent rotation can never show the value under a version whose key it
+ * has already destroyed. `tenantColumn` and `sealedColumn` are column
+ * references of the caller's query (constant SQL, never input).
+ */
+export function wrappedKeyFor(tenantColumn: SQL, sealedColumn: SQL): SQL {
+  const label = sql`split_part(${sealedColumn}, '.', 2)`;
+  return sql`(SELECT k.wrapped_key FROM tenant_data_keys k WHERE k.tenant_id = ${tenantColumn}
+    AND k.version = (CASE WHEN ${label} ~ '^[1-9][0-9]{0,8}$' THEN ${label}::int END))`;
+}
+
+/** Opens a value with the wrapped key selected beside it (wrappedKeyFor). */
+export function openWithWrappedKey(keyring: Keyring, cell: TenantCell, token: string, wrappedKey: string | null): Buffer {
+  const version = dataKeyVersionOf(token);
+  const tenant = norm(cell.tenantId);
+  const key = unwrapVersion(keyring, tenant, version, wrappedKey);
+  try {
+    return openValue(key, { ...cell, tenantId: tenant, dataKeyVersion: version }, token);
+  } finally {
+    key.fill(0);
+  }
+}

@@ -1,0 +1,56 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@fastify/type-provider-typebox';
+import { principalOf } from '../../http/authenticate.ts';
+import type { Platform } from '../../platform.ts';
+import * as S from './schemas.ts';
+import { createAuditService } from './service.ts';
+
+/**
+ * Audit trail and transparency log of the caller's tenant (from the token,
+ * never from input): admins and owners read events, checkpoints and proofs;
+ * the verifier key is public so anyone can check what they are shown.
+ */
+export const auditRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
+  const audit = createAuditService(platform);
+  const tags = ['audit'];
+  const read = { security: { policy: { permission: 'audit:read' as const } } };
+
+  app.get('/audit-events', {
+    config: read,
+    schema: { tags, querystring: S.ListQuery, response: { 200: S.EventPage } },
+  }, async (req) => audit.list(principalOf(req), req.query));
+
+  app.get('/audit-events/export', {
+    // Step-up MFA belongs here once the route inventory suite can present a fresh second factor.
+    config: { security: { policy: { permission: 'audit:export' }, rateClass: 'export' } },
+    schema: { tags, querystring: S.ExportQuery, response: { 200: Type.String({ description: 'JSON Lines or CSV' }) } },
+  }, async (req, reply) => {
+    const out = await audit.export(principalOf(req), req.query, req);
+    return reply
+      .header('content-type', out.contentType)
+      .header('content-disposition', `attachment; filename="${out.filename}"`)
+      .header('cache-control', 'no-store')
+      // A stream of text lines; the string schema documents it, serialisation does not apply to streams.
+      .send(out.stream as unknown as string);
+  });
+
+  app.get('/translog/checkpoint', {
+    config: read,
+    schema: { tags, response: { 200: S.Checkpoint } },
+  }, async (req) => audit.checkpoint(principalOf(req)));
+
+  app.get('/translog/proof/inclusion', {
+    config: read,
+    schema: { tags, querystring: S.InclusionQuery, response: { 200: S.InclusionProof } },
+  }, async (req) => audit.inclusion(principalOf(req), req.query));
+
+  app.get('/translog/proof/consistency', {
+    config: read,
+    schema: { tags, querystring: S.ConsistencyQuery, response: { 200: S.ConsistencyProof } },
+  }, async (req) => audit.consistency(principalOf(req), req.query));
+
+  app.get('/translog/key', {
+    config: { security: { policy: 'public' } },
+    schema: { tags, response: { 200: S.VerifierKey } },
+  }, async () => audit.key());
+};

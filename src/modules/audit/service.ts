@@ -1,0 +1,136 @@
+import { Readable } from 'node:stream';
+import type { FastifyRequest } from 'fastify';
+import { ProblemError, notFound } from '../../http/problem.ts';
+import { auditActorOf, auditRequestOf, recordAuditEvent } from '../../kernel/audit/events.ts';
+import { findEvent, listEvents, scanEvents, type EventFilter } from '../../kernel/audit/read.ts';
+import { auditKernel, ProofRangeError } from '../../kernel/audit/service.ts';
+import { tenantLog } from '../../kernel/audit/logs.ts';
+import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
+import type { Platform } from '../../platform.ts';
+import { decodeCursor, encodeCursor } from './cursor.ts';
+import { csvHeader, csvRow, jsonLine, toApiEvent } from './format.ts';
+
+interface Filters {
+  actor?: string | undefined;
+  actorType?: string | undefined;
+  action?: string | undefined;
+  outcome?: string | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+}
+
+const EXPORT_CHUNK = 1_000;
+
+function filterOf(q: Filters): EventFilter {
+  if (q.since && q.until && Date.parse(q.since) >= Date.parse(q.until)) {
+    throw new ProblemError('validation-failed', 400, '`since` must be before `until`.');
+  }
+  return { actorId: q.actor, actorType: q.actorType, action: q.action, outcome: q.outcome, since: q.since, until: q.until };
+}
+
+const rangeProblem = (err: unknown) => {
+  if (err instanceof ProofRangeError) return new ProblemError('validation-failed', 400, err.message);
+  return err;
+};
+
+export function createAuditService(platform: Platform) {
+  const kernel = auditKernel(platform);
+  const b64 = (b: Buffer) => b.toString('base64');
+
+  return {
+    async list(principal: Principal, q: Filters & { limit?: number | undefined; cursor?: string | undefined }) {
+      const limit = q.limit ?? 50;
+      const filter = { ...filterOf(q), beforeIndex: q.cursor ? decodeCursor(q.cursor) : undefined };
+      const log = tenantLog(principal.tenantId);
+      const rows = await platform.withTenant(contextOf(principal), (tx) => listEvents(tx, log, filter, limit + 1));
+      const page = rows.slice(0, limit);
+      return { items: page.map(toApiEvent), nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.leafIndex) : null };
+    },
+
+    /**
+     * Records the export (its own event, committed before any byte leaves),
+     * then streams events oldest first in chunks up to the size at the start.
+     */
+    async export(principal: Principal, q: Filters & { format?: 'jsonl' | 'csv' | undefined }, request: FastifyRequest) {
+      const format = q.format ?? 'jsonl';
+      const filter = filterOf(q);
+      const log = tenantLog(principal.tenantId);
+      const size = await platform.withTenant(contextOf(principal), async (tx) => {
+        const n = await kernel.headSize(tx, log);
+        await recordAuditEvent(tx, {
+          tenantId: principal.tenantId,
+          actor: auditActorOf(principal),
+          action: 'audit.exported',
+          outcome: 'success',
+          metadata: { format, filters: { ...q, format: undefined }, upToSize: n },
+          request: auditRequestOf(request),
+        });
+        return n;
+      });
+      const ctx = contextOf(principal);
+      async function* lines() {
+        if (format === 'csv') yield csvHeader();
+        let from = 0;
+        while (from < size) {
+          const rows = await platform.withTenant(ctx, (tx) => scanEvents(tx, log, { ...filter, fromIndex: from }, EXPORT_CHUNK));
+          const inRange = rows.filter((r) => r.leafIndex < size);
+          for (const r of inRange) yield format === 'csv' ? csvRow(r) : jsonLine(r);
+          if (rows.length < EXPORT_CHUNK || inRange.length < rows.length) break;
+          from = rows[rows.length - 1]!.leafIndex + 1;
+        }
+      }
+      return {
+        contentType: format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+        filename: `audit-${principal.tenantId}.${format === 'csv' ? 'csv' : 'jsonl'}`,
+        stream: Readable.from(lines()),
+      };
+    },
+
+    async checkpoint(principal: Principal) {
+      const cp = await kernel.tenantCheckpoint(principal.tenantId);
+      return { origin: cp.origin, size: cp.size, rootHash: b64(cp.root), checkpoint: cp.note };
+    },
+
+    async inclusion(principal: Principal, q: { index?: number | undefined; eventId?: string | undefined; size?: number | undefined }) {
+      if (q.index !== undefined && q.eventId !== undefined) throw new ProblemError('validation-failed', 400, 'Pass `index` or `eventId`, not both.');
+      const cp = await kernel.tenantCheckpoint(principal.tenantId);
+      const size = q.size ?? cp.size;
+      if (size === 0) throw notFound('audit event');
+      const log = tenantLog(principal.tenantId);
+      const answer = await platform.withTenant(contextOf(principal), async (tx) => {
+        let index = q.index ?? size - 1;
+        if (q.eventId !== undefined) {
+          const event = await findEvent(tx, log, q.eventId);
+          if (!event) throw notFound('audit event');
+          index = event.leafIndex;
+        }
+        return kernel.inclusion(tx, log, index, size);
+      }).catch((err: unknown) => {
+        throw rangeProblem(err);
+      });
+      return {
+        index: answer.index,
+        size: answer.size,
+        leafHash: b64(answer.leafHash),
+        proof: answer.proof.map(b64),
+        checkpoint: size === cp.size ? cp.note : null,
+      };
+    },
+
+    async consistency(principal: Principal, q: { from?: number | undefined; to?: number | undefined }) {
+      const cp = await kernel.tenantCheckpoint(principal.tenantId);
+      const to = q.to ?? cp.size;
+      const from = q.from ?? 1;
+      if (to === 0) throw notFound('audit log entry');
+      const proof = await platform.withTenant(contextOf(principal), (tx) => kernel.consistency(tx, tenantLog(principal.tenantId), from, to)).catch((err: unknown) => {
+        throw rangeProblem(err);
+      });
+      return { from, to, proof: proof.map(b64), checkpoint: to === cp.size ? cp.note : null };
+    },
+
+    async key() {
+      const s = await kernel.signer();
+      return { keyName: s.keyName, keyId: s.keyId, verifierKey: s.verifierKey, originTemplate: s.originOf('{tenantId}') };
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@fastify/type-provider-typebox';
+import { sql } from 'drizzle-orm';
+import { principalOf } from '../../http/authenticate.ts';
+import { ProblemError } from '../../http/problem.ts';
+import { enqueueMail } from '../../kernel/mail/delivery.ts';
+import { hashOpaqueToken, newOpaqueToken, tokenPattern } from '../../kernel/auth/opaque-token.ts';
+import { assertPasswordAcceptable, hashPassword } from '../../kernel/auth/passwords.ts';
+import { IP_POLICY, recordFailure, secondsLocked, throttleKey } from '../../kernel/limits/login-throttle.ts';
+import type { Platform } from '../../platform.ts';
+import { Email, Password } from './schemas.ts';
+
+const strict = { additionalProperties: false } as const;
+const TOKEN_TTL_SECONDS = 1800;
+const Accepted = Type.Object({ status: Type.Literal('accepted'), detail: Type.String() });
+const invalidToken = () => new ProblemError('invalid-token', 401, 'The link is invalid, expired or already used.');
+
+/**
+ * Password reset and email verification by mailed, single-use, 30-minute
+ * tokens stored as SHA-256. A reset request answers the same whether or not
+ * the account exists; a completed reset ends every session of the user.
+ */
+export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
+  const tags = ['identity'];
+  const accepted = { status: 'accepted' as const, detail: 'If an account exists for this address, a link is on its way.' };
+
+  async function sendToken(user: { id: string; email: string }, purpose: 'password-reset' | 'email-verification') {
+    const { token, hash } = newOpaqueToken(purpose === 'password-reset' ? 'ocs_pr' : 'ocs_ev');
+    await platform.withIdentity((tx) => tx.query(sql`
+      INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at) VALUES (${hash}, ${user.id}, ${purpose}, now() + make_interval(secs => ${TOKEN_TTL_SECONDS}))`));
+    const path = purpose === 'password-reset' ? 'reset-password' : 'verify-email';
+    const link = `${platform.config.publicUrl}/${path}#token=${token}`;
+    await enqueueMail(platform.jobs, platform.keyring, {
+      to: user.email,
+      subject: purpose === 'password-reset' ? 'Reset your OC-Suite password' : 'Confirm your OC-Suite email address',
+      text: `${purpose === 'password-reset' ? 'Someone asked to reset the password of this account.' : 'Confirm this address for your OC-Suite account.'}\n\n${link}\n\nThe link works once and expires in 30 minutes. If this was not you, ignore this mail.`,
+    });
+  }
+
+  /** Consumes a token of `purpose`; throttled per IP so guessing is pointless as well as hopeless. */
+  async function consume(token: string, purpose: 'password-reset' | 'email-verification', ip: string): Promise<string> {
+    const key = throttleKey.ip(ip);
+    if ((await platform.withIdentity((tx) => secondsLocked(tx, [key]))) > 0) throw new ProblemError('locked-out', 429, 'Too many failed attempts; try later.');
+    const [row] = await platform.withIdentity((tx) => tx.query<{ user_id: string }>(sql`
+      UPDATE user_tokens SET used_at = now()
+      WHERE token_hash = ${hashOpaqueToken(token)} AND purpose = ${purpose} AND used_at IS NULL AND expires_at > now()
+      RETURNING user_id`));
+    if (!row) {
+      await platform.withIdentity((tx) => recordFailure(tx, key, IP_POLICY));
+      throw invalidToken();
+    }
+    return row.user_id;
+  }
+
+  app.post('/auth/password-reset', {
+    config: { security: { policy: 'public', rateClass: 'auth' } },
+    schema: { tags, body: Type.Object({ email: Email }, strict), response: { 202: Accepted } },
+  }, async (req, reply) => {
+    const key = throttleKey.reset(req.body.email);
+    const locked = await platform.withIdentity((tx) => secondsLocked(tx, [key]));
+    const [user] = locked > 0 ? [] : await platform.withIdentity(async (tx) => {
+      // Every request counts, so one address cannot be flooded with mail.
+      await recordFailure(tx, key, { maxFailures: 5, windowSeconds: 3600, baseLockSeconds: 900, maxLockSeconds: 3600 });
+      return tx.query<{ id: string; email: string }>(sql`SELECT id, email FROM users WHERE email_normalized = lower(${req.body.email}) AND password_hash IS NOT NULL`);
+    });
+    if (user) await sendToken(user, 'password-reset');
+    return reply.code(202).send(accepted);
+  });
+
+  app.post('/auth/password-reset/confirm', {
+    config: { security: { policy: 'public', rateClass: 'auth' } },
+    schema: { tags, body: Type.Object({ token: Type.String({ pattern: tokenPattern('ocs_pr') }), password: Password }, strict), response: { 204: Type.Null() } },
+  }, async (req, reply) => {
+    assertPasswordAcceptable(req.body.password);
+    const passwordHash = await hashPassword(req.body.password);
+    const userId = await consume(req.body.token, 'password-reset', req.ip);
+    const revoked = await platform.withIdentity(async (tx) => {
+      await tx.query(sql`UPDATE users SET password_hash = ${passwordHash}, updated_at = now() WHERE id = ${userId}`);
+      await tx.query(sql`UPDATE user_tokens SET used_at = now() WHERE user_id = ${userId} AND purpose = 'password-reset' AND used_at IS NULL`);
+      return tx.query<{ id: string }>(sql`
+        UPDATE sessions SET revoked_at = now(), revoked_reason = 'password-reset' WHERE user_id = ${userId} AND revoked_at IS NULL RETURNING id`);
+    });
+    revoked.forEach((s) => app.forgetSession(s.id));
+    return reply.code(204).send(null);
+  });
+
+  app.post('/auth/email/verification', {
+    config: { security: { policy: { permission: 'session' }, rateClass: 'auth' } },
+    schema: { tags, response: { 202: Accepted } },
+  }, async (req, reply) => {
+    const p = principalOf(req);
+    if (!p.userId) throw new ProblemError('forbidden', 403, 'Only a signed-in user has an email address.');
+    const [user] = await platform.withIdentity((tx) => tx.query<{ id: string; email: string }>(sql`
+      SELECT id, email FROM users WHERE id = ${p.userId} AND email_verified_at IS NULL`));
+    if (user) await sendToken(user, 'email-verification');
+    return reply.code(202).send({ status: 'accepted', detail: 'A confirmation link is on its way if the address is not yet confirmed.' });
+  });
+
+  app.post('/auth/email/verify', {
+    config: { security: { policy: 'public', rateClass: 'auth' } },
+    schema: { tags, body: Type.Object({ token: Type.String({ pattern: tokenPattern('ocs_ev') }) }, strict), response: { 204: Type.Null() } },
+  }, async (req, reply) => {
+    const userId = await consume(req.body.token, 'email-verification', req.ip);
+    await platform.withIdentity((tx) => tx.query(sql`UPDATE users SET email_verified_at = now() WHERE id = ${userId} AND email_verified_at IS NULL`));
+    return reply.code(204).send(null);
+  });
+};

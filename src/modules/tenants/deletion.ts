@@ -1,0 +1,85 @@
+import { sql } from 'drizzle-orm';
+import type { Session } from '../../db/client.ts';
+import { notFound, ProblemError } from '../../http/problem.ts';
+import { recordAuditEvent, type AuditEventInput } from '../../kernel/audit/events.ts';
+import { revokeUserSessions } from '../identity/sessions.ts';
+import type { Platform } from '../../platform.ts';
+
+export interface TenantDeletionReceipt {
+  tenantId: string;
+  deletedAt: string;
+  /** Data-key versions destroyed: every value sealed for the tenant is now unreadable, backups included once the master key is rotated. */
+  shreddedKeyVersions: number;
+  erasedConnectors: number;
+  revokedSessions: number;
+  alreadyDeleted: boolean;
+}
+
+/**
+ * Deletes a tenant by crypto-shredding (docs/security/encryption-key-rotation.md):
+ *
+ * 1. One maintenance transaction destroys every version of the tenant's data
+ *    key, erases its connectors, turns the tenant into a tombstone (status
+ *    suspended, deleted_at set, name dropped) and records `tenant.deleted` in
+ *    the platform log. The tenant row stays because its audit log is
+ *    append-only and references it.
+ * 2. Then, in the tenant's own runtime transaction, every member's sessions
+ *    are revoked (through the identity module) so no token keeps working.
+ *
+ * Running it again on a deleted tenant repeats step 2 only.
+ */
+export async function deleteTenant(
+  platform: Pick<Platform, 'withMaintenance' | 'withTenant'>,
+  tenantId: string,
+  actor: AuditEventInput['actor'],
+  opts: { confirmName?: string; onSessionsRevoked?: (sessionIds: string[]) => void } = {},
+): Promise<TenantDeletionReceipt> {
+  const id = tenantId.toLowerCase();
+  const shred = await platform.withMaintenance(async (tx) => {
+    const [tenant] = await tx.query<{ name: string; deleted_at: Date | null }>(sql`
+      SELECT name, deleted_at FROM tenants WHERE id = ${id} FOR UPDATE`);
+    if (!tenant) throw notFound('tenant');
+    if (tenant.deleted_at) return { deletedAt: new Date(tenant.deleted_at), keys: 0, connectors: 0, already: true };
+    if (opts.confirmName !== undefined && opts.confirmName !== tenant.name) {
+      throw new ProblemError('validation-failed', 400, 'confirmName does not match the name of the tenant; nothing was deleted.');
+    }
+    return shredTenant(tx, id, actor);
+  });
+  const revoked = await platform.withTenant({ tenantId: id }, async (tx) => {
+    const members = await tx.query<{ user_id: string }>(sql`SELECT user_id FROM memberships`);
+    const ids: string[] = [];
+    for (const m of members) ids.push(...(await revokeUserSessions(tx, m.user_id, 'tenant-deleted')));
+    return ids;
+  });
+  opts.onSessionsRevoked?.(revoked);
+  return {
+    tenantId: id,
+    deletedAt: shred.deletedAt.toISOString(),
+    shreddedKeyVersions: shred.keys,
+    erasedConnectors: shred.connectors,
+    revokedSessions: revoked.length,
+    alreadyDeleted: shred.already,
+  };
+}
+
+/** Step 1: in the caller's maintenance transaction, with the tenant row locked. */
+async function shredTenant(tx: Session, id: string, actor: AuditEventInput['actor']) {
+  // Versions already destroyed by a rotation hold no key; the count is of keys destroyed now.
+  const keys = (await tx.query<{ live: boolean }>(sql`
+    DELETE FROM tenant_data_keys WHERE tenant_id = ${id} RETURNING wrapped_key IS NOT NULL AS live`)).filter((k) => k.live);
+  const connectors = await tx.query<{ id: string }>(sql`DELETE FROM connectors WHERE tenant_id = ${id} RETURNING id`);
+  const [row] = await tx.query<{ deleted_at: Date }>(sql`
+    UPDATE tenants SET status = 'suspended', deleted_at = now(), name = 'deleted tenant' WHERE id = ${id} RETURNING deleted_at`);
+  await recordAuditEvent(tx, {
+    tenantId: null,
+    actor,
+    action: 'tenant.deleted',
+    target: { type: 'tenant', id },
+    outcome: 'success',
+    metadata: { shreddedKeyVersions: keys.length, erasedConnectors: connectors.length },
+  });
+  return { deletedAt: new Date(row!.deleted_at), keys: keys.length, connectors: connectors.length, already: false };
+}
+
+/** Tenant data that deletion does not erase yet, for the operator's message. */
+export const NOT_ERASED = 'knowledge entries, members and invitations stay as inaccessible rows until their modules erase tenant data; the audit log is kept by design';

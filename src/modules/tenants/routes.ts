@@ -1,0 +1,41 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@fastify/type-provider-typebox';
+import { principalOf } from '../../http/authenticate.ts';
+import { forbidden } from '../../http/problem.ts';
+import { auditActorOf } from '../../kernel/audit/events.ts';
+import type { Platform } from '../../platform.ts';
+import { deleteTenant } from './deletion.ts';
+
+const DeleteTenantBody = Type.Object(
+  { confirmName: Type.String({ minLength: 1, maxLength: 200, description: 'the exact name of the tenant, as a guard against a slip' }) },
+  { additionalProperties: false },
+);
+
+const DeletionReceipt = Type.Object(
+  {
+    tenantId: Type.String(),
+    deletedAt: Type.String({ format: 'date-time' }),
+    shreddedKeyVersions: Type.Integer(),
+    erasedConnectors: Type.Integer(),
+    revokedSessions: Type.Integer(),
+  },
+  { additionalProperties: false },
+);
+
+/** The caller's own tenant: deletion by crypto-shredding (owners only). */
+export const tenantRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
+  app.delete('/tenant', {
+    // Irreversible: the owner must have proven a second factor moments ago (step-up), and name the tenant.
+    config: { security: { policy: { permission: 'tenant:delete' }, stepUp: true } },
+    schema: { tags: ['tenant'], body: DeleteTenantBody, response: { 200: DeletionReceipt } },
+  }, async (req) => {
+    const principal = principalOf(req);
+    // A machine credential never deletes a tenant, whatever its scopes say.
+    if (principal.kind !== 'user') throw forbidden('Only a person (an owner) can delete a tenant.');
+    // Revoked sessions stop at once on this node (within seconds on the others).
+    return deleteTenant(platform, principal.tenantId, auditActorOf(principal), {
+      confirmName: req.body.confirmName,
+      onSessionsRevoked: (ids) => ids.forEach((id) => app.forgetSession(id)),
+    });
+  });
+};
