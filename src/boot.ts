@@ -7,7 +7,7 @@ import { migrate, migrationStatus } from './db/migrate.ts';
 import { openDatabase, openMigrationDatabase } from './db/open.ts';
 import { withOwner } from './db/transaction.ts';
 import { AccessTokenIssuer } from './kernel/auth/access-tokens.ts';
-import { loadSigningKeys } from './kernel/auth/signing-keys.ts';
+import { loadSigningKeys, SIGNING_KEY_RELOAD_MS } from './kernel/auth/signing-keys.ts';
 import { createKeyFile, loadMasterKeys, type Keyring } from './kernel/crypto/index.ts';
 import { keyAges, registerKeyAgeMetrics } from './kernel/crypto/key-ages.ts';
 import { syncMasterKeys } from './kernel/crypto/master-key-store.ts';
@@ -82,6 +82,8 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     bindKeyRotation(db, { keyring, keyRotationDays: config.keyRotationDays, statementTimeoutMs: config.statementTimeoutMs });
     const keys = await tx.withIdentity((t) => loadSigningKeys(t, keyring));
     const tokens = new AccessTokenIssuer({ keys, issuer: config.issuer, audience: config.audience, ttlSeconds: config.accessTokenTtlSeconds });
+    // A signing-key rotation on any node reaches this one before the new key signs.
+    tokens.reloadEvery(SIGNING_KEY_RELOAD_MS, () => tx.withIdentity((t) => loadSigningKeys(t, keyring)), (err) => log.warn({ err: { message: (err as Error).message } }, 'signing key reload failed'));
     const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxDir: path.join(config.dataDir, 'outbox') });
     // Jobs: BullMQ when REDIS_URL is set, pg-boss otherwise; workers in this process unless `ocsuite worker` runs them.
     const metrics = createMetrics();
@@ -97,6 +99,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
 }
 
 export async function shutdownPlatform(platform: Platform): Promise<void> {
+  platform.tokens.close();
   await stopJobs(platform.jobs);
   platform.mailer.close();
   await platform.db.close();

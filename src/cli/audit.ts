@@ -23,9 +23,10 @@ export async function auditCommand(config: Config, args: string[], io: CliIo = c
       io.out((await kernel.signer()).verifierKey);
       return 0;
     }
-    const { published } = await kernel.publishCheckpoints();
+    const { published, failed } = await kernel.publishCheckpoints();
     io.out(`signed ${published} new checkpoint(s)`);
-    return 0;
+    for (const f of failed) io.err(`NOT checkpointed ${f.log}: ${f.error}`);
+    return failed.length > 0 ? 1 : 0;
   } finally {
     await shutdownPlatform(platform);
   }

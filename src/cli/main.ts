@@ -2,20 +2,28 @@
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config/errors.ts';
 import { loadConfig } from '../config/config.ts';
+import { oidcCommand } from './oidc.ts';
 import { doctor } from './doctor.ts';
 import { keysCommand } from './keys.ts';
 import { tenantsCommand } from './tenants.ts';
 import { migrateCommand } from './migrate.ts';
 import { routesCommand } from './routes.ts';
 import { serve } from './serve.ts';
+import { accessLogCommand } from './access-log.ts';
+import { auditCommand } from './audit.ts';
+import { verifyCommand } from './verify.ts';
 
 const commands: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
   serve: { summary: 'start the API (embedded profile unless DATABASE_URL is set)', run: () => serve(loadConfig()) },
   migrate: { summary: 'apply pending database migrations as the owner role', run: () => migrateCommand(loadConfig()) },
   routes: { summary: 'print the route inventory: method, path, policy, rate class (--json)', run: (a) => routesCommand(loadConfig(), a) },
   doctor: { summary: 'check profile, database roles, keys and configuration', run: () => doctor(process.env) },
+  oidc: { summary: 'external OIDC: map-tenant (an organisation to a tenant), list', run: (a) => oidcCommand(loadConfig(), a) },
   keys: { summary: 'master and tenant keys: status, rotate-master, rotate-tenant, retire, verify', run: (a) => keysCommand(loadConfig(), a) },
   tenants: { summary: 'tenants: list, delete (crypto-shredding)', run: (a) => tenantsCommand(loadConfig(), a) },
+  audit: { summary: 'audit logs: key (print the verifier key), checkpoint (sign moved logs now)', run: (a) => auditCommand(loadConfig(), a) },
+  verify: { summary: 'verify checkpoint|inclusion|consistency|log with nothing but the public key', run: (a) => verifyCommand(a) },
+  'access-log': { summary: 'access logs: prune --older-than 90d, report --period week', run: (a) => accessLogCommand(loadConfig(), a) },
 };
 
 function usage(): string {

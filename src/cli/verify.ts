@@ -19,7 +19,7 @@ import { openDatabase } from '../db/open.ts';
 import { auditLeafHash } from '../kernel/audit/leaf.ts';
 import { storedVerifierKey, verifyStoredLog } from '../kernel/audit/verify-db.ts';
 import { verifyAuditLog, type LeafRow, type LogVerification } from '../kernel/audit/verify-log.ts';
-import { parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion, type TreeHead } from '../kernel/translog/index.ts';
+import { parseCheckpoint, parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion, type TreeHead } from '../kernel/translog/index.ts';
 import { recordFromJsonLine } from '../modules/audit/format.ts';
 
 export interface VerifyIo {
@@ -133,7 +133,7 @@ export async function verifyLogCmd(args: string[], io: VerifyIo, env: NodeJS.Pro
     const verifier = parseVerifierKey(keyArg(values.key));
     const notes = (values.checkpoint ?? []).map(checkpointNote);
     if (notes.length === 0) throw new UsageError('verify log --events F needs at least one --checkpoint');
-    const logName = values.tenant ?? (values.platform ? 'platform' : verifyCheckpoint(notes[0]!, verifier).origin.split('/').pop()!);
+    const logName = values.tenant ?? (values.platform ? 'platform' : parseCheckpoint(notes[0]!).origin.split('/').pop()!);
     const origin = `${verifier.keyName}/${logName}`;
     const r = await verifyAuditLog({ rows: exportedRows(values.events), checkpoints: notes, verifier, origin, tenantId: logName === 'platform' ? null : logName });
     return printVerification({ ...r, origin }, io);

@@ -23,6 +23,13 @@ export interface QueueDefinition {
   concurrency?: number;
   /** Fairness: jobs of one tenant running at once (tenant queues), so one tenant cannot starve the rest. */
   tenantConcurrency?: number;
+  /**
+   * Tenant queues. true (default): the handler's statements, the tenant check and the completion record
+   * share one withTenant transaction, so a job's changes commit exactly once. false: each statement is
+   * its own tenant-scoped transaction, for jobs that wait on I/O (an open transaction on the embedded
+   * PGlite holds its only connection); such jobs are at-least-once and must be idempotent.
+   */
+  transactional?: boolean;
 }
 
 export interface EnqueueOptions {

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database, Session } from '../db/client.ts';
-import { withTenant, type TransactionOptions } from '../db/transaction.ts';
+import { queryAsTenant, withTenant, type TransactionOptions } from '../db/transaction.ts';
 import { recordPlatformDeadLetter, recordTenantDeadLetter } from './dead-letters.ts';
 import type { DriverJob, JobDriver, Outcome } from './driver.ts';
 import { idempotentJobId, isUuid, parseEnvelope, seal, type Envelope } from './envelope.ts';
@@ -249,19 +249,31 @@ export class JobSystem implements JobQueue {
   async #runTenant(entry: Entry, info: JobInfo, controller: AbortController): Promise<void> {
     const tenantId = info.tenantId!;
     const seconds = entry.definition.expireInSeconds;
+    const opts = { statementTimeoutMs: seconds * 1000 };
     const timer = setTimeout(() => controller.abort(new JobTimeoutError(`timed out after ${seconds} s`)), seconds * 1000);
+    const body = async (tx: Session) => {
+      const [state] = await tx.query<{ status: string | null; done: boolean }>(sql`
+        SELECT (SELECT status FROM tenants WHERE id = ${tenantId}) AS status,
+               EXISTS (SELECT 1 FROM job_completions WHERE job_id = ${info.id}) AS done`);
+      if (!state?.status) throw new TenantRefusedError('the tenant does not exist (deleted or never created)');
+      if (state.status !== 'active') throw new TenantRefusedError(`the tenant is ${state.status}`);
+      if (state.done) return; // delivered again after its work committed: already done
+      await (entry.handler as TenantHandler)(info, tx);
+      if (controller.signal.aborted) throw controller.signal.reason;
+      await tx.query(sql`INSERT INTO job_completions (tenant_id, job_id, queue) VALUES (${tenantId}, ${info.id}, ${info.queue}) ON CONFLICT DO NOTHING`);
+    };
     try {
-      await withTenant(this.#db, { tenantId }, { statementTimeoutMs: seconds * 1000 }, async (tx: Session) => {
-        const [state] = await tx.query<{ status: string | null; done: boolean }>(sql`
-          SELECT (SELECT status FROM tenants WHERE id = ${tenantId}) AS status,
-                 EXISTS (SELECT 1 FROM job_completions WHERE job_id = ${info.id}) AS done`);
-        if (!state?.status) throw new TenantRefusedError('the tenant does not exist (deleted or never created)');
-        if (state.status !== 'active') throw new TenantRefusedError(`the tenant is ${state.status}`);
-        if (state.done) return; // delivered again after its transaction committed: already done
-        await (entry.handler as TenantHandler)(info, tx);
-        if (controller.signal.aborted) throw controller.signal.reason;
-        await tx.query(sql`INSERT INTO job_completions (tenant_id, job_id, queue) VALUES (${tenantId}, ${info.id}, ${info.queue})`);
-      });
+      if (entry.definition.transactional === false) {
+        // Each statement in its own transaction of the job's tenant: nothing held open while the job waits.
+        await body({
+          query: (statement) => queryAsTenant(this.#db, { tenantId }, opts, statement),
+          exec: async () => {
+            throw new JobDefinitionError('a non-transactional tenant job runs parameterised statements only');
+          },
+        });
+      } else {
+        await withTenant(this.#db, { tenantId }, opts, body);
+      }
     } finally {
       clearTimeout(timer);
     }

@@ -222,7 +222,7 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     let aMax = 0;
     let aDone = 0;
     let bDoneWhileAWaited: number | undefined;
-    await jobs.define(base(q, { scope: 'tenant', concurrency: 3, tenantConcurrency: 1, expireInSeconds: 30 }), async (job: JobInfo) => {
+    await jobs.define(base(q, { scope: 'tenant', transactional: false, concurrency: 3, tenantConcurrency: 1, expireInSeconds: 30 }), async (job: JobInfo) => {
       if (job.tenantId === tenantB) {
         bDoneWhileAWaited = aDone;
         return;

@@ -190,7 +190,7 @@ describe('ocsuite tenants delete', () => {
     const status = await cli(['keys', 'status'], `${t1},${k2}`);
     expect(status.code, status.stdout).toBe(0);
     expect(status.stdout).toMatch(/^\s+t1\s+retired\s.*needed by: nothing$/m);
-    expect(status.stdout).toMatch(/^\s+k2\s+primary\s.*needed by: tenant_data_keys\.wrapped_key 14, signing_keys\.private_key_sealed 1/m);
+    expect(status.stdout).toMatch(/^\s+k2\s+primary\s.*needed by: tenant_data_keys\.wrapped_key 7, signing_keys\.private_key_sealed 1/m);
     expect(status.stdout).toMatch(/tenant data keys: 7 tenant\(s\)/);
   });
 });

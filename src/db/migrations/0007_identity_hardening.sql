@@ -1,6 +1,9 @@
 -- Identity to production grade: login throttling, MFA, recovery codes, password
 -- reset and email verification, API keys, external identities, step-up.
 
+-- Signing-key rotation retires keys whose successor has signed longer than a token lives.
+GRANT UPDATE (retired_at) ON signing_keys TO ocsuite_identity;
+
 -- Failure counters for brute-force protection, keyed by a hash of the account
 -- (so an unknown email is throttled exactly like a known one) or by client IP.
 CREATE TABLE auth_throttle (

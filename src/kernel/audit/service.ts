@@ -4,7 +4,7 @@
  * WeakMap so modules and jobs share one instance without widening Platform.
  */
 import { sql } from 'drizzle-orm';
-import type { Session } from '../../db/client.ts';
+import type { Database, Session } from '../../db/client.ts';
 import { withMaintenance } from '../../db/transaction.ts';
 import type { Platform } from '../../platform.ts';
 import { dbNodeReader, readHead } from '../translog/db-log.ts';
@@ -29,19 +29,33 @@ export interface AuditKernel {
   signer(): Promise<LogSigner>;
   /** The current checkpoint of a tenant's log (signing a new one if the head moved), in a runtime transaction. */
   tenantCheckpoint(tenantId: string): Promise<StoredCheckpoint>;
-  /** Checkpoints every log whose head moved (the publication job), as the maintenance role. */
-  publishCheckpoints(): Promise<{ published: number }>;
+  /**
+   * Checkpoints every log whose head moved (the publication job), as the
+   * maintenance role. A log that fails its pre-signing check is reported and
+   * skipped; the others are still published.
+   */
+  publishCheckpoints(): Promise<{ published: number; failed: { log: string; error: string }[] }>;
   headSize(tx: Session, log: AuditLog): Promise<number>;
   inclusion(tx: Session, log: AuditLog, index: number, size: number): Promise<InclusionAnswer>;
   consistency(tx: Session, log: AuditLog, from: number, to: number): Promise<Buffer[]>;
 }
 
 const kernels = new WeakMap<Platform, AuditKernel>();
+// Scheduled jobs receive only the database: they find the kernel of the platform that opened it.
+const kernelsByDb = new WeakMap<Database, AuditKernel>();
 
 export function auditKernel(platform: Platform): AuditKernel {
   let kernel = kernels.get(platform);
-  if (!kernel) kernels.set(platform, (kernel = createAuditKernel(platform)));
+  if (!kernel) {
+    kernels.set(platform, (kernel = createAuditKernel(platform)));
+    kernelsByDb.set(platform.db, kernel);
+  }
   return kernel;
+}
+
+/** The kernel bound to a database by auditKernel(platform) in this process, if any. */
+export function auditKernelOfDb(db: Database): AuditKernel | undefined {
+  return kernelsByDb.get(db);
 }
 
 function createAuditKernel(platform: Platform): AuditKernel {
@@ -83,12 +97,19 @@ function createAuditKernel(platform: Platform): AuditKernel {
         SELECT NULL FROM platform_translog_heads h
         WHERE h.size > coalesce((SELECT max(c.size) FROM platform_translog_checkpoints c WHERE c.log = h.log), -1)`));
       let published = 0;
+      const failed: { log: string; error: string }[] = [];
       for (const { tenant_id } of moved) {
-        const cp = await withMaintenance(platform.db, opts, (tx) => checkpointHead(tx, logOf(tenant_id), s));
-        if (cp.created) published++;
-        witness(cp);
+        const log = logOf(tenant_id);
+        try {
+          const cp = await withMaintenance(platform.db, opts, (tx) => checkpointHead(tx, log, s));
+          if (cp.created) published++;
+          witness(cp);
+        } catch (err) {
+          platform.log.error({ log: log.name, err: (err as Error).message }, 'audit log not checkpointed');
+          failed.push({ log: log.name, error: (err as Error).message });
+        }
       }
-      return { published };
+      return { published, failed };
     },
 
     async headSize(tx, log) {

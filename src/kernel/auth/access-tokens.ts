@@ -6,7 +6,11 @@ export interface SigningKey {
   kid: string;
   privateKey: KeyObject;
   publicJwk: Record<string, unknown>;
+  createdAt: Date;
 }
+
+/** Seconds a new key is published before it signs (see signing-keys.ts). */
+const PROPAGATION_MS = 60_000;
 
 export interface AccessClaims {
   sub: string;
@@ -33,20 +37,43 @@ export class AccessTokenIssuer {
   readonly issuer: string;
   readonly audience: string;
   readonly ttlSeconds: number;
-  #current: SigningKey;
-  #jwks: JSONWebKeySet;
-  #keySet: ReturnType<typeof createLocalJWKSet>;
+  #keys: SigningKey[] = [];
+  #jwks: JSONWebKeySet = { keys: [] };
+  #keySet!: ReturnType<typeof createLocalJWKSet>;
   #verified = new Map<string, AccessClaims>();
+  #reload: ReturnType<typeof setInterval> | undefined;
 
   constructor(opts: { keys: SigningKey[]; issuer: string; audience: string; ttlSeconds: number }) {
-    const current = opts.keys[0];
-    if (!current) throw new Error('at least one signing key is required');
-    this.#current = current;
     this.issuer = opts.issuer;
     this.audience = opts.audience;
     this.ttlSeconds = opts.ttlSeconds;
-    this.#jwks = { keys: opts.keys.map((k) => ({ ...k.publicJwk, kid: k.kid, alg: 'EdDSA', use: 'sig' })) };
+    this.setKeys(opts.keys);
+  }
+
+  /** Replaces the key set (rotation): JWKS serves every non-retired key. */
+  setKeys(keys: SigningKey[]): void {
+    if (keys.length === 0) throw new Error('at least one signing key is required');
+    // A retired key takes its cached verifications with it.
+    if (this.#keys.some((old) => !keys.some((k) => k.kid === old.kid))) this.#verified.clear();
+    this.#keys = [...keys].sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+    this.#jwks = { keys: this.#keys.map((k) => ({ ...k.publicJwk, kid: k.kid, alg: 'EdDSA', use: 'sig' })) };
     this.#keySet = createLocalJWKSet(this.#jwks);
+  }
+
+  /** Reloads keys periodically so a rotation reaches every node before the new key signs. */
+  reloadEvery(ms: number, load: () => Promise<SigningKey[]>, onError: (err: unknown) => void): void {
+    this.#reload = setInterval(() => void load().then((k) => this.setKeys(k), onError), ms);
+    this.#reload.unref();
+  }
+
+  close(): void {
+    clearInterval(this.#reload);
+  }
+
+  /** The newest key that has been published long enough; the oldest one on a fresh install. */
+  #signingKey(): SigningKey {
+    const ready = Date.now() - PROPAGATION_MS;
+    return this.#keys.find((k) => k.createdAt.getTime() <= ready) ?? this.#keys.at(-1)!;
   }
 
   jwks(): JSONWebKeySet {
@@ -54,14 +81,15 @@ export class AccessTokenIssuer {
   }
 
   async issue(claims: { sub: string; tid: string; roles: Role[]; sid: string }): Promise<string> {
+    const signer = this.#signingKey();
     return new SignJWT({ tid: claims.tid, roles: claims.roles, sid: claims.sid })
-      .setProtectedHeader({ alg: 'EdDSA', kid: this.#current.kid, typ: 'at+jwt' })
+      .setProtectedHeader({ alg: 'EdDSA', kid: signer.kid, typ: 'at+jwt' })
       .setSubject(claims.sub)
       .setIssuer(this.issuer)
       .setAudience(this.audience)
       .setIssuedAt()
       .setExpirationTime(`${this.ttlSeconds}s`)
-      .sign(this.#current.privateKey);
+      .sign(signer.privateKey);
   }
 
   async verify(token: string): Promise<AccessClaims> {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Session } from '../../db/client.ts';
+import { ProblemError } from '../../http/problem.ts';
 
 /**
  * Brute-force protection for credential checks (login, MFA, reset, invitation
@@ -58,4 +59,12 @@ export async function recordFailure(tx: Session, key: string, policy: ThrottlePo
 
 export async function recordSuccess(tx: Session, key: string): Promise<void> {
   await tx.query(sql`DELETE FROM auth_throttle WHERE key = ${key}`);
+}
+
+/** Refuses with 429 and Retry-After while any of `keys` is locked; `run` opens the (identity) transaction. */
+export async function assertNotLocked(run: <T>(fn: (tx: Session) => Promise<T>) => Promise<T>, keys: string[]): Promise<void> {
+  const wait = await run((tx) => secondsLocked(tx, keys));
+  if (wait > 0) {
+    throw new ProblemError('locked-out', 429, `Too many failed attempts; try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
+  }
 }

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { isRole, permissionsOf, type Role } from '../../kernel/access/permissions.ts';
 import { hashOpaqueToken, newOpaqueToken } from '../../kernel/auth/opaque-token.ts';
 import { acceptSecondFactor, mfaState } from '../../kernel/auth/mfa.ts';
-import { ACCOUNT_POLICY, IP_POLICY, recordFailure, recordSuccess, secondsLocked, throttleKey } from '../../kernel/limits/login-throttle.ts';
+import { ACCOUNT_POLICY, assertNotLocked, IP_POLICY, recordFailure, recordSuccess, throttleKey } from '../../kernel/limits/login-throttle.ts';
 import type { Session } from '../../db/client.ts';
 import { assertPasswordAcceptable, hashPassword, verifyPassword } from '../../kernel/auth/passwords.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
@@ -36,13 +36,6 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
       tx.query<UserRow>(sql`SELECT id, email, password_hash FROM users WHERE email_normalized = lower(${email})`),
     );
     return user;
-  }
-
-  async function assertNotLocked(keys: string[]): Promise<void> {
-    const wait = await platform.withIdentity((tx) => secondsLocked(tx, keys));
-    if (wait > 0) {
-      throw new ProblemError('locked-out', 429, `Too many failed attempts; try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
-    }
   }
 
   async function recordFailures(keys: string[]): Promise<void> {
@@ -89,7 +82,7 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
 
     async login(input: { email: string; password: string; tenant?: string | undefined }, client: ClientInfo): Promise<IssuedTokens | MfaChallenge> {
       const keys = [throttleKey.account(input.email), throttleKey.ip(client.ip)];
-      await assertNotLocked(keys);
+      await assertNotLocked(platform.withIdentity, keys);
       const user = await findUser(input.email);
       const ok = await verifyPassword(user?.password_hash, input.password);
       if (!user || !ok) {
@@ -134,7 +127,7 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
       );
       if (!ticket) throw new ProblemError('invalid-token', 401, 'The MFA ticket is invalid, expired or already used.');
       const keys = [throttleKey.mfa(ticket.user_id), throttleKey.ip(client.ip)];
-      await assertNotLocked(keys);
+      await assertNotLocked(platform.withIdentity, keys);
       const outcome = await platform.withIdentity(async (tx) => {
         const factor = await acceptSecondFactor(tx, platform.keyring, ticket.user_id, input.code);
         if (!factor) return undefined;

@@ -7,7 +7,7 @@ import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { ProblemError, notFound } from '../../http/problem.ts';
 import type { Platform } from '../../platform.ts';
 import { enqueueMail } from '../../kernel/mail/delivery.ts';
-import { IP_POLICY, recordFailure, secondsLocked, throttleKey } from '../../kernel/limits/login-throttle.ts';
+import { assertNotLocked, IP_POLICY, recordFailure, throttleKey } from '../../kernel/limits/login-throttle.ts';
 import { startSession, type ClientInfo, type IssuedTokens } from './sessions.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 
@@ -89,8 +89,7 @@ export function createInvitationsService(platform: Platform) {
             WHERE i.token_hash = ${tokenHash} AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()`),
         );
       const throttle = throttleKey.invitation(client.ip);
-      const wait = await platform.withIdentity((tx) => secondsLocked(tx, [throttle]));
-      if (wait > 0) throw new ProblemError('locked-out', 429, `Too many failed attempts; try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
+      await assertNotLocked(platform.withIdentity, [throttle]);
       const fail = () => platform.withIdentity((tx) => recordFailure(tx, throttle, IP_POLICY));
       const [invite] = await lookup();
       if (!invite || !isRole(invite.role)) {

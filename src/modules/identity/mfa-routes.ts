@@ -5,7 +5,7 @@ import { principalOf } from '../../http/authenticate.ts';
 import { conflict, ProblemError } from '../../http/problem.ts';
 import { acceptSecondFactor, beginEnrolment, confirmEnrolment, removeMfa, replaceRecoveryCodes } from '../../kernel/auth/mfa.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
-import { recordFailure, recordSuccess, secondsLocked, throttleKey, ACCOUNT_POLICY } from '../../kernel/limits/login-throttle.ts';
+import { assertNotLocked, recordFailure, recordSuccess, throttleKey, ACCOUNT_POLICY } from '../../kernel/limits/login-throttle.ts';
 import type { Platform } from '../../platform.ts';
 import * as S from './schemas.ts';
 
@@ -29,8 +29,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
   async function proveSecondFactor(p: Principal, code: string): Promise<void> {
     const { userId, sessionId } = self(p);
     const key = throttleKey.mfa(userId);
-    const wait = await platform.withIdentity((tx) => secondsLocked(tx, [key]));
-    if (wait > 0) throw new ProblemError('locked-out', 429, `Too many failed codes; try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
+    await assertNotLocked(platform.withIdentity, [key]);
     const ok = await platform.withIdentity(async (tx) => {
       if (!(await acceptSecondFactor(tx, platform.keyring, userId, code))) return false;
       await recordSuccess(tx, key);

@@ -6,7 +6,7 @@ import { ProblemError } from '../../http/problem.ts';
 import { enqueueMail } from '../../kernel/mail/delivery.ts';
 import { hashOpaqueToken, newOpaqueToken, tokenPattern } from '../../kernel/auth/opaque-token.ts';
 import { assertPasswordAcceptable, hashPassword } from '../../kernel/auth/passwords.ts';
-import { IP_POLICY, recordFailure, secondsLocked, throttleKey } from '../../kernel/limits/login-throttle.ts';
+import { assertNotLocked, IP_POLICY, recordFailure, secondsLocked, throttleKey } from '../../kernel/limits/login-throttle.ts';
 import type { Platform } from '../../platform.ts';
 import { Email, Password } from './schemas.ts';
 
@@ -40,7 +40,7 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
   /** Consumes a token of `purpose`; throttled per IP so guessing is pointless as well as hopeless. */
   async function consume(token: string, purpose: 'password-reset' | 'email-verification', ip: string): Promise<string> {
     const key = throttleKey.ip(ip);
-    if ((await platform.withIdentity((tx) => secondsLocked(tx, [key]))) > 0) throw new ProblemError('locked-out', 429, 'Too many failed attempts; try later.');
+    await assertNotLocked(platform.withIdentity, [key]);
     const [row] = await platform.withIdentity((tx) => tx.query<{ user_id: string }>(sql`
       UPDATE user_tokens SET used_at = now()
       WHERE token_hash = ${hashOpaqueToken(token)} AND purpose = ${purpose} AND used_at IS NULL AND expires_at > now()
