@@ -152,3 +152,9 @@ const all = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {}
 all[profile] = results;
 fs.writeFileSync(file, `${JSON.stringify(all, null, 2)}\n`);
 console.log(`written ${file}`);
+
+// The audit trail (issue #4): its own script and its own `audit` section of the same file.
+await import('./audit.ts');
+
+// The secrets vault (issue #5): seal/open, re-encryption and master rotation in the `crypto` section.
+await import('./crypto.ts');

@@ -50,7 +50,7 @@ export interface BootOptions {
   db?: Database;
   /** With `db` on PostgreSQL: where the job queue connects. */
   jobsConnectionString?: string;
-  /** Run job workers in this process (default config.inProcessWorkers; `ocsuite worker` sets it). */
+  /** Run job workers in this process (default false: `serve` passes config.inProcessWorkers, `ocsuite worker` true). */
   workers?: boolean;
   /** Test knobs for how fast a dead worker's job is taken back. */
   jobsTuning?: OpenJobsOptions['tuning'];
@@ -90,7 +90,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     registerKeyAgeMetrics(metrics.registry, () => tx.withMaintenance((t) => keyAges(t, keyring.primary.id)));
     const jobs = await startJobs({ config, db, log, metrics, audit: tx, connectionString: opts.db ? opts.jobsConnectionString : config.databaseUrl, migrate: shouldMigrate, tuning: opts.jobsTuning });
     await registerMailJobs(jobs, keyring, mailer);
-    if (opts.workers ?? config.inProcessWorkers) await startWorkers(jobs);
+    if (opts.workers) await startWorkers(jobs);
     return { config, db, keyring, tokens, mailer, jobs, log, metrics, ...tx };
   } catch (err) {
     if (!opts.db) await db.close().catch(() => {});

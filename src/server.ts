@@ -13,6 +13,7 @@ import { enforceRoutePolicies, type RouteInventoryEntry } from './http/route-pol
 import { systemRoutes } from './http/system-routes.ts';
 import { identityRoutes } from './modules/identity/routes.ts';
 import { knowledgeRoutes } from './modules/knowledge/routes.ts';
+import { jobsRoutes } from './modules/jobs/routes.ts';
 import { auditRoutes } from './modules/audit/routes.ts';
 import { connectorsRoutes } from './modules/connectors/routes.ts';
 import { tenantRoutes } from './modules/tenants/routes.ts';
@@ -103,6 +104,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     async (api) => {
       await api.register(identityRoutes, { platform });
       await api.register(knowledgeRoutes, { platform });
+      await api.register(jobsRoutes, { platform });
       await api.register(auditRoutes, { platform });
       await api.register(connectorsRoutes, { platform });
       await api.register(tenantRoutes, { platform });

@@ -2,10 +2,14 @@
  * `ocsuite audit key` — print the verifier key of the audit logs.
  * `ocsuite audit checkpoint` — sign a checkpoint of every log whose head moved
  *   (and push it to the witness, if configured); what the scheduled job does.
+ * Only the database and the master keys are opened: no jobs, no mail.
  */
-import { bootPlatform, shutdownPlatform } from '../boot.ts';
+import { loadKeyring } from '../boot.ts';
 import type { Config } from '../config/config.ts';
+import { openDatabase } from '../db/open.ts';
 import { auditKernel } from '../kernel/audit/service.ts';
+import { createLogger } from '../kernel/telemetry/logger.ts';
+import { bindTransactions } from '../platform.ts';
 import type { CliIo } from './access-log.ts';
 
 const consoleIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l) };
@@ -16,9 +20,10 @@ export async function auditCommand(config: Config, args: string[], io: CliIo = c
     io.err('usage: ocsuite audit key | checkpoint');
     return 2;
   }
-  const platform = await bootPlatform({ ...config, logLevel: 'silent' }, { migrate: false });
+  const log = createLogger(config.logLevel === 'silent' ? 'silent' : 'warn');
+  const db = await openDatabase(config);
   try {
-    const kernel = auditKernel(platform);
+    const kernel = auditKernel({ config, db, log, keyring: loadKeyring(config, log), ...bindTransactions(config, db) });
     if (sub === 'key') {
       io.out((await kernel.signer()).verifierKey);
       return 0;
@@ -28,6 +33,6 @@ export async function auditCommand(config: Config, args: string[], io: CliIo = c
     for (const f of failed) io.err(`NOT checkpointed ${f.log}: ${f.error}`);
     return failed.length > 0 ? 1 : 0;
   } finally {
-    await shutdownPlatform(platform);
+    await db.close();
   }
 }

@@ -12,6 +12,8 @@ import { serve } from './serve.ts';
 import { accessLogCommand } from './access-log.ts';
 import { auditCommand } from './audit.ts';
 import { verifyCommand } from './verify.ts';
+import { jobsCommand } from './jobs.ts';
+import { workerCommand } from './worker.ts';
 
 const commands: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
   serve: { summary: 'start the API (embedded profile unless DATABASE_URL is set)', run: () => serve(loadConfig()) },
@@ -24,6 +26,8 @@ const commands: Record<string, { summary: string; run: (args: string[]) => Promi
   audit: { summary: 'audit logs: key (print the verifier key), checkpoint (sign moved logs now)', run: (a) => auditCommand(loadConfig(), a) },
   verify: { summary: 'verify checkpoint|inclusion|consistency|log with nothing but the public key', run: (a) => verifyCommand(a) },
   'access-log': { summary: 'access logs: prune --older-than 90d, report --period week', run: (a) => accessLogCommand(loadConfig(), a) },
+  worker: { summary: 'run job workers, schedules and the failure-spike monitor (production; embedded runs them in serve)', run: () => workerCommand(loadConfig()) },
+  jobs: { summary: 'jobs: dead list|show|retry|discard, schedules, queues', run: (a) => jobsCommand(loadConfig(), a) },
 };
 
 function usage(): string {

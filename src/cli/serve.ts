@@ -4,7 +4,7 @@ import { buildServer } from '../server.ts';
 
 /** Starts the API and stops cleanly on SIGINT/SIGTERM (in-flight requests finish first). */
 export async function serve(config: Config): Promise<number> {
-  const platform = await bootPlatform(config);
+  const platform = await bootPlatform(config, { workers: config.inProcessWorkers });
   const app = await buildServer(platform);
   const address = await app.listen({ host: config.host, port: config.port });
   const lines = [

@@ -85,8 +85,10 @@ function inclusionCmd(args: string[], io: VerifyIo): number {
   let leaf = b64(p.leafHash, 'leafHash');
   if (values.event) {
     // The leaf is recomputed from the event's content: the served leaf hash is not trusted.
-    const text = readInput(values.event).trim();
-    const record = recordFromJsonLine(text.startsWith('{"log"') ? text : JSON.stringify({ log: head.origin.slice(head.origin.lastIndexOf('/') + 1), ...JSON.parse(text) }));
+    // An export line names its log; an API item does not, and then the checkpoint's origin does.
+    const parsed = JSON.parse(readInput(values.event)) as Record<string, unknown>;
+    const log = typeof parsed.log === 'string' ? parsed.log : head.origin.slice(head.origin.lastIndexOf('/') + 1);
+    const record = recordFromJsonLine(JSON.stringify({ ...parsed, log }));
     leaf = auditLeafHash(record);
     if (record.leafIndex !== index) throw new Error(`the event is leaf ${record.leafIndex}, the proof is for ${index}`);
   }

@@ -23,8 +23,9 @@ export interface AlertEvent {
 export const ALERT_QUEUE: QueueDefinition = {
   name: 'alerts.deliver',
   scope: 'platform',
+  // 2, 4, 8 … 64 s: an alert is worth little an hour late.
   retryLimit: 6,
-  retryDelaySeconds: 5,
+  retryDelaySeconds: 2,
   expireInSeconds: 30,
   maxDepth: 1_000,
   concurrency: 2,

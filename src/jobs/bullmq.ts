@@ -65,7 +65,7 @@ export async function startBullMq(opts: BullMqOptions): Promise<JobDriver & { de
     async send(queue, data, o) {
       const q = queueOf(queue);
       // An idempotency key is the job id: BullMQ keeps one job per id while the job is retained.
-      const existing = o.id ? await q.getJobState(o.id) : 'unknown';
+      const existing = o.id && o.idempotent ? await q.getJobState(o.id) : 'unknown';
       const job = await q.add(queue, data, { ...(o.id ? { jobId: o.id } : {}), ...(o.delayMs ? { delay: o.delayMs } : {}) });
       return { id: String(job.id), created: existing === 'unknown' };
     },
@@ -146,18 +146,21 @@ export async function startBullMq(opts: BullMqOptions): Promise<JobDriver & { de
       await connection.quit().catch(() => connection.disconnect());
     },
     /** Deletes every key under the prefix (tests and benchmarks use a prefix of their own). */
-    async destroy() {
-      const r = new Redis(opts.url, { maxRetriesPerRequest: 1 });
-      try {
-        let cursor = '0';
-        do {
-          const [next, keys] = await r.scan(cursor, 'MATCH', `${opts.prefix}:*`, 'COUNT', 500);
-          cursor = next;
-          if (keys.length) await r.unlink(...keys);
-        } while (cursor !== '0');
-      } finally {
-        r.disconnect();
-      }
-    },
+    destroy: () => purgePrefix(opts.url, opts.prefix),
   };
+}
+
+/** Deletes every key under `prefix` (a test run's or a benchmark's own namespace). */
+export async function purgePrefix(url: string, prefix: string): Promise<void> {
+  const r = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await r.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await r.unlink(...keys);
+    } while (cursor !== '0');
+  } finally {
+    r.disconnect();
+  }
 }

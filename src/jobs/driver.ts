@@ -51,7 +51,7 @@ export interface JobDriver {
   readonly spareDeliveries: number;
   readonly nativeTenantConcurrency: boolean;
   createQueue(queue: DriverQueue): Promise<void>;
-  send(queue: string, data: object, opts: { id?: string | undefined; delayMs?: number | undefined; groupId?: string | undefined }): Promise<{ id: string; created: boolean }>;
+  send(queue: string, data: object, opts: { id?: string | undefined; idempotent?: boolean; delayMs?: number | undefined; groupId?: string | undefined }): Promise<{ id: string; created: boolean }>;
   /** `lost` is told about jobs the driver failed without asking `run` (BullMQ's stall limit). */
   work(queue: string, opts: DriverWorkOptions, run: (job: DriverJob) => Promise<Outcome>, lost: (job: DriverJob, error: string) => Promise<void>): Promise<void>;
   /** Jobs that are waiting to run (ready, delayed or being retried): what the depth limit counts. */

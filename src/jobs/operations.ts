@@ -12,7 +12,7 @@ import type { JobQueue } from './queue.ts';
  * Every retry and discard is audited.
  */
 export type Actor =
-  | { kind: 'tenant'; tenantId: string; userId: string; request?: AuditEventInput['request'] }
+  | { kind: 'tenant'; tenantId: string; userId?: string | undefined; keyId?: string | undefined; request?: AuditEventInput['request'] }
   | { kind: 'operator'; name: string; request?: AuditEventInput['request'] };
 
 export interface OperationDeps {
@@ -21,6 +21,7 @@ export interface OperationDeps {
   statementTimeoutMs: number;
 }
 
+const resolver = (actor: Actor) => (actor.kind === 'operator' ? `operator:${actor.name}` : actor.keyId ? `api_key:${actor.keyId}` : `user:${actor.userId}`);
 const txOpts = (d: OperationDeps): TransactionOptions => ({ statementTimeoutMs: d.statementTimeoutMs });
 
 function inScope<T>(d: OperationDeps, actor: Actor, fn: (tx: Session) => Promise<T>): Promise<T> {
@@ -36,7 +37,7 @@ async function tableOf(tx: Session, actor: Actor, id: string): Promise<Table | u
 function auditOf(actor: Actor, action: string, dl: DeadLetter, extra: Record<string, unknown> = {}): AuditEventInput {
   return {
     tenantId: actor.kind === 'tenant' ? actor.tenantId : null,
-    actor: actor.kind === 'tenant' ? { type: 'user', id: actor.userId } : { type: 'operator', id: actor.name },
+    actor: actor.kind === 'operator' ? { type: 'operator', id: actor.name } : actor.keyId ? { type: 'api_key', id: actor.keyId } : { type: 'user', id: actor.userId },
     action,
     target: { type: 'job_dead_letter', id: dl.id },
     outcome: 'success',
@@ -74,7 +75,7 @@ export async function retryDeadLetter(d: OperationDeps, actor: Actor, id: string
     await inScope(d, actor, (tx) => finishRetry(tx, table, id, 'failed'));
     throw err;
   }
-  const by = actor.kind === 'tenant' ? `user:${actor.userId}` : `operator:${actor.name}`;
+  const by = resolver(actor);
   await inScope(d, actor, async (tx) => {
     await finishRetry(tx, table, id, { jobId, by });
     await recordAuditEvent(tx, auditOf(actor, 'jobs.dead_letter_retried', dl, { newJobId: jobId }));
@@ -83,7 +84,7 @@ export async function retryDeadLetter(d: OperationDeps, actor: Actor, id: string
 }
 
 export async function discardDeadLetter(d: OperationDeps, actor: Actor, id: string): Promise<DeadLetter | undefined> {
-  const by = actor.kind === 'tenant' ? `user:${actor.userId}` : `operator:${actor.name}`;
+  const by = resolver(actor);
   return inScope(d, actor, async (tx) => {
     const table = await tableOf(tx, actor, id);
     if (!table) return undefined;

@@ -51,6 +51,15 @@ export async function startPgBoss(opts: PgBossOptions): Promise<JobDriver> {
   const db = boss.getDb();
   const query = async <T>(text: string, values: unknown[]) => (await db.executeSql(text, values)).rows as T[];
 
+  const working = new Set<string>();
+  // A poll every `polling` seconds bounds how fast a worker notices work. Workers of this process are
+  // woken when this process enqueues, and again after each job while jobs keep coming (a woken worker
+  // that finds nothing goes back to polling), so a backlog drains at the speed of the database.
+  const wake = (queue: string) => {
+    if (!working.has(queue)) return;
+    for (const w of boss.getWipData()) if (w.name === queue) boss.notifyWorker(w.id);
+  };
+
   const toDriverJob = (job: JobWithMetadata<object>): DriverJob => ({ id: job.id, queue: job.name, data: job.data, delivery: job.retryCount + 1 });
 
   return {
@@ -75,6 +84,7 @@ export async function startPgBoss(opts: PgBossOptions): Promise<JobDriver> {
         ...(o.delayMs ? { startAfter: Math.ceil(o.delayMs / 1000) } : {}),
         ...(o.groupId ? { group: { id: o.groupId } } : {}),
       });
+      wake(queue);
       if (id) return { id, created: true };
       if (o.id) return { id: o.id, created: false };
       throw new Error(`pg-boss refused a job for ${queue}`);
@@ -93,9 +103,11 @@ export async function startPgBoss(opts: PgBossOptions): Promise<JobDriver> {
         async (jobs: JobWithMetadata<object>[]): Promise<JobResult[]> => {
           const results: JobResult[] = [];
           for (const job of jobs) results.push(settle(job.id, await run(toDriverJob(job))));
+          wake(queue);
           return results;
         },
       );
+      working.add(queue);
     },
     async waiting(queue) {
       const [row] = await query<{ n: number }>(`SELECT count(*)::int AS n FROM ${SCHEMA}.job WHERE name = $1 AND state IN ('created', 'retry')`, [queue]);

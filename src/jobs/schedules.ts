@@ -2,12 +2,13 @@ import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
 import { withMaintenance } from '../db/transaction.ts';
 import type { PlatformHandler, QueueDefinition } from './queue.ts';
+import { accessLogPruneHandler, checkpointPublishHandler } from '../kernel/audit/jobs.ts';
 import { keyRotationHandler } from '../kernel/crypto/rotation-schedule.ts';
 
 /**
  * Every repeatable job of the platform, in one place (issue #6). Times are
- * cron in UTC. An entry's `handler` is filled in by the component that owns
- * the work; until then the entry is listed as `unregistered` by
+ * cron in UTC. An entry's `handler` comes from the component that owns the
+ * work; an entry without one is listed as `unregistered` by
  * `ocsuite jobs schedules` and nothing is scheduled for it: no job runs that
  * would pretend to rotate a key or prune a log.
  */
@@ -36,14 +37,16 @@ export const SCHEDULES: readonly ScheduleEntry[] = [
   {
     name: 'access-log.prune',
     cron: '30 2 * * *',
-    owner: 'kernel/audit (access logs)',
+    owner: 'kernel/audit (kernel/audit/jobs.ts)',
     description: 'daily access-log retention pruning under the maintenance role, itself audited',
+    handler: ({ db }) => accessLogPruneHandler(db),
   },
   {
     name: 'translog.checkpoint.publish',
     cron: '*/15 * * * *',
-    owner: 'kernel/translog (checkpoints)',
-    description: 'sign and publish tree heads of the audit and ledger logs, push to the witness',
+    owner: 'kernel/audit (kernel/audit/jobs.ts)',
+    description: 'sign and publish tree heads of every log whose head moved, push them to the witness (ledger logs join when the ledger exists)',
+    handler: ({ db }) => checkpointPublishHandler(db),
   },
   {
     name: 'jobs.completions.prune',

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Database, Session } from '../db/client.ts';
@@ -100,37 +101,47 @@ export class JobSystem implements JobQueue {
     if (definition.scope === 'tenant' && !isUuid(tenantId)) throw new JobDefinitionError(`queue ${queue} is a tenant queue: a tenant id is required`);
     if (definition.scope === 'platform' && tenantId !== null) throw new JobDefinitionError(`queue ${queue} is a platform queue: it takes no tenant id`);
     await this.#admit(definition);
-    const id = opts.idempotencyKey ? idempotentJobId(queue, tenantId?.toLowerCase() ?? null, opts.idempotencyKey) : undefined;
+    // Always our own UUID: ids name dead letters and completion records, so they must never repeat
+    // (BullMQ's own ids are a per-queue counter that starts again with an empty Redis).
+    const id = opts.idempotencyKey ? idempotentJobId(queue, tenantId?.toLowerCase() ?? null, opts.idempotencyKey) : randomUUID();
     return this.raw.send(queue, seal(tenantId, data), {
       id,
+      idempotent: Boolean(opts.idempotencyKey),
       delayMs: opts.delaySeconds ? opts.delaySeconds * 1000 : undefined,
       groupId: tenantId?.toLowerCase() ?? undefined,
     });
   }
 
-  /** Backpressure: refuse past the queue's depth limit before anything is stored. */
-  async #admit(definition: QueueDefinition): Promise<void> {
+  /**
+   * Backpressure: refuse past the queue's depth limit before anything is stored.
+   * The driver's count is read at most every DEPTH_REFRESH_MS and this
+   * process's own sends are added in between; a refusal is always confirmed
+   * by a fresh count.
+   */
+  async #admit(definition: QueueDefinition, fresh = false): Promise<void> {
     if (!definition.maxDepth) return;
     const now = Date.now();
     let gate = this.#depth.get(definition.name);
-    if (!gate || now - gate.at > DEPTH_REFRESH_MS) {
-      const fresh = { at: now, count: 0, ready: Promise.resolve() };
-      fresh.ready = this.raw.waiting(definition.name).then((n) => {
-        fresh.count += n;
+    const stale = !gate || fresh || now - gate.at > DEPTH_REFRESH_MS;
+    if (stale) {
+      const next = { at: now, count: 0, ready: Promise.resolve() };
+      next.ready = this.raw.waiting(definition.name).then((n) => {
+        next.count += n;
       });
-      this.#depth.set(definition.name, fresh);
-      gate = fresh;
+      this.#depth.set(definition.name, next);
+      gate = next;
     }
     try {
-      await gate.ready;
+      await gate!.ready;
     } catch (err) {
       this.#depth.delete(definition.name);
       throw err;
     }
-    if (gate.count >= definition.maxDepth) {
+    if (gate!.count >= definition.maxDepth) {
+      if (!stale) return this.#admit(definition, true);
       throw new QueueFullError(definition.name, Math.min(60, Math.max(1, Math.ceil(definition.expireInSeconds / 2))));
     }
-    gate.count++;
+    gate!.count++;
   }
 
   async startWorkers(): Promise<void> {

@@ -13,7 +13,7 @@ import { auditLeafHash } from '../../src/kernel/audit/leaf.ts';
 import { parseVerifierKey, verifierKeyString, verifyCheckpoint } from '../../src/kernel/translog/index.ts';
 import { generateWebhookSecret, verifyWebhook } from '../../src/kernel/webhooks/index.ts';
 import { recordFromJsonLine } from '../../src/modules/audit/format.ts';
-import { bearer, json, signup, startApp, type Account, type TestApp } from '../support/app.ts';
+import { bearer, enableMfa, json, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 
 let t: TestApp;
 let a: Account;
@@ -50,6 +50,8 @@ beforeAll(async () => {
   const port = (witness.address() as AddressInfo).port;
   t = await startApp({ OCSUITE_EXPORT_RATE_LIMIT: '3', OCSUITE_WITNESS_URL: `http://127.0.0.1:${port}/witness`, OCSUITE_WITNESS_SECRET: witnessSecret });
   a = await signup(t.app, 'Exporter');
+  // Exports need a second factor proven within the step-up window.
+  await enableMfa(t.app, a);
   b = await signup(t.app, 'Other');
   await t.platform.withTenant({ tenantId: a.tenantId }, (tx) => recordAuditEvents(tx, [
     { tenantId: a.tenantId, actor: { type: 'system' }, action: 'test.csv', outcome: 'failure', reason: '=HYPERLINK("http://evil")', metadata: { note: 'comma, "quote"\nnewline', password: 'hunter2' } },
@@ -64,6 +66,19 @@ afterAll(async () => {
 });
 
 describe('export', () => {
+  it('is refused without a fresh second factor, and the refusal is audited', async () => {
+    const res = await get(b, '/api/v1/audit-events/export');
+    expect(res.statusCode).toBe(403);
+    expect(json(res).type).toBe('urn:ocsuite:problem:step-up-required');
+    let denied: unknown[] = [];
+    for (let i = 0; i < 200 && denied.length === 0; i++) {
+      denied = await withOwner(t.platform.db, (tx) => tx.query(sql`
+        SELECT 1 FROM audit_events WHERE tenant_id = ${b.tenantId} AND action = 'access.denied' AND target_id = 'GET /api/v1/audit-events/export'`));
+      if (denied.length === 0) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(denied).toHaveLength(1);
+  });
+
   it('exports JSON Lines that re-verify offline against a signed checkpoint, and records the export', async () => {
     const cp = json(await get(a, '/api/v1/translog/checkpoint'));
     const res = await get(a, '/api/v1/audit-events/export?format=jsonl');
@@ -115,6 +130,7 @@ describe('export', () => {
     expect(res.body).not.toContain('hunter2');
   });
 
+  // The limiter is a route hook, after authentication: the refused request above did not count; the two exports did.
   it('is rate limited', async () => {
     expect((await get(a, '/api/v1/audit-events/export?action=test.csv')).statusCode).toBe(200);
     const limited = await get(a, '/api/v1/audit-events/export?action=test.csv');

@@ -18,7 +18,7 @@ import { scanEvents } from '../../src/kernel/audit/read.ts';
 import { auditKernel } from '../../src/kernel/audit/service.ts';
 import type { Platform } from '../../src/platform.ts';
 import { buildServer } from '../../src/server.ts';
-import { addMember, bearer, json, PASSWORD, signup, usingPostgres, type Account } from '../support/app.ts';
+import { addMember, bearer, enableMfa, json, PASSWORD, signup, usingPostgres, type Account } from '../support/app.ts';
 
 /**
  * The platform runs on a database the CLI can open afterwards (a PGlite data
@@ -160,6 +160,7 @@ describe('ocsuite access-log and audit commands', () => {
     try {
       expect((await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: a.email, password: PASSWORD } })).statusCode).toBe(200);
       expect((await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { email: a.email, password: 'not the password at all' } })).statusCode).toBe(401);
+      await enableMfa(app, a);
       expect((await app.inject({ method: 'GET', url: '/api/v1/audit-events/export', headers: bearer(a) })).statusCode).toBe(200);
       const viewer = await addMember(app, a, 'viewer');
       expect((await app.inject({ method: 'GET', url: '/api/v1/audit-events', headers: bearer(viewer) })).statusCode).toBe(403);
@@ -168,11 +169,11 @@ describe('ocsuite access-log and audit commands', () => {
         { at: old, tenantId: a.tenantId, userId: null, method: 'GET', route: '/old', status: 200, durationMs: 1, ip: null, requestId: 'cli-old-a' },
         { at: old, tenantId: null, userId: null, method: 'GET', route: '/old', status: 200, durationMs: 1, ip: null, requestId: 'cli-old-p' },
       ]);
-      // The failed login is recorded off the response path: wait for it.
+      // The failed login and the denial are recorded off the response path: wait for both.
       for (let i = 0; i < 200; i++) {
         const [row] = await withOwner(platform.db, (tx) => tx.query<{ n: number }>(sql`
-          SELECT count(*)::int AS n FROM audit_events WHERE tenant_id = ${a.tenantId} AND action = 'auth.login' AND outcome = 'failure'`));
-        if (row!.n > 0) break;
+          SELECT count(*)::int AS n FROM audit_events WHERE tenant_id = ${a.tenantId} AND outcome = 'failure' AND action IN ('auth.login', 'access.denied')`));
+        if (row!.n >= 2) break;
         await new Promise((r) => setTimeout(r, 25));
       }
     } finally {

@@ -240,8 +240,8 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     await eventually("B's job", () => bDoneWhileAWaited !== undefined);
     expect(bDoneWhileAWaited).toBe(0);
     release();
-    await eventually('A drained', () => aDone === 6, 40_000);
-    expect(aMax).toBe(1);
+    await eventually('A drained', () => aDone >= 6, 40_000);
+    expect({ aMax, aDone }).toEqual({ aMax: 1, aDone: 6 });
   });
 
   it('completes a delivered-again tenant job once: the completion record commits with its work', async () => {

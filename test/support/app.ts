@@ -4,6 +4,7 @@ import { Secret, TOTP } from 'otpauth';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { bootPlatform, shutdownPlatform } from '../../src/boot.ts';
 import { loadConfig } from '../../src/config/config.ts';
+import { purgePrefix } from '../../src/jobs/bullmq.ts';
 import { openPglite, openPg, type Database } from '../../src/db/client.ts';
 import type { Platform } from '../../src/platform.ts';
 import { buildServer } from '../../src/server.ts';
@@ -29,6 +30,8 @@ export async function startApp(env: Record<string, string> = {}): Promise<TestAp
     PUBLIC_URL: 'http://ocsuite.test',
     LOG_LEVEL: 'info',
     ...(usingPostgres ? { DATABASE_URL: process.env.OCSUITE_TEST_DATABASE_URL! } : {}),
+    // With REDIS_URL the app's jobs run on BullMQ, under a key prefix of this app's own (purged on close).
+    ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL, OCSUITE_JOBS_PREFIX: `ocsuite-test-${randomUUID()}`, OCSUITE_INPROCESS_WORKERS: 'true' } : {}),
     ...env,
   });
   const db: Database = usingPostgres ? openPg(config.databaseUrl!, 5) : await openPglite(undefined);
@@ -39,7 +42,7 @@ export async function startApp(env: Record<string, string> = {}): Promise<TestAp
       done();
     },
   });
-  const platform = await bootPlatform(config, { db, logDestination: sink, jobsConnectionString: config.databaseUrl });
+  const platform = await bootPlatform(config, { db, logDestination: sink, jobsConnectionString: config.databaseUrl, workers: true });
   const app = await buildServer(platform);
   return {
     app,
@@ -48,6 +51,7 @@ export async function startApp(env: Record<string, string> = {}): Promise<TestAp
     async close() {
       await app.close();
       await shutdownPlatform(platform);
+      if (config.redisUrl) await purgePrefix(config.redisUrl, config.jobsPrefix);
     },
   };
 }

@@ -26,6 +26,8 @@ let iso: IsolatedDatabase;
 const children = new Set<ChildProcess>();
 const plain = new Map<string, { tenantId: string; secret: string }>();
 let tenants: string[] = [];
+/** Everything the CLI printed, to prove no secret is among it. */
+const printed: string[] = [];
 
 interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
 
@@ -46,6 +48,7 @@ function cli(args: string[], masterKeys: string, killWhen?: RegExp): Promise<Run
   const guard = setTimeout(() => child.kill('SIGKILL'), 50_000);
   return new Promise((resolve) => child.on('close', (code, signal) => {
     clearTimeout(guard);
+    printed.push(stdout, stderr);
     resolve({ code, signal, stdout, stderr });
   }));
 }
@@ -68,7 +71,7 @@ beforeAll(async () => {
     tenants = await createTenants(booted.platform, 8, 'cli');
     const service = createConnectorsService(booted.platform);
     for (const [i, tenantId] of tenants.entries()) {
-      for (let n = 0; n < (i === 0 ? 3 : 1); n++) {
+      for (let n = 0; n < (i === 0 ? 3 : 2); n++) {
         const secret = newSecret();
         const c = await service.create(adminPrincipal(tenantId), { name: `c${n}`, provider: 'slack', kind: 'api_key', secret });
         plain.set(c.id, { tenantId, secret });
@@ -192,5 +195,9 @@ describe('ocsuite tenants delete', () => {
     expect(status.stdout).toMatch(/^\s+t1\s+retired\s.*needed by: nothing$/m);
     expect(status.stdout).toMatch(/^\s+k2\s+primary\s.*needed by: tenant_data_keys\.wrapped_key 7, signing_keys\.private_key_sealed 1/m);
     expect(status.stdout).toMatch(/tenant data keys: 7 tenant\(s\)/);
+
+    const all = printed.join('\n');
+    expect(all).toContain('rewrap tenant data keys');
+    for (const { secret } of plain.values()) expect(all).not.toContain(secret.slice(0, -4));
   });
 });

@@ -28,6 +28,8 @@ let y: string; // two connectors
 let z: string; // never sealed anything
 let person: Account; // has a TOTP seed, a platform secret under the master key
 const plain = new Map<string, { tenantId: string; secret: string }>();
+/** Every log line of every platform this suite boots. */
+const logs: string[] = [];
 
 const operator = { type: 'operator' as const, id: 'test' };
 const options = (p: Platform, extra: Partial<RotationOptions> = {}): RotationOptions => ({
@@ -59,7 +61,7 @@ async function expectAllOpen(p: Platform, tenantIds: string[]) {
 
 beforeAll(async () => {
   iso = await isolatedDatabase('rotation');
-  booted = await bootOn(iso, t1);
+  booted = await bootOn(iso, t1, logs);
   [x, y, z] = (await createTenants(booted.platform, 3, 'rotation')) as [string, string, string];
   await addConnectors(booted.platform, x, 5);
   await addConnectors(booted.platform, y, 2);
@@ -189,7 +191,7 @@ describe('master-key rotation, retirement and refusal of a retired key', () => {
   });
 
   it('rewraps every data key and reseals every platform secret under the new primary, then verifies', async () => {
-    booted = await bootOn(iso, `${t1},${k2}`);
+    booted = await bootOn(iso, `${t1},${k2}`, logs);
     const p = booted.platform;
     expect(p.keyring.primary.id).toBe('k2');
     const deps = await p.withMaintenance((tx) => retireMasterKey(tx, p.keyring, 't1'));
@@ -234,14 +236,14 @@ describe('master-key rotation, retirement and refusal of a retired key', () => {
     await booted.close();
 
     // Another process that still lists t1 refuses it too; t1 as primary does not even start.
-    booted = await bootOn(iso, `${t1},${k2}`);
+    booted = await bootOn(iso, `${t1},${k2}`, logs);
     expect(booted.platform.keyring.retired.has('t1')).toBe(true);
     expect(refused(() => booted.platform.keyring.get('t1'))).toBe(true);
     await booted.close();
     await expect(bootOn(iso, `${k2},*${t1}`)).rejects.toMatchObject({ code: 'ERR_KEY_RETIRED' });
 
     // Without t1 at all, everything works: tenant secrets, tokens, and a login with the resealed TOTP seed.
-    booted = await bootOn(iso, k2);
+    booted = await bootOn(iso, k2, logs);
     await expectAllOpen(booted.platform, [x, y]);
     const again = await login(booted.app, person);
     expect(again.tenantId).toBe(person.tenantId);
@@ -310,5 +312,14 @@ describe('scheduled key rotation and the doctor checks', () => {
     expect((await keysOf(p, fresh)).map((k) => k.state)).toEqual(['previous', 'active']);
     const warned = (await checks(k2)).find((c) => c.name === 'data key age')!;
     expect(warned).toMatchObject({ ok: true, warn: true, detail: expect.stringContaining('1 rotation(s) unfinished') });
+  });
+});
+
+describe('nothing secret leaves', () => {
+  it('no secret appears in any log line of the platforms this suite ran', () => {
+    const text = logs.join('\n');
+    expect(text.length).toBeGreaterThan(0);
+    expect(plain.size).toBeGreaterThan(5);
+    for (const { secret } of plain.values()) expect(text).not.toContain(secret.slice(0, -4));
   });
 });

@@ -20,14 +20,15 @@ export const PERMISSIONS = [
   'connectors:read', // third-party credentials: metadata, fingerprint and last four only
   'connectors:manage', // store, rotate and delete third-party credentials (write-only secrets)
   'tenant:delete', // delete the tenant: crypto-shreds its secrets (owners only)
+  'jobs:manage', // the tenant's failed background jobs: list, retry, discard dead letters
 ] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 const grants: Record<Role, readonly Permission[]> = {
   viewer: ['session', 'knowledge:read', 'members:read'],
   member: ['session', 'knowledge:read', 'knowledge:write', 'members:read'],
-  admin: ['session', 'knowledge:read', 'knowledge:write', 'knowledge:delete', 'members:read', 'members:manage', 'invitations:manage', 'audit:read', 'audit:export', 'apikeys:manage', 'connectors:read', 'connectors:manage'],
-  owner: ['session', 'knowledge:read', 'knowledge:write', 'knowledge:delete', 'members:read', 'members:manage', 'invitations:manage', 'audit:read', 'audit:export', 'apikeys:manage', 'tenant:manage', 'connectors:read', 'connectors:manage', 'tenant:delete'],
+  admin: ['session', 'knowledge:read', 'knowledge:write', 'knowledge:delete', 'members:read', 'members:manage', 'invitations:manage', 'audit:read', 'audit:export', 'apikeys:manage', 'connectors:read', 'connectors:manage', 'jobs:manage'],
+  owner: ['session', 'knowledge:read', 'knowledge:write', 'knowledge:delete', 'members:read', 'members:manage', 'invitations:manage', 'audit:read', 'audit:export', 'apikeys:manage', 'tenant:manage', 'connectors:read', 'connectors:manage', 'tenant:delete', 'jobs:manage'],
 };
 
 export function isPermission(value: unknown): value is Permission {

@@ -15,6 +15,7 @@ import type { Database } from '../../db/client.ts';
 import { withMaintenance } from '../../db/transaction.ts';
 import type { Platform } from '../../platform.ts';
 import { registerAuditRequestContext } from './request-context.ts';
+import { drainAuditWrites } from './background.ts';
 
 export interface AccessLine {
   at: Date;
@@ -134,6 +135,8 @@ const clip = (s: string, max: number) => (s.length > max ? s.slice(0, max) : s);
 export function registerAuditHooks(app: FastifyInstance, platform: Platform): void {
   registerAuditRequestContext(app);
   registerAccessLog(app, platform);
+  // Denials and failed logins recorded off the response path finish before the database closes.
+  app.addHook('onClose', async () => drainAuditWrites());
 }
 
 /** Adds the access-log hook and its flush on close (no-op when OCSUITE_ACCESS_LOG=false). */

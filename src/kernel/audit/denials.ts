@@ -9,6 +9,7 @@ import type { Principal } from '../auth/principal.ts';
 import type { Platform } from '../../platform.ts';
 import { auditActorOf, recordAuditEventNow } from './events.ts';
 import { auditRequestOf } from './request-context.ts';
+import { trackAuditWrite } from './background.ts';
 
 const MAX_IN_FLIGHT = 64;
 let inFlight = 0;
@@ -20,7 +21,7 @@ export function auditDenial(platform: Platform, request: FastifyRequest, princip
     return Promise.resolve();
   }
   inFlight++;
-  return recordAuditEventNow(platform, {
+  return trackAuditWrite(recordAuditEventNow(platform, {
     tenantId: principal.tenantId,
     actor: auditActorOf(principal),
     action: 'access.denied',
@@ -30,5 +31,5 @@ export function auditDenial(platform: Platform, request: FastifyRequest, princip
     request: auditRequestOf(request),
   })
     .catch((err: unknown) => platform.log.error({ err: (err as Error).message }, 'could not record a permission denial'))
-    .finally(() => inFlight--);
+    .finally(() => inFlight--));
 }

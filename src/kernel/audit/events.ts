@@ -91,7 +91,11 @@ export async function recordAuditEvents(tx: Session, events: readonly AuditEvent
   const ambient = currentAuditRequest();
   const records = events.map((e) => toAuditRecord(e.request || !ambient ? e : { ...e, request: ambient }, now));
   const byLog = new Map<string | null, AuditEventRecord[]>();
-  for (const r of records) byLog.set(r.tenantId, [...(byLog.get(r.tenantId) ?? []), r]);
+  for (const r of records) {
+    const list = byLog.get(r.tenantId);
+    if (list) list.push(r);
+    else byLog.set(r.tenantId, [r]);
+  }
   // A fixed lock order (platform log last) so two transactions never wait on each other crosswise.
   const order = [...byLog.keys()].sort((a, b) => (a === null ? 1 : b === null ? -1 : a.localeCompare(b)));
   for (const log of order) await appendAuditRecords(tx, byLog.get(log)!);

@@ -8,7 +8,7 @@ import type { Database, Session } from '../../db/client.ts';
 import { withMaintenance } from '../../db/transaction.ts';
 import type { Platform } from '../../platform.ts';
 import { dbNodeReader, readHead } from '../translog/db-log.ts';
-import { consistencyProof, inclusionProof } from '../translog/index.ts';
+import { consistencyProof, inclusionProof, type NodeReader } from '../translog/index.ts';
 import { checkpointHead, type StoredCheckpoint } from './checkpoints.ts';
 import { loadLogSigner, type LogSigner } from './log-key.ts';
 import { logOf, platformLog, tenantLog, type AuditLog } from './logs.ts';
@@ -40,11 +40,14 @@ export interface AuditKernel {
   consistency(tx: Session, log: AuditLog, from: number, to: number): Promise<Buffer[]>;
 }
 
-const kernels = new WeakMap<Platform, AuditKernel>();
+/** What the kernel needs of a platform (a CLI builds just this, without booting jobs or mail). */
+export type AuditPlatform = Pick<Platform, 'config' | 'db' | 'keyring' | 'log' | 'withTenant' | 'withIdentity'>;
+
+const kernels = new WeakMap<AuditPlatform, AuditKernel>();
 // Scheduled jobs receive only the database: they find the kernel of the platform that opened it.
 const kernelsByDb = new WeakMap<Database, AuditKernel>();
 
-export function auditKernel(platform: Platform): AuditKernel {
+export function auditKernel(platform: AuditPlatform): AuditKernel {
   let kernel = kernels.get(platform);
   if (!kernel) {
     kernels.set(platform, (kernel = createAuditKernel(platform)));
@@ -58,7 +61,7 @@ export function auditKernelOfDb(db: Database): AuditKernel | undefined {
   return kernelsByDb.get(db);
 }
 
-function createAuditKernel(platform: Platform): AuditKernel {
+function createAuditKernel(platform: AuditPlatform): AuditKernel {
   let signer: Promise<LogSigner> | undefined;
   const loadSigner = () => {
     signer ??= platform.withIdentity((tx) => loadLogSigner(tx, platform.keyring, platform.config.publicUrl));
@@ -121,8 +124,18 @@ function createAuditKernel(platform: Platform): AuditKernel {
       if (size < 1 || size > head.size) throw new ProofRangeError(`size must be between 1 and ${head.size}`);
       if (index >= size) throw new ProofRangeError(`index must be below size ${size}`);
       const reader = dbNodeReader(tx, log);
-      const [leafHash] = await reader.getNodes([{ level: 0, index }]);
-      return { index, size, leafHash: leafHash!, proof: await inclusionProof(reader, index, size) };
+      // The leaf travels with the proof's nodes: one query for both.
+      let leafHash: Buffer | undefined;
+      const withLeaf: NodeReader = {
+        async getNodes(keys) {
+          const [leaf, ...rest] = await reader.getNodes([{ level: 0, index }, ...keys]);
+          leafHash = leaf;
+          return rest;
+        },
+      };
+      const proof = await inclusionProof(withLeaf, index, size);
+      leafHash ??= (await reader.getNodes([{ level: 0, index }]))[0];
+      return { index, size, leafHash: leafHash!, proof };
     },
 
     async consistency(tx, log, from, to) {

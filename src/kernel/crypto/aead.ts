@@ -25,8 +25,8 @@ export function aeadSeal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array
   const nonce = randomBytes(AEAD_NONCE_BYTES);
   const cipher = createCipheriv(ALGORITHM, key, nonce, { authTagLength: AEAD_TAG_BYTES });
   cipher.setAAD(aad);
-  const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([nonce, ciphertext, cipher.getAuthTag()]);
+  // Array elements are evaluated in order: final() runs before getAuthTag(), as GCM requires.
+  return Buffer.concat([nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
 }
 
 /**
@@ -49,7 +49,8 @@ export function aeadOpen(key: Uint8Array, sealed: Uint8Array, aad: Uint8Array): 
   decipher.setAuthTag(tag);
   const head = decipher.update(ciphertext);
   try {
-    return Buffer.concat([head, decipher.final()]);
+    const tail = decipher.final(); // empty for GCM: no second copy of the plaintext
+    return tail.length === 0 ? head : Buffer.concat([head, tail]);
   } catch {
     // update() output is unauthenticated until final() succeeds; wipe it.
     head.fill(0);

@@ -13,14 +13,19 @@ import { holdTenantKeysExclusive, openWithWrappedKey, wrappedKeyFor } from './te
 /**
  * Online, resumable key rotation (docs/security/encryption-key-rotation.md).
  *
- * The work is always "every value not yet under the target key", found from
- * the data itself, so a run that is killed resumes by running again: nothing
- * is lost (a value is replaced only by a ciphertext of the same plaintext, in
- * one statement) and nothing is encrypted twice (a value already under the
- * target key is skipped, and every swap is a compare-and-swap on the old
- * ciphertext, so a concurrent write always wins). Each batch is its own short
- * transaction as the maintenance role. Every run ends by opening every value
- * it is responsible for under the new key.
+ * A rotation walks every value it is responsible for, in keyset order and in
+ * batches: a value already under the target key is opened (verified), any
+ * other is opened with its own key, sealed again under the target and
+ * swapped with a compare-and-swap on the old ciphertext, and what the swap
+ * stored is opened again (verified). So:
+ * - a run that is killed resumes by running again: the work is found from
+ *   the data itself, nothing is lost (a value is only ever replaced, in one
+ *   statement, by a ciphertext of the same plaintext), and nothing is
+ *   encrypted twice (a value under the target key is never re-sealed);
+ * - a concurrent write always wins (the swap does not match its new value),
+ *   and the value it wrote is opened by one more pass;
+ * - every value has been opened under the new key when the run reports success.
+ * Each batch is one short transaction as the maintenance role.
  */
 
 export interface RotationOptions {
@@ -29,7 +34,7 @@ export interface RotationOptions {
   statementTimeoutMs: number;
   /** Who asked: an operator at the CLI or the scheduler. */
   actor: AuditEventInput['actor'];
-  /** Rows per transaction (default 200). */
+  /** Rows per transaction (default 500). */
   batchSize?: number;
   /** Pause between batches, to keep an online rotation gentle on the database. */
   throttleMs?: number;
@@ -63,9 +68,10 @@ export class RotationAborted extends Error {
   readonly code = 'ERR_ROTATION_ABORTED';
 }
 
-const DEFAULT_BATCH = 200;
+const DEFAULT_BATCH = 500;
 const MAX_PASSES = 3;
 const ID_CASTS = { uuid: sql`uuid`, text: sql`text` } as const;
+const ARRAY_CASTS = { uuid: sql`uuid[]`, text: sql`text[]` } as const;
 
 function tx<T>(o: RotationOptions, fn: (t: Session) => Promise<T>): Promise<T> {
   return withMaintenance(o.db, { statementTimeoutMs: o.statementTimeoutMs }, fn);
@@ -77,8 +83,74 @@ async function pace(o: RotationOptions): Promise<void> {
   if (o.signal?.aborted) throw new RotationAborted('rotation stopped; run the same command again to resume');
 }
 
-const problemCode = (err: unknown) => (isCryptoError(err) ? err.code : 'ERR_UNEXPECTED');
-const ident = (c: SealedColumn) => ({ table: sql.identifier(c.table), column: sql.identifier(c.column), id: sql.identifier(c.idColumn), cast: ID_CASTS[c.idType] });
+const codeOf = (err: unknown) => {
+  const code = (err as { code?: unknown } | null)?.code;
+  return isCryptoError(err) || code === 'ERR_NOT_ROTATED' || code === 'ERR_DATAKEY_MISSING' ? String(code) : 'ERR_UNEXPECTED';
+};
+const failure = (code: string, message: string) => Object.assign(new Error(message), { code });
+
+const ident = (c: SealedColumn) => ({
+  table: sql.identifier(c.table),
+  column: sql.identifier(c.column),
+  id: sql.identifier(c.idColumn),
+  cast: ID_CASTS[c.idType],
+  arrayCast: ARRAY_CASTS[c.idType],
+});
+
+function dedupe(problems: RotationProblem[]): RotationProblem[] {
+  const seen = new Map<string, RotationProblem>();
+  for (const p of problems) {
+    const key = `${p.table}.${p.column}:${p.rowId}`;
+    if (!seen.has(key)) seen.set(key, p); // the first report of a row is the most specific
+  }
+  return [...seen.values()];
+}
+
+// ─── The walk ───────────────────────────────────────────────────────────────
+
+type Write = (t: Session) => Promise<number>;
+
+/**
+ * A keyset walk in pages. Each transaction carries the previous page's write
+ * and the next page's read, sent together; the CPU work on the current page
+ * (opening, re-sealing, verifying) runs while that transaction is in flight.
+ * Progress is reported once a page's write has committed; between pages the
+ * walk honours the throttle and the abort signal.
+ */
+async function walk<R>(o: RotationOptions, p: {
+  batch: number;
+  read: (t: Session, after: R | undefined) => Promise<R[]>;
+  /** The CPU work of one page; returns its write, if it has one. */
+  process: (rows: R[]) => Write | undefined;
+  committed?: (rows: number) => void;
+}): Promise<number> {
+  let done = 0;
+  let moved = 0;
+  let page = await tx(o, (t) => p.read(t, undefined));
+  let pending: { write: Write | undefined; rows: number } | undefined;
+  while (page.length > 0 || pending) {
+    const current = page;
+    const prev = pending;
+    const readNext = current.length >= p.batch;
+    const step = prev?.write || readNext
+      ? tx(o, async (t) => {
+        const [n, next] = await Promise.all([prev?.write ? prev.write(t) : 0, readNext ? p.read(t, current[current.length - 1]) : []]);
+        return { n, next };
+      })
+      : Promise.resolve({ n: 0, next: [] as R[] });
+    step.catch(() => {}); // awaited below, after the CPU work
+    pending = current.length > 0 ? { write: p.process(current), rows: current.length } : undefined;
+    const { n, next } = await step;
+    page = next;
+    if (prev) {
+      done += prev.rows;
+      moved += n;
+      p.committed?.(done);
+      if (page.length > 0 || pending) await pace(o);
+    }
+  }
+  return moved;
+}
 
 // ─── Runs ───────────────────────────────────────────────────────────────────
 
@@ -116,6 +188,58 @@ async function finishRun(t: Session, runId: string, ok: boolean, progress: Recor
 
 const actorLabel = (a: AuditEventInput['actor']) => `${a.type}${a.id ? `:${a.id}` : ''}`;
 
+// ─── Reading pages ──────────────────────────────────────────────────────────
+
+type DataKeyRow = { tenant_id: string; version: number; wrapped_key: string };
+type CellRow = { id: string; sealed: string };
+
+const readDataKeys = (batch: number) => (t: Session, after: DataKeyRow | undefined) => t.query<DataKeyRow>(sql`
+  SELECT tenant_id::text AS tenant_id, version, wrapped_key FROM tenant_data_keys WHERE wrapped_key IS NOT NULL
+  ${after ? sql`AND (tenant_id, version) > (${after.tenant_id}::uuid, ${after.version}::int)` : sql``}
+  ORDER BY tenant_id, version LIMIT ${batch}`);
+
+const readColumn = (c: SealedColumn, batch: number, tenantId: string | undefined) => {
+  const q = ident(c);
+  return (t: Session, after: CellRow | undefined) => t.query<CellRow>(sql`
+    SELECT ${q.id}::text AS id, ${q.column} AS sealed FROM ${q.table}
+    WHERE ${q.column} IS NOT NULL ${tenantId === undefined ? sql`` : sql`AND tenant_id = ${tenantId}`}
+    ${after === undefined ? sql`` : sql`AND ${q.id} > ${after.id}::${q.cast}`}
+    ORDER BY ${q.id} LIMIT ${batch}`);
+};
+
+async function countRows(o: RotationOptions, from: SQL): Promise<number> {
+  const [row] = await tx(o, (t) => t.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${from}`));
+  return row?.n ?? 0;
+}
+
+/** The compare-and-swap of one page of a registered column; returns what is stored now. */
+async function swapColumn(t: Session, c: SealedColumn, swaps: Swaps, tenantId: string | undefined): Promise<CellRow[]> {
+  if (swaps.ids.length === 0) return [];
+  const q = ident(c);
+  return t.query<CellRow>(sql`
+    UPDATE ${q.table} AS x SET ${q.column} = v.next
+    FROM unnest(${sql.param(swaps.ids)}::${q.arrayCast}, ${sql.param(swaps.olds)}::text[], ${sql.param(swaps.nexts)}::text[]) AS v(id, old, next)
+    WHERE ${tenantId === undefined ? sql`` : sql`x.tenant_id = ${tenantId} AND`} x.${q.id} = v.id AND x.${q.column} = v.old
+    RETURNING x.${q.id}::text AS id, x.${q.column} AS sealed`);
+}
+
+interface Swaps {
+  ids: string[];
+  olds: string[];
+  nexts: string[];
+}
+const noSwaps = (): Swaps => ({ ids: [], olds: [], nexts: [] });
+
+/** Counters of one pass over some values. */
+interface Pass {
+  moved: number;
+  verified: number;
+  /** Swaps a concurrent write won: their new value was not opened in this pass. */
+  lost: number;
+  problems: RotationProblem[];
+}
+const newPass = (): Pass => ({ moved: 0, verified: 0, lost: 0, problems: [] });
+
 // ─── Master-key rotation ────────────────────────────────────────────────────
 
 export interface MasterRotationReport {
@@ -132,8 +256,8 @@ export interface MasterRotationReport {
 
 /**
  * Rewraps every tenant data key and reseals every platform secret of the
- * registry under the keyring's primary. Values sealed with data keys are not
- * touched (that is data-key rotation).
+ * registry under the keyring's primary, opening each under it. Values sealed
+ * with data keys are not touched (that is data-key rotation).
  */
 export async function rotateMasterKey(o: RotationOptions): Promise<MasterRotationReport> {
   const target = o.keyring.primary.id;
@@ -143,20 +267,32 @@ export async function rotateMasterKey(o: RotationOptions): Promise<MasterRotatio
     runId: run.id, resumed: run.resumed, target, rewrappedDataKeys: 0, resealedPlatformSecrets: 0,
     verifiedDataKeys: 0, verifiedPlatformSecrets: 0, problems: [], ok: false,
   };
-  const progress = () => ({ target, rewrappedDataKeys: report.rewrappedDataKeys, resealedPlatformSecrets: report.resealedPlatformSecrets, problems: report.problems.length });
+  const progress = () => ({ target, rewrappedDataKeys: report.rewrappedDataKeys, resealedPlatformSecrets: report.resealedPlatformSecrets });
 
+  let lost = 0;
   for (let pass = 0; pass < MAX_PASSES; pass++) {
-    const moved = (await rewrapDataKeys(o, run.id, report, progress)) + (await resealPlatformSecrets(o, run.id, report, progress));
-    if (moved === 0) break; // a pass that moved nothing: what is left are problems
+    const keys = await rewrapDataKeys(o, run.id, report, progress);
+    const secrets = newPass();
+    for (const c of sealedColumns('platform')) {
+      const p = await resealPlatformColumn(o, c, run.id, report, progress);
+      secrets.moved += p.moved;
+      secrets.verified += p.verified;
+      secrets.lost += p.lost;
+      secrets.problems.push(...p.problems);
+    }
+    report.rewrappedDataKeys += keys.moved;
+    report.resealedPlatformSecrets += secrets.moved;
+    report.verifiedDataKeys = keys.verified;
+    report.verifiedPlatformSecrets = secrets.verified;
+    report.problems = dedupe([...keys.problems, ...secrets.problems]);
+    lost = keys.lost + secrets.lost;
+    if (lost === 0) break; // every value was opened under the target in this pass
   }
-  const verified = await verifyMaster(o);
-  report.verifiedDataKeys = verified.dataKeys;
-  report.verifiedPlatformSecrets = verified.platformSecrets;
-  report.problems = dedupe([...report.problems, ...verified.problems]);
+  if (lost > 0) report.problems.push({ table: '*', column: '*', rowId: `${lost} value(s) kept changing during rotation`, code: 'ERR_NOT_ROTATED' });
   report.ok = report.problems.length === 0;
 
   await tx(o, async (t) => {
-    await finishRun(t, run.id, report.ok, { ...progress(), verifiedDataKeys: report.verifiedDataKeys, verifiedPlatformSecrets: report.verifiedPlatformSecrets });
+    await finishRun(t, run.id, report.ok, { ...progress(), verifiedDataKeys: report.verifiedDataKeys, verifiedPlatformSecrets: report.verifiedPlatformSecrets, problems: report.problems.length });
     await recordAuditEvent(t, {
       tenantId: null,
       actor: o.actor,
@@ -173,194 +309,131 @@ export async function rotateMasterKey(o: RotationOptions): Promise<MasterRotatio
   return report;
 }
 
-async function rewrapDataKeys(o: RotationOptions, runId: string, report: MasterRotationReport, progress: () => Record<string, unknown>): Promise<number> {
+async function rewrapDataKeys(o: RotationOptions, runId: string, report: MasterRotationReport, progress: () => Record<string, unknown>): Promise<Pass> {
   const target = report.target;
   const batch = o.batchSize ?? DEFAULT_BATCH;
-  const [count] = await tx(o, (t) => t.query<{ n: number }>(sql`
-    SELECT count(*)::int AS n FROM tenant_data_keys WHERE wrapped_key IS NOT NULL AND split_part(wrapped_key, '.', 2) <> ${target}`));
-  const total = count?.n ?? 0;
-  let done = 0;
-  let moved = 0;
-  let after: { tenantId: string; version: number } | undefined;
   const phase = `rewrap tenant data keys under ${target}`;
-  if (total > 0) o.onProgress?.({ phase, done, total });
-  for (;;) {
-    const step = await tx(o, async (t) => {
-      const rows = await t.query<{ tenant_id: string; version: number; wrapped_key: string }>(sql`
-        SELECT tenant_id::text AS tenant_id, version, wrapped_key FROM tenant_data_keys
-        WHERE wrapped_key IS NOT NULL AND split_part(wrapped_key, '.', 2) <> ${target}
-        ${after ? sql`AND (tenant_id, version) > (${after.tenantId}::uuid, ${after.version}::int)` : sql``}
-        ORDER BY tenant_id, version LIMIT ${batch}`);
-      const swaps: SQL[] = [];
+  const pass = newPass();
+  const problem = (r: { tenant_id: string; version: number }, err: unknown) =>
+    pass.problems.push({ table: 'tenant_data_keys', column: 'wrapped_key', rowId: `${r.tenant_id}/v${r.version}`, tenantId: r.tenant_id, code: codeOf(err) });
+  const verify = (r: DataKeyRow) => {
+    try {
+      if (masterKeyIdOf(r.wrapped_key) !== target) throw failure('ERR_NOT_ROTATED', 'not under the target master key');
+      unwrapDataKey(o.keyring, { tenantId: r.tenant_id, version: r.version }, r.wrapped_key).fill(0);
+      pass.verified++;
+    } catch (err) {
+      problem(r, err);
+    }
+  };
+  let stored: DataKeyRow[] = [];
+  const total = o.onProgress ? await countRows(o, sql`tenant_data_keys WHERE wrapped_key IS NOT NULL`) : 0;
+  if (total > 0) o.onProgress?.({ phase, done: 0, total });
+  pass.moved = await walk<DataKeyRow>(o, {
+    batch,
+    read: readDataKeys(batch),
+    process: (rows) => {
+      // What the previous page's swap stored is opened now, while this page's transaction runs.
+      stored.splice(0).forEach(verify);
+      const tenants: string[] = [];
+      const versions: number[] = [];
+      const olds: string[] = [];
+      const nexts: string[] = [];
       for (const r of rows) {
+        if (masterKeyIdOf(r.wrapped_key) === target) {
+          verify(r);
+          continue;
+        }
         try {
-          const next = rewrapDataKey(o.keyring, { tenantId: r.tenant_id, version: r.version }, r.wrapped_key);
-          swaps.push(sql`(${r.tenant_id}, ${r.version}, ${r.wrapped_key}, ${next})`);
+          nexts.push(rewrapDataKey(o.keyring, { tenantId: r.tenant_id, version: r.version }, r.wrapped_key));
+          tenants.push(r.tenant_id);
+          versions.push(r.version);
+          olds.push(r.wrapped_key);
         } catch (err) {
-          report.problems.push({ table: 'tenant_data_keys', column: 'wrapped_key', rowId: `${r.tenant_id}/v${r.version}`, tenantId: r.tenant_id, code: problemCode(err) });
+          problem(r, err);
         }
       }
-      let swapped = 0;
-      await o.beforeSwap?.(t, { table: 'tenant_data_keys', column: 'wrapped_key', rowIds: rows.map((r) => `${r.tenant_id}/v${r.version}`) });
-      if (swaps.length > 0) {
-        // Compare-and-swap: a key that changed since it was read (a concurrent rotation) is left alone.
-        const updated = await t.query(sql`
+      if (tenants.length === 0 && !o.beforeSwap) return undefined;
+      return async (t) => {
+        await o.beforeSwap?.(t, { table: 'tenant_data_keys', column: 'wrapped_key', rowIds: rows.map((r) => `${r.tenant_id}/v${r.version}`) });
+        if (tenants.length === 0) return 0;
+        // Compare-and-swap: a key that changed since it was read is left alone.
+        const swapped = await t.query<DataKeyRow>(sql`
           UPDATE tenant_data_keys AS k SET wrapped_key = v.next
-          FROM (VALUES ${sql.join(swaps, sql`, `)}) AS v(tenant_id, version, old, next)
-          WHERE k.tenant_id = v.tenant_id::uuid AND k.version = v.version::int AND k.wrapped_key = v.old
-          RETURNING k.version`);
-        swapped = updated.length;
-      }
-      report.rewrappedDataKeys += swapped;
-      await saveProgress(t, runId, progress());
-      return { rows, swapped };
-    });
-    if (step.rows.length === 0) break;
-    const last = step.rows[step.rows.length - 1]!;
-    after = { tenantId: last.tenant_id, version: last.version };
-    done += step.rows.length;
-    moved += step.swapped;
-    o.onProgress?.({ phase, done, total: Math.max(total, done) });
-    if (step.rows.length < batch) break;
-    await pace(o);
-  }
-  return moved;
+          FROM unnest(${sql.param(tenants)}::uuid[], ${sql.param(versions)}::int[], ${sql.param(olds)}::text[], ${sql.param(nexts)}::text[])
+            AS v(tenant_id, version, old, next)
+          WHERE k.tenant_id = v.tenant_id AND k.version = v.version AND k.wrapped_key = v.old
+          RETURNING k.tenant_id::text AS tenant_id, k.version, k.wrapped_key`);
+        pass.lost += tenants.length - swapped.length;
+        stored = stored.concat(swapped);
+        await saveProgress(t, runId, { ...progress(), rewrappedDataKeys: report.rewrappedDataKeys + pass.moved + swapped.length });
+        return swapped.length;
+      };
+    },
+    committed: (done) => o.onProgress?.({ phase, done, total: Math.max(total, done) }),
+  });
+  stored.splice(0).forEach(verify);
+  return pass;
 }
 
-async function resealPlatformSecrets(o: RotationOptions, runId: string, report: MasterRotationReport, progress: () => Record<string, unknown>): Promise<number> {
+async function resealPlatformColumn(o: RotationOptions, c: SealedColumn, runId: string, report: MasterRotationReport, progress: () => Record<string, unknown>): Promise<Pass> {
   const target = report.target;
   const batch = o.batchSize ?? DEFAULT_BATCH;
-  let moved = 0;
-  for (const c of sealedColumns('platform')) {
-    const q = ident(c);
-    const [count] = await tx(o, (t) => t.query<{ n: number }>(sql`
-      SELECT count(*)::int AS n FROM ${q.table} WHERE ${q.column} IS NOT NULL AND split_part(${q.column}, '.', 2) <> ${target}`));
-    const total = count?.n ?? 0;
-    const phase = `reseal ${c.table}.${c.column} under ${target}`;
-    if (total === 0) continue;
-    o.onProgress?.({ phase, done: 0, total });
-    let done = 0;
-    let after: string | undefined;
-    for (;;) {
-      const step = await tx(o, async (t) => {
-        const rows = await t.query<{ id: string; sealed: string }>(sql`
-          SELECT ${q.id}::text AS id, ${q.column} AS sealed FROM ${q.table}
-          WHERE ${q.column} IS NOT NULL AND split_part(${q.column}, '.', 2) <> ${target}
-          ${after === undefined ? sql`` : sql`AND ${q.id} > ${after}::${q.cast}`}
-          ORDER BY ${q.id} LIMIT ${batch}`);
-        const swaps: SQL[] = [];
-        for (const r of rows) {
-          try {
-            const next = resealWithMasterKey(o.keyring, platformAadContext(c, r.id), r.sealed);
-            swaps.push(sql`(${r.id}, ${r.sealed}, ${next})`);
-          } catch (err) {
-            report.problems.push({ table: c.table, column: c.column, rowId: r.id, code: problemCode(err) });
-          }
-        }
-        let swapped = 0;
-        await o.beforeSwap?.(t, { table: c.table, column: c.column, rowIds: rows.map((r) => r.id) });
-        if (swaps.length > 0) {
-          const updated = await t.query(sql`
-            UPDATE ${q.table} AS x SET ${q.column} = v.next
-            FROM (VALUES ${sql.join(swaps, sql`, `)}) AS v(id, old, next)
-            WHERE x.${q.id} = v.id::${q.cast} AND x.${q.column} = v.old RETURNING 1`);
-          swapped = updated.length;
-        }
-        report.resealedPlatformSecrets += swapped;
-        await saveProgress(t, runId, progress());
-        return { rows, swapped };
-      });
-      if (step.rows.length === 0) break;
-      after = step.rows[step.rows.length - 1]!.id;
-      done += step.rows.length;
-      moved += step.swapped;
-      o.onProgress?.({ phase, done, total: Math.max(total, done) });
-      if (step.rows.length < batch) break;
-      await pace(o);
-    }
-  }
-  return moved;
-}
-
-/** Keyset scan of every live wrapped data key, in read-only batches. */
-async function scanDataKeys(o: RotationOptions, visit: (r: { tenant_id: string; version: number; wrapped_key: string }) => void): Promise<void> {
-  const batch = Math.max(o.batchSize ?? DEFAULT_BATCH, 500);
-  let after: { tenantId: string; version: number } | undefined;
-  for (;;) {
-    const rows = await tx(o, (t) => t.query<{ tenant_id: string; version: number; wrapped_key: string }>(sql`
-      SELECT tenant_id::text AS tenant_id, version, wrapped_key FROM tenant_data_keys WHERE wrapped_key IS NOT NULL
-      ${after ? sql`AND (tenant_id, version) > (${after.tenantId}::uuid, ${after.version}::int)` : sql``}
-      ORDER BY tenant_id, version LIMIT ${batch}`));
-    rows.forEach(visit);
-    if (rows.length < batch) return;
-    const last = rows[rows.length - 1]!;
-    after = { tenantId: last.tenant_id, version: last.version };
-  }
-}
-
-/** Keyset scan of one platform column. */
-async function scanPlatformColumn(o: RotationOptions, c: SealedColumn, visit: (r: { id: string; sealed: string }) => void): Promise<void> {
   const q = ident(c);
-  const batch = Math.max(o.batchSize ?? DEFAULT_BATCH, 500);
-  let after: string | undefined;
-  for (;;) {
-    const rows = await tx(o, (t) => t.query<{ id: string; sealed: string }>(sql`
-      SELECT ${q.id}::text AS id, ${q.column} AS sealed FROM ${q.table} WHERE ${q.column} IS NOT NULL
-      ${after === undefined ? sql`` : sql`AND ${q.id} > ${after}::${q.cast}`}
-      ORDER BY ${q.id} LIMIT ${batch}`));
-    rows.forEach(visit);
-    if (rows.length < batch) return;
-    after = rows[rows.length - 1]!.id;
-  }
-}
-
-const notRotated = (): Error => Object.assign(new Error('not under the target key'), { code: 'ERR_NOT_ROTATED' });
-const codeOf = (err: unknown) => (err as { code?: unknown })?.code === 'ERR_NOT_ROTATED' ? 'ERR_NOT_ROTATED' : problemCode(err);
-
-/**
- * Opens every data key and platform secret. With `requireMasterKey`, a value
- * that opens but is under another master key is a problem too (ERR_NOT_ROTATED).
- */
-async function verifyMasterLevel(o: RotationOptions, requireMasterKey: string | undefined): Promise<{ dataKeys: number; platformSecrets: number; problems: RotationProblem[] }> {
-  const problems: RotationProblem[] = [];
-  let dataKeys = 0;
-  await scanDataKeys(o, (r) => {
+  const phase = `reseal ${c.table}.${c.column} under ${target}`;
+  const pass = newPass();
+  const problem = (id: string, err: unknown) => pass.problems.push({ table: c.table, column: c.column, rowId: id, code: codeOf(err) });
+  const verify = (r: CellRow) => {
     try {
-      if (requireMasterKey !== undefined && masterKeyIdOf(r.wrapped_key) !== requireMasterKey) throw notRotated();
-      unwrapDataKey(o.keyring, { tenantId: r.tenant_id, version: r.version }, r.wrapped_key).fill(0);
-      dataKeys++;
+      if (masterKeyIdOfSealed(r.sealed) !== target) throw failure('ERR_NOT_ROTATED', 'not under the target master key');
+      openWithMasterKey(o.keyring, platformAadContext(c, r.id), r.sealed).fill(0);
+      pass.verified++;
     } catch (err) {
-      problems.push({ table: 'tenant_data_keys', column: 'wrapped_key', rowId: `${r.tenant_id}/v${r.version}`, tenantId: r.tenant_id, code: codeOf(err) });
+      problem(r.id, err);
     }
-  });
-  o.onProgress?.({ phase: 'verify tenant data keys', done: dataKeys, total: dataKeys + problems.length });
-  let platformSecrets = 0;
-  for (const c of sealedColumns('platform')) {
-    let n = 0;
-    await scanPlatformColumn(o, c, (r) => {
-      try {
-        if (requireMasterKey !== undefined && masterKeyIdOfSealed(r.sealed) !== requireMasterKey) throw notRotated();
-        openWithMasterKey(o.keyring, platformAadContext(c, r.id), r.sealed).fill(0);
-        n++;
-      } catch (err) {
-        problems.push({ table: c.table, column: c.column, rowId: r.id, code: codeOf(err) });
+  };
+  let stored: CellRow[] = [];
+  const total = o.onProgress ? await countRows(o, sql`${q.table} WHERE ${q.column} IS NOT NULL`) : 0;
+  if (total > 0) o.onProgress?.({ phase, done: 0, total });
+  pass.moved = await walk<CellRow>(o, {
+    batch,
+    read: readColumn(c, batch, undefined),
+    process: (rows) => {
+      stored.splice(0).forEach(verify);
+      const swaps = noSwaps();
+      for (const r of rows) {
+        let under: string | undefined;
+        try {
+          under = masterKeyIdOfSealed(r.sealed);
+        } catch (err) {
+          problem(r.id, err);
+          continue;
+        }
+        if (under === target) {
+          verify(r);
+          continue;
+        }
+        try {
+          swaps.nexts.push(resealWithMasterKey(o.keyring, platformAadContext(c, r.id), r.sealed));
+          swaps.ids.push(r.id);
+          swaps.olds.push(r.sealed);
+        } catch (err) {
+          problem(r.id, err);
+        }
       }
-    });
-    platformSecrets += n;
-    o.onProgress?.({ phase: `verify ${c.table}.${c.column}`, done: n, total: n });
-  }
-  return { dataKeys, platformSecrets, problems };
-}
-
-const verifyMaster = (o: RotationOptions) => verifyMasterLevel(o, o.keyring.primary.id);
-
-function dedupe(problems: RotationProblem[]): RotationProblem[] {
-  const seen = new Map<string, RotationProblem>();
-  for (const p of problems) {
-    const key = `${p.table}.${p.column}:${p.rowId}`;
-    if (!seen.has(key)) seen.set(key, p); // the first report of a row is the most specific
-  }
-  return [...seen.values()];
+      if (swaps.ids.length === 0 && !o.beforeSwap) return undefined;
+      return async (t) => {
+        await o.beforeSwap?.(t, { table: c.table, column: c.column, rowIds: rows.map((r) => r.id) });
+        const swapped = await swapColumn(t, c, swaps, undefined);
+        pass.lost += swaps.ids.length - swapped.length;
+        stored = stored.concat(swapped);
+        if (swapped.length > 0) await saveProgress(t, runId, { ...progress(), resealedPlatformSecrets: report.resealedPlatformSecrets + pass.moved + swapped.length });
+        return swapped.length;
+      };
+    },
+    committed: (done) => total > 0 && o.onProgress?.({ phase, done, total: Math.max(total, done) }),
+  });
+  stored.splice(0).forEach(verify);
+  return pass;
 }
 
 // ─── Data-key rotation ──────────────────────────────────────────────────────
@@ -386,7 +459,7 @@ interface KeyVersionRow {
 
 /**
  * Switches the tenant to a new data key (or resumes an unfinished switch),
- * re-encrypts every tenant-scope column of the registry in batches, opens
+ * re-encrypts every tenant-scope column of the registry in batches, opening
  * every value under the new version, then destroys the old versions.
  */
 export async function rotateTenantKey(o: RotationOptions, tenantIdInput: string): Promise<TenantRotationReport> {
@@ -428,44 +501,47 @@ export async function rotateTenantKey(o: RotationOptions, tenantIdInput: string)
   try {
     const rows = await tx(o, (t) => t.query<KeyVersionRow>(sql`
       SELECT version, state, wrapped_key FROM tenant_data_keys WHERE tenant_id = ${tenantId} AND wrapped_key IS NOT NULL`));
+    const keyProblems: RotationProblem[] = [];
     for (const r of rows) {
       try {
         keys.set(r.version, unwrapDataKey(o.keyring, { tenantId, version: r.version }, r.wrapped_key!));
       } catch (err) {
-        report.problems.push({ table: 'tenant_data_keys', column: 'wrapped_key', rowId: `${tenantId}/v${r.version}`, tenantId, code: problemCode(err) });
+        keyProblems.push({ table: 'tenant_data_keys', column: 'wrapped_key', rowId: `${tenantId}/v${r.version}`, tenantId, code: codeOf(err) });
       }
     }
-    const activeKey = keys.get(switched.active);
-    if (!activeKey) return finishTenant(o, report, false);
+    report.problems = keyProblems;
+    if (!keys.has(switched.active)) return await finishTenant(o, report);
 
-    // 3. Re-encrypt, then verify; a value written concurrently under an old version is picked up by the next pass.
+    // 3. Re-encrypt and verify; a value a concurrent writer changed meanwhile is opened by one more pass.
+    let lost = 0;
     for (let pass = 0; pass < MAX_PASSES; pass++) {
-      report.problems = report.problems.filter((p) => p.table === 'tenant_data_keys');
-      let stale = 0;
-      for (const c of sealedColumns('tenant')) report.reencrypted += await reencryptColumn(o, c, tenantId, switched.active, keys, report);
-      report.verified = 0;
+      const columns = newPass();
       for (const c of sealedColumns('tenant')) {
-        const v = await verifyTenantColumn(o, c, tenantId, switched.active, activeKey);
-        report.verified += v.verified;
-        stale += v.stale;
-        report.problems.push(...v.problems);
+        const p = await reencryptColumn(o, c, tenantId, switched.active, keys);
+        columns.moved += p.moved;
+        columns.verified += p.verified;
+        columns.lost += p.lost;
+        columns.problems.push(...p.problems);
       }
-      report.problems = dedupe(report.problems);
-      if (stale === 0) break;
+      report.reencrypted += columns.moved;
+      report.verified = columns.verified;
+      report.problems = dedupe([...keyProblems, ...columns.problems]);
+      lost = columns.lost;
+      if (lost === 0) break;
     }
+    if (lost > 0) report.problems.push({ table: '*', column: '*', rowId: `${lost} value(s) kept changing during rotation`, tenantId, code: 'ERR_NOT_ROTATED' });
 
     // 4. Destroy the old versions once nothing needs them, under the exclusive lock again.
-    const ok = report.problems.length === 0;
-    return await finishTenant(o, report, ok);
+    return await finishTenant(o, report);
   } finally {
     for (const k of keys.values()) k.fill(0);
   }
 }
 
-async function finishTenant(o: RotationOptions, report: TenantRotationReport, verifiedOk: boolean): Promise<TenantRotationReport> {
+async function finishTenant(o: RotationOptions, report: TenantRotationReport): Promise<TenantRotationReport> {
   const { tenantId } = report;
   await tx(o, async (t) => {
-    let ok = verifiedOk;
+    let ok = report.problems.length === 0;
     if (ok) {
       await holdTenantKeysExclusive(t, tenantId);
       for (const c of sealedColumns('tenant')) {
@@ -473,7 +549,10 @@ async function finishTenant(o: RotationOptions, report: TenantRotationReport, ve
         const [left] = await t.query<{ n: number }>(sql`
           SELECT count(*)::int AS n FROM ${q.table} WHERE tenant_id = ${tenantId} AND ${q.column} IS NOT NULL
             AND split_part(${q.column}, '.', 2) <> ${String(report.toVersion)}`);
-        if ((left?.n ?? 0) > 0) ok = false;
+        if ((left?.n ?? 0) > 0) {
+          ok = false;
+          report.problems.push({ table: c.table, column: c.column, rowId: `${left!.n} row(s)`, tenantId, code: 'ERR_NOT_ROTATED' });
+        }
       }
     }
     if (ok) {
@@ -499,96 +578,66 @@ async function finishTenant(o: RotationOptions, report: TenantRotationReport, ve
   return report;
 }
 
-async function reencryptColumn(o: RotationOptions, c: SealedColumn, tenantId: string, active: number, keys: Map<number, Buffer>, report: TenantRotationReport): Promise<number> {
+/** One pass over a tenant's values in one column: re-encrypt what is not under `active`, open everything under it. */
+async function reencryptColumn(o: RotationOptions, c: SealedColumn, tenantId: string, active: number, keys: Map<number, Buffer>): Promise<Pass> {
   const q = ident(c);
   const batch = o.batchSize ?? DEFAULT_BATCH;
   const phase = `tenant ${tenantId}: re-encrypt ${c.table}.${c.column} with data key v${active}`;
   const activeKey = keys.get(active)!;
-  const [count] = await tx(o, (t) => t.query<{ n: number }>(sql`
-    SELECT count(*)::int AS n FROM ${q.table} WHERE tenant_id = ${tenantId} AND ${q.column} IS NOT NULL
-      AND split_part(${q.column}, '.', 2) <> ${String(active)}`));
-  const total = count?.n ?? 0;
-  if (total === 0) return 0;
-  o.onProgress?.({ phase, done: 0, total });
-  let done = 0;
-  let moved = 0;
-  let after: string | undefined;
-  for (;;) {
-    const step = await tx(o, async (t) => {
-      const rows = await t.query<{ id: string; sealed: string }>(sql`
-        SELECT ${q.id}::text AS id, ${q.column} AS sealed FROM ${q.table}
-        WHERE tenant_id = ${tenantId} AND ${q.column} IS NOT NULL AND split_part(${q.column}, '.', 2) <> ${String(active)}
-        ${after === undefined ? sql`` : sql`AND ${q.id} > ${after}::${q.cast}`}
-        ORDER BY ${q.id} LIMIT ${batch}`);
-      const swaps: SQL[] = [];
+  const pass = newPass();
+  const context = (rowId: string, version: number) => ({ tenantId, table: c.table, column: c.column, rowId, dataKeyVersion: version });
+  const problem = (id: string, err: unknown) => pass.problems.push({ table: c.table, column: c.column, rowId: id, tenantId, code: codeOf(err) });
+  const verify = (r: CellRow) => {
+    try {
+      openValue(activeKey, context(r.id, active), r.sealed).fill(0);
+      pass.verified++;
+    } catch (err) {
+      problem(r.id, err);
+    }
+  };
+  let stored: CellRow[] = [];
+  const total = o.onProgress ? await countRows(o, sql`${q.table} WHERE tenant_id = ${tenantId} AND ${q.column} IS NOT NULL`) : 0;
+  if (total > 0) o.onProgress?.({ phase, done: 0, total });
+  pass.moved = await walk<CellRow>(o, {
+    batch,
+    read: readColumn(c, batch, tenantId),
+    process: (rows) => {
+      stored.splice(0).forEach(verify);
+      const swaps = noSwaps();
       for (const r of rows) {
-        const cell = { tenantId, table: c.table, column: c.column, rowId: r.id };
         try {
           const version = dataKeyVersionOf(r.sealed);
+          if (version === active) {
+            verify(r);
+            continue;
+          }
           const key = keys.get(version);
-          if (!key) throw Object.assign(new Error('data key version missing'), { code: 'ERR_DATAKEY_MISSING' });
-          const plaintext = openValue(key, { ...cell, dataKeyVersion: version }, r.sealed);
+          if (!key) throw failure('ERR_DATAKEY_MISSING', `data key version ${version} is gone`);
+          const plaintext = openValue(key, context(r.id, version), r.sealed);
           try {
-            swaps.push(sql`(${r.id}, ${r.sealed}, ${sealValue(activeKey, { ...cell, dataKeyVersion: active }, plaintext)})`);
+            swaps.nexts.push(sealValue(activeKey, context(r.id, active), plaintext));
           } finally {
             plaintext.fill(0);
           }
+          swaps.ids.push(r.id);
+          swaps.olds.push(r.sealed);
         } catch (err) {
-          report.problems.push({ table: c.table, column: c.column, rowId: r.id, tenantId, code: (err as { code?: string }).code ?? problemCode(err) });
+          problem(r.id, err);
         }
       }
-      let swapped = 0;
-      await o.beforeSwap?.(t, { table: c.table, column: c.column, rowIds: rows.map((r) => r.id) });
-      if (swaps.length > 0) {
-        const updated = await t.query(sql`
-          UPDATE ${q.table} AS x SET ${q.column} = v.next
-          FROM (VALUES ${sql.join(swaps, sql`, `)}) AS v(id, old, next)
-          WHERE x.tenant_id = ${tenantId} AND x.${q.id} = v.id::${q.cast} AND x.${q.column} = v.old RETURNING 1`);
-        swapped = updated.length;
-      }
-      return { rows, swapped };
-    });
-    if (step.rows.length === 0) break;
-    after = step.rows[step.rows.length - 1]!.id;
-    done += step.rows.length;
-    moved += step.swapped;
-    o.onProgress?.({ phase, done, total: Math.max(total, done) });
-    if (step.rows.length < batch) break;
-    await pace(o);
-  }
-  return moved;
-}
-
-/** Opens every value of the tenant in one column under the active version. */
-async function verifyTenantColumn(o: RotationOptions, c: SealedColumn, tenantId: string, active: number, activeKey: Buffer): Promise<{ verified: number; stale: number; problems: RotationProblem[] }> {
-  const q = ident(c);
-  const batch = Math.max(o.batchSize ?? DEFAULT_BATCH, 500);
-  const problems: RotationProblem[] = [];
-  let verified = 0;
-  let stale = 0;
-  let after: string | undefined;
-  for (;;) {
-    const rows = await tx(o, (t) => t.query<{ id: string; sealed: string }>(sql`
-      SELECT ${q.id}::text AS id, ${q.column} AS sealed FROM ${q.table} WHERE tenant_id = ${tenantId} AND ${q.column} IS NOT NULL
-      ${after === undefined ? sql`` : sql`AND ${q.id} > ${after}::${q.cast}`}
-      ORDER BY ${q.id} LIMIT ${batch}`));
-    for (const r of rows) {
-      try {
-        if (dataKeyVersionOf(r.sealed) !== active) {
-          stale++;
-          problems.push({ table: c.table, column: c.column, rowId: r.id, tenantId, code: 'ERR_NOT_ROTATED' });
-          continue;
-        }
-        openValue(activeKey, { tenantId, table: c.table, column: c.column, rowId: r.id, dataKeyVersion: active }, r.sealed).fill(0);
-        verified++;
-      } catch (err) {
-        problems.push({ table: c.table, column: c.column, rowId: r.id, tenantId, code: problemCode(err) });
-      }
-    }
-    if (rows.length < batch) break;
-    after = rows[rows.length - 1]!.id;
-  }
-  return { verified, stale, problems };
+      if (swaps.ids.length === 0 && !o.beforeSwap) return undefined;
+      return async (t) => {
+        await o.beforeSwap?.(t, { table: c.table, column: c.column, rowIds: rows.map((r) => r.id) });
+        const swapped = await swapColumn(t, c, swaps, tenantId);
+        pass.lost += swaps.ids.length - swapped.length;
+        stored = stored.concat(swapped);
+        return swapped.length;
+      };
+    },
+    committed: (done) => total > 0 && o.onProgress?.({ phase, done, total: Math.max(total, done) }),
+  });
+  stored.splice(0).forEach(verify);
+  return pass;
 }
 
 // ─── Many tenants ───────────────────────────────────────────────────────────
@@ -610,31 +659,29 @@ export interface TenantsRotationReport {
 export async function rotateTenantKeys(o: RotationOptions, opts: { target: string; cutoff?: Date }): Promise<TenantsRotationReport> {
   const run = await tx(o, (t) => openRun(t, 'tenants', opts.target, actorLabel(o.actor), opts.cutoff));
   const cutoff = run.cutoff ?? opts.cutoff ?? new Date();
+  const due = sql`((state = 'active' AND created_at < ${cutoff.toISOString()}::timestamptz) OR state = 'previous')`;
   const reports: TenantRotationReport[] = [];
-  const [count] = await tx(o, (t) => t.query<{ n: number }>(sql`
-    SELECT count(DISTINCT tenant_id)::int AS n FROM tenant_data_keys
-    WHERE (state = 'active' AND created_at < ${cutoff.toISOString()}::timestamptz) OR state = 'previous'`));
-  const total = count?.n ?? 0;
+  const total = await countRows(o, sql`(SELECT DISTINCT tenant_id FROM tenant_data_keys WHERE ${due}) AS due`);
   const phase = `rotate tenant data keys created before ${cutoff.toISOString()}`;
   o.onProgress?.({ phase, done: 0, total });
+  const summary = () => ({ cutoff: cutoff.toISOString(), tenantsDone: reports.length, failed: reports.filter((r) => r.status === 'failed').length });
   let after: string | undefined;
   for (;;) {
-    const due = await tx(o, (t) => t.query<{ tenant_id: string }>(sql`
-      SELECT DISTINCT tenant_id::text AS tenant_id FROM tenant_data_keys
-      WHERE ((state = 'active' AND created_at < ${cutoff.toISOString()}::timestamptz) OR state = 'previous')
+    const page = await tx(o, (t) => t.query<{ tenant_id: string }>(sql`
+      SELECT DISTINCT tenant_id::text AS tenant_id FROM tenant_data_keys WHERE ${due}
       ${after === undefined ? sql`` : sql`AND tenant_id > ${after}::uuid`}
       ORDER BY tenant_id LIMIT 100`));
-    if (due.length === 0) break;
-    for (const d of due) {
+    if (page.length === 0) break;
+    for (const d of page) {
       reports.push(await rotateTenantKey(o, d.tenant_id));
       o.onProgress?.({ phase, done: reports.length, total: Math.max(total, reports.length) });
-      await tx(o, (t) => saveProgress(t, run.id, { cutoff: cutoff.toISOString(), tenantsDone: reports.length, failed: reports.filter((r) => r.status === 'failed').length }));
+      await tx(o, (t) => saveProgress(t, run.id, summary()));
       await pace(o);
     }
-    after = due[due.length - 1]!.tenant_id;
+    after = page[page.length - 1]!.tenant_id;
   }
   const ok = reports.every((r) => r.status !== 'failed');
-  await tx(o, (t) => finishRun(t, run.id, ok, { cutoff: cutoff.toISOString(), tenantsDone: reports.length, failed: reports.filter((r) => r.status === 'failed').length }));
+  await tx(o, (t) => finishRun(t, run.id, ok, summary()));
   return { runId: run.id, resumed: run.resumed, cutoff, tenants: reports, ok };
 }
 
@@ -648,37 +695,73 @@ export interface VerifyReport {
 }
 
 /**
- * Opens every sealed value in the database: every data key unwraps, every
- * platform secret opens, every tenant value opens with its own version
- * (`ocsuite keys verify`). Read-only.
+ * Opens every sealed value in the database, each under its own key: every
+ * data key unwraps, every platform secret opens, every tenant value opens
+ * (`ocsuite keys verify`). Read-only; values under an older, still
+ * configured master key count as readable.
  */
 export async function verifyAllSealed(o: RotationOptions): Promise<VerifyReport> {
-  const { dataKeys, platformSecrets, problems } = await verifyMasterLevel(o, undefined);
-  let tenantValues = 0;
-  const batch = Math.max(o.batchSize ?? DEFAULT_BATCH, 500);
+  const batch = o.batchSize ?? DEFAULT_BATCH;
+  const report: VerifyReport = { dataKeys: 0, platformSecrets: 0, tenantValues: 0, problems: [] };
+  await walk<DataKeyRow>(o, {
+    batch,
+    read: readDataKeys(batch),
+    process: (rows) => {
+      for (const r of rows) {
+        try {
+          unwrapDataKey(o.keyring, { tenantId: r.tenant_id, version: r.version }, r.wrapped_key).fill(0);
+          report.dataKeys++;
+        } catch (err) {
+          report.problems.push({ table: 'tenant_data_keys', column: 'wrapped_key', rowId: `${r.tenant_id}/v${r.version}`, tenantId: r.tenant_id, code: codeOf(err) });
+        }
+      }
+      return undefined;
+    },
+  });
+  o.onProgress?.({ phase: 'verify tenant data keys', done: report.dataKeys, total: report.dataKeys + report.problems.length });
+  for (const c of sealedColumns('platform')) {
+    await walk<CellRow>(o, {
+      batch,
+      read: readColumn(c, batch, undefined),
+      process: (rows) => {
+        for (const r of rows) {
+          try {
+            openWithMasterKey(o.keyring, platformAadContext(c, r.id), r.sealed).fill(0);
+            report.platformSecrets++;
+          } catch (err) {
+            report.problems.push({ table: c.table, column: c.column, rowId: r.id, code: codeOf(err) });
+          }
+        }
+        return undefined;
+      },
+    });
+  }
+  o.onProgress?.({ phase: 'verify platform secrets', done: report.platformSecrets, total: report.platformSecrets });
+  type TenantCellRow = { tenant_id: string; id: string; sealed: string; wrapped: string | null };
   for (const c of sealedColumns('tenant')) {
     const q = ident(c);
-    let after: { tenantId: string; id: string } | undefined;
-    for (;;) {
-      const rows = await tx(o, (t) => t.query<{ tenant_id: string; id: string; sealed: string; wrapped: string | null }>(sql`
+    await walk<TenantCellRow>(o, {
+      batch,
+      // The wrapped key is read in the same snapshot as the value (wrappedKeyFor).
+      read: (t, after) => t.query<TenantCellRow>(sql`
         SELECT x.tenant_id::text AS tenant_id, x.${q.id}::text AS id, x.${q.column} AS sealed,
           ${wrappedKeyFor(sql`x.tenant_id`, sql`x.${q.column}`)} AS wrapped
         FROM ${q.table} x WHERE x.${q.column} IS NOT NULL
-        ${after ? sql`AND (x.tenant_id, x.${q.id}) > (${after.tenantId}::uuid, ${after.id}::${q.cast})` : sql``}
-        ORDER BY x.tenant_id, x.${q.id} LIMIT ${batch}`));
-      for (const r of rows) {
-        try {
-          openWithWrappedKey(o.keyring, { tenantId: r.tenant_id, table: c.table, column: c.column, rowId: r.id }, r.sealed, r.wrapped).fill(0);
-          tenantValues++;
-        } catch (err) {
-          problems.push({ table: c.table, column: c.column, rowId: r.id, tenantId: r.tenant_id, code: problemCode(err) });
+        ${after ? sql`AND (x.tenant_id, x.${q.id}) > (${after.tenant_id}::uuid, ${after.id}::${q.cast})` : sql``}
+        ORDER BY x.tenant_id, x.${q.id} LIMIT ${batch}`),
+      process: (rows) => {
+        for (const r of rows) {
+          try {
+            openWithWrappedKey(o.keyring, { tenantId: r.tenant_id, table: c.table, column: c.column, rowId: r.id }, r.sealed, r.wrapped).fill(0);
+            report.tenantValues++;
+          } catch (err) {
+            report.problems.push({ table: c.table, column: c.column, rowId: r.id, tenantId: r.tenant_id, code: codeOf(err) });
+          }
         }
-      }
-      if (rows.length < batch) break;
-      const last = rows[rows.length - 1]!;
-      after = { tenantId: last.tenant_id, id: last.id };
-    }
-    o.onProgress?.({ phase: `verify ${c.table}.${c.column}`, done: tenantValues, total: tenantValues });
+        return undefined;
+      },
+    });
+    o.onProgress?.({ phase: `verify ${c.table}.${c.column}`, done: report.tenantValues, total: report.tenantValues });
   }
-  return { dataKeys, platformSecrets, tenantValues, problems };
+  return report;
 }

@@ -49,15 +49,21 @@ function assertDataKey(dataKey: Uint8Array): void {
   }
 }
 
-/** Strings are stored as UTF-8; a lone surrogate would silently become U+FFFD, so refuse it. */
-function plaintextBytes(plaintext: string | Uint8Array): Buffer {
+/**
+ * Strings are stored as UTF-8; a lone surrogate would silently become U+FFFD,
+ * so refuse it. `owned` bytes were made here and are zeroed after use; the
+ * caller's bytes are read in place, never copied nor zeroed.
+ */
+function plaintextBytes(plaintext: string | Uint8Array): { bytes: Buffer; owned: boolean } {
   if (typeof plaintext === 'string') {
     if (!isWellFormed(plaintext)) {
       throw new CryptoError('ERR_PLAINTEXT_INVALID', 'plaintext string is not well-formed UTF-16');
     }
-    return Buffer.from(plaintext, 'utf8');
+    return { bytes: Buffer.from(plaintext, 'utf8'), owned: true };
   }
-  if (plaintext instanceof Uint8Array) return Buffer.from(plaintext);
+  if (plaintext instanceof Uint8Array) {
+    return { bytes: Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength), owned: false };
+  }
   throw new CryptoError('ERR_PLAINTEXT_INVALID', 'plaintext must be a string or bytes');
 }
 
@@ -69,11 +75,11 @@ function openFailed(reason: string): CryptoError {
 export function sealValue(dataKey: Uint8Array, ctx: SealedContext, plaintext: string | Uint8Array): string {
   assertDataKey(dataKey);
   assertContext(ctx);
-  const bytes = plaintextBytes(plaintext);
+  const { bytes, owned } = plaintextBytes(plaintext);
   try {
     return formatToken(SEALED_PREFIX, String(ctx.dataKeyVersion), aeadSeal(dataKey, bytes, sealedAad(ctx)));
   } finally {
-    bytes.fill(0);
+    if (owned) bytes.fill(0);
   }
 }
 
@@ -120,11 +126,11 @@ function masterAad(aadContext: string, masterKeyId: string): Buffer {
 export function sealWithMasterKey(keyring: Keyring, aadContext: string, plaintext: string | Uint8Array): string {
   assertContextField('aadContext', aadContext);
   const { id, key } = keyring.primary;
-  const bytes = plaintextBytes(plaintext);
+  const { bytes, owned } = plaintextBytes(plaintext);
   try {
     return formatToken(MASTER_SEALED_PREFIX, id, aeadSeal(key, bytes, masterAad(aadContext, id)));
   } finally {
-    bytes.fill(0);
+    if (owned) bytes.fill(0);
   }
 }
 

@@ -7,7 +7,8 @@
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 
 export function formatToken(prefix: string, label: string, blob: Uint8Array): string {
-  return `${prefix}.${label}.${Buffer.from(blob).toString('base64url')}`;
+  const bytes = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
+  return `${prefix}.${label}.${bytes.toString('base64url')}`;
 }
 
 /** Returns undefined for anything that is not exactly one canonical token. */
@@ -26,11 +27,20 @@ export function parseToken(
 }
 
 /**
- * Node's decoder silently skips junk and ignores trailing bits; re-encoding and
- * comparing makes each blob have exactly one accepted spelling.
+ * Node's decoder silently skips junk and ignores trailing bits; the alphabet
+ * check, the length check and zero unused trailing bits together give each
+ * blob exactly one accepted spelling (what re-encoding and comparing would
+ * check, without encoding the blob a second time).
  */
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
 function decodeBase64UrlStrict(encoded: string): Buffer | undefined {
-  if (!BASE64URL.test(encoded)) return undefined;
-  const bytes = Buffer.from(encoded, 'base64url');
-  return bytes.toString('base64url') === encoded ? bytes : undefined;
+  const rest = encoded.length % 4;
+  if (rest === 1 || !BASE64URL.test(encoded)) return undefined;
+  if (rest !== 0) {
+    // 2 trailing characters carry 1 byte (4 unused bits), 3 carry 2 bytes (2 unused bits).
+    const unused = ALPHABET.indexOf(encoded[encoded.length - 1]!) & (rest === 2 ? 0x0f : 0x03);
+    if (unused !== 0) return undefined;
+  }
+  return Buffer.from(encoded, 'base64url');
 }

@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { recordAuditEventNow, type AuditEventInput } from '../../kernel/audit/events.ts';
 import { currentAuditRequest } from '../../kernel/audit/request-context.ts';
+import { trackAuditWrite } from '../../kernel/audit/background.ts';
 import type { Platform } from '../../platform.ts';
 import type { ClientInfo } from './sessions.ts';
 
@@ -45,5 +46,5 @@ export function auditLoginFailure(
     };
     await recordAuditEventNow(platform, event);
   })().catch((err: unknown) => platform.log.error({ err: (err as Error).message }, 'could not record a failed login'));
-  return task;
+  return trackAuditWrite(task);
 }

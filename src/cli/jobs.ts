@@ -1,0 +1,133 @@
+import { parseArgs } from 'node:util';
+import { bootPlatform, shutdownPlatform } from '../boot.ts';
+import type { Config } from '../config/config.ts';
+import type { DeadLetter, DeadLetterStatus } from '../jobs/dead-letters.ts';
+import { discardDeadLetter, listDeadLetters, retryDeadLetter, type Actor, type OperationDeps } from '../jobs/operations.ts';
+import { SCHEDULES } from '../jobs/schedules.ts';
+import { JobSystem } from '../jobs/system.ts';
+
+/**
+ * `ocsuite jobs dead list|show|retry|discard`, `ocsuite jobs schedules`,
+ * `ocsuite jobs queues`: what a platform operator does with failed jobs
+ * (maintenance role: every tenant's and the platform's dead letters; every
+ * retry and discard is audited in the platform log).
+ */
+const USAGE = `usage:
+  ocsuite jobs dead list [--queue Q] [--tenant UUID] [--status dead|retried|discarded] [--limit N] [--json]
+  ocsuite jobs dead show <id>
+  ocsuite jobs dead retry <id>
+  ocsuite jobs dead discard <id>
+  ocsuite jobs schedules [--json]
+  ocsuite jobs queues [--json]`;
+
+const STATUSES: readonly string[] = ['dead', 'retrying', 'retried', 'discarded'];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export async function jobsCommand(config: Config, args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      queue: { type: 'string' },
+      tenant: { type: 'string' },
+      status: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  const [area, action, id] = positionals;
+  const known = (area === 'dead' && ['list', 'show', 'retry', 'discard'].includes(action ?? '')) || area === 'schedules' || area === 'queues';
+  if (!known) {
+    console.error(USAGE);
+    return 2;
+  }
+  if (area === 'dead' && action !== 'list' && !UUID.test(id ?? '')) {
+    console.error(`ocsuite jobs dead ${action}: give the dead letter's id (a UUID)\n${USAGE}`);
+    return 2;
+  }
+  if (values.status && !STATUSES.includes(values.status)) {
+    console.error(`--status must be one of ${STATUSES.join(', ')}`);
+    return 2;
+  }
+  if (values.tenant && !UUID.test(values.tenant)) {
+    console.error('--tenant must be a UUID');
+    return 2;
+  }
+  const limit = values.limit ? Number(values.limit) : 100;
+  if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
+    console.error('--limit must be an integer between 1 and 10000');
+    return 2;
+  }
+
+  const platform = await bootPlatform({ ...config, logLevel: 'silent' });
+  try {
+    const deps: OperationDeps = { db: platform.db, jobs: platform.jobs, statementTimeoutMs: platform.config.statementTimeoutMs };
+    const actor: Actor = { kind: 'operator', name: `cli:${process.env.USER ?? 'unknown'}` };
+    const print = (v: unknown) => console.log(JSON.stringify(v, null, 2));
+
+    if (area === 'schedules') {
+      const active = platform.jobs instanceof JobSystem ? await platform.jobs.raw.schedules() : [];
+      const rows = SCHEDULES.map((s) => ({
+        name: s.name,
+        cron: s.cron,
+        handler: s.handler ? 'registered' : 'unregistered',
+        scheduled: active.some((a) => a.queue === s.name),
+        owner: s.owner,
+        description: s.description,
+      }));
+      if (values.json) print(rows);
+      else for (const r of rows) console.log(`${r.name.padEnd(30)} ${r.cron.padEnd(16)} ${r.handler.padEnd(12)} ${(r.scheduled ? 'scheduled' : 'not scheduled').padEnd(14)} ${r.owner} — ${r.description}`);
+      return 0;
+    }
+    if (area === 'queues') {
+      const rows = await Promise.all(platform.jobs.definitions().map(async (d) => ({ name: d.name, scope: d.scope, maxDepth: d.maxDepth ?? null, ...(await platform.jobs.counts(d.name)) })));
+      if (values.json) print({ driver: platform.jobs.driver, queues: rows });
+      else {
+        console.log(`driver: ${platform.jobs.driver}`);
+        for (const r of rows) console.log(`${r.name.padEnd(30)} ${r.scope.padEnd(9)} waiting ${r.waiting} active ${r.active} completed ${r.completed} failed ${r.failed} oldest ${r.oldestWaitingSeconds.toFixed(0)} s`);
+      }
+      return 0;
+    }
+
+    if (action === 'list') {
+      const items = await listDeadLetters(deps, actor, { queue: values.queue, tenantId: values.tenant, status: values.status as DeadLetterStatus | undefined, limit });
+      if (values.json) print(items);
+      else if (items.length === 0) console.log('no dead letters');
+      else for (const d of items) console.log(line(d));
+      return 0;
+    }
+    if (action === 'show') {
+      const [d] = (await listDeadLetters(deps, actor, { limit: 10_000 })).filter((x) => x.id === id);
+      if (!d) {
+        console.error(`no dead letter ${id}`);
+        return 1;
+      }
+      print(d);
+      return 0;
+    }
+    if (action === 'retry') {
+      const r = await retryDeadLetter(deps, actor, id!);
+      if (r.outcome === 'not-found') {
+        console.error(`no dead letter ${id} awaiting a retry (missing, already resolved, or not retryable)`);
+        return 1;
+      }
+      console.log(`retried ${id} as job ${r.jobId} on ${r.deadLetter.queue}`);
+      return 0;
+    }
+    const d = await discardDeadLetter(deps, actor, id!);
+    if (!d) {
+      console.error(`no dead letter ${id} awaiting a decision`);
+      return 1;
+    }
+    console.log(`discarded ${id}`);
+    return 0;
+  } finally {
+    await shutdownPlatform(platform);
+  }
+}
+
+function line(d: DeadLetter): string {
+  const who = d.tenantId ? `tenant ${d.tenantId}` : d.claimedTenantId ? `gone tenant ${d.claimedTenantId}` : 'platform';
+  const error = d.error.length > 100 ? `${d.error.slice(0, 99)}…` : d.error;
+  return `${d.id}  ${d.status.padEnd(9)} ${d.queue}  ${who}  attempts ${d.attempts}  ${d.failedAt}  ${error}`;
+}

@@ -1,0 +1,88 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { principalOf } from '../../http/authenticate.ts';
+import { notFound } from '../../http/problem.ts';
+import { auditRequestOf } from '../../kernel/audit/events.ts';
+import { discardDeadLetter, listDeadLetters, retryDeadLetter, type Actor, type OperationDeps } from '../../jobs/operations.ts';
+import type { Platform } from '../../platform.ts';
+import * as S from './schemas.ts';
+
+/**
+ * Dead letters and queues (issue #6). Two audiences:
+ * - tenant admins and owners (`jobs:manage`) see, retry and discard their own
+ *   tenant's dead letters; RLS scopes every statement, so another tenant's id
+ *   answers 404 exactly like a missing one;
+ * - platform operators (the operator token) see every tenant's and the
+ *   platform's dead letters and the queues' state.
+ * A retry into a full queue answers 503 with Retry-After (QueueFullError).
+ */
+export const jobsRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
+  const deps: OperationDeps = { db: platform.db, jobs: platform.jobs, statementTimeoutMs: platform.config.statementTimeoutMs };
+  const tags = ['jobs'];
+  const tenantActor = (req: Parameters<typeof principalOf>[0]): Actor => {
+    const p = principalOf(req);
+    return { kind: 'tenant', tenantId: p.tenantId, userId: p.userId ?? undefined, keyId: p.keyId ?? undefined, request: auditRequestOf(req) };
+  };
+  const operatorActor = (req: Parameters<typeof auditRequestOf>[0]): Actor => ({ kind: 'operator', name: 'operator-token', request: auditRequestOf(req) });
+  const strip = <T extends { tenantId: unknown; claimedTenantId: unknown }>({ tenantId: _t, claimedTenantId: _c, ...rest }: T) => rest;
+
+  app.get('/jobs/dead-letters', {
+    config: { security: { policy: { permission: 'jobs:manage' } } },
+    schema: { tags, querystring: S.ListQuery, response: { 200: S.DeadLetterList } },
+  }, async (req) => {
+    const items = await listDeadLetters(deps, tenantActor(req), { status: req.query.status, queue: req.query.queue, limit: req.query.limit ?? 50 });
+    return { items: items.map(strip) };
+  });
+
+  app.post('/jobs/dead-letters/:id/retry', {
+    config: { security: { policy: { permission: 'jobs:manage' } } },
+    schema: { tags, params: S.DeadLetterParams, response: { 202: S.Retried } },
+  }, async (req, reply) => {
+    const r = await retryDeadLetter(deps, tenantActor(req), req.params.id);
+    if (r.outcome === 'not-found') throw notFound('dead letter awaiting a retry');
+    return reply.code(202).send({ id: r.deadLetter.id, status: 'retried' as const, jobId: r.jobId });
+  });
+
+  app.post('/jobs/dead-letters/:id/discard', {
+    config: { security: { policy: { permission: 'jobs:manage' } } },
+    schema: { tags, params: S.DeadLetterParams, response: { 200: S.DeadLetter } },
+  }, async (req) => {
+    const dl = await discardDeadLetter(deps, tenantActor(req), req.params.id);
+    if (!dl) throw notFound('dead letter awaiting a decision');
+    return strip(dl);
+  });
+
+  app.get('/operator/jobs/dead-letters', {
+    config: { security: { policy: 'operator' } },
+    schema: { tags, querystring: S.OperatorListQuery, response: { 200: S.OperatorDeadLetterList } },
+  }, async (req) => ({
+    items: await listDeadLetters(deps, operatorActor(req), { status: req.query.status, queue: req.query.queue, tenantId: req.query.tenant, limit: req.query.limit ?? 100 }),
+  }));
+
+  app.post('/operator/jobs/dead-letters/:id/retry', {
+    config: { security: { policy: 'operator' } },
+    schema: { tags, params: S.DeadLetterParams, response: { 202: S.Retried } },
+  }, async (req, reply) => {
+    const r = await retryDeadLetter(deps, operatorActor(req), req.params.id);
+    if (r.outcome === 'not-found') throw notFound('dead letter awaiting a retry');
+    return reply.code(202).send({ id: r.deadLetter.id, status: 'retried' as const, jobId: r.jobId });
+  });
+
+  app.post('/operator/jobs/dead-letters/:id/discard', {
+    config: { security: { policy: 'operator' } },
+    schema: { tags, params: S.DeadLetterParams, response: { 200: S.OperatorDeadLetter } },
+  }, async (req) => {
+    const dl = await discardDeadLetter(deps, operatorActor(req), req.params.id);
+    if (!dl) throw notFound('dead letter awaiting a decision');
+    return dl;
+  });
+
+  app.get('/operator/jobs/queues', {
+    config: { security: { policy: 'operator' } },
+    schema: { tags, response: { 200: S.QueueOverview } },
+  }, async () => ({
+    driver: platform.jobs.driver,
+    queues: await Promise.all(platform.jobs.definitions().map(async (d) => ({
+      name: d.name, scope: d.scope, maxDepth: d.maxDepth ?? null, ...(await platform.jobs.counts(d.name)),
+    }))),
+  }));
+};

@@ -1,0 +1,137 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PoisonError } from '../../src/jobs/errors.ts';
+import type { JobInfo } from '../../src/jobs/queue.ts';
+import { addMember, bearer, json, signup, startApp, type Account, type TestApp } from '../support/app.ts';
+import { eventually, queueName } from './support.ts';
+
+/**
+ * The dead-letter API on a running app (whatever driver this run uses):
+ * tenant admins act on their own tenant's dead letters only, operators on
+ * all; a retry into a full queue answers 503 with Retry-After.
+ */
+const operatorToken = randomBytes(36).toString('base64url');
+const op = { authorization: `Bearer ${operatorToken}` };
+let t: TestApp;
+let A: Account;
+let B: Account;
+let aAdmin: Account;
+let aViewer: Account;
+const q = queueName('routes');
+let healthy = false;
+let release!: () => void;
+const gate = new Promise<void>((r) => (release = r));
+const completed: string[] = [];
+
+async function deadOf(account: Account) {
+  const res = await t.app.inject({ method: 'GET', url: `/api/v1/jobs/dead-letters?queue=${q}`, headers: bearer(account) });
+  expect(res.statusCode).toBe(200);
+  return json<{ items: Array<{ id: string; status: string; payload: { mode: string; who: string }; error: string }> }>(res).items;
+}
+
+beforeAll(async () => {
+  t = await startApp({ OCSUITE_OPERATOR_TOKEN: operatorToken });
+  A = await signup(t.app, 'Jobs A');
+  B = await signup(t.app, 'Jobs B');
+  aAdmin = await addMember(t.app, A, 'admin');
+  aViewer = await addMember(t.app, A, 'viewer');
+  await t.platform.jobs.define(
+    { name: q, scope: 'tenant', transactional: false, retryLimit: 0, retryDelaySeconds: 1, expireInSeconds: 30, concurrency: 1, maxDepth: 1 },
+    async (job: JobInfo<{ mode: string; who: string }>) => {
+      if (job.data.mode === 'hold') await gate;
+      else if (!healthy) throw new PoisonError(`refused ${job.data.who}`);
+      completed.push(`${job.tenantId}:${job.data.who}`);
+    },
+  );
+  // One at a time: the queue holds at most one waiting job.
+  await t.platform.jobs.send(q, { mode: 'fail', who: 'a' }, { tenantId: A.tenantId });
+  await eventually('dead letter of A', async () => (await deadOf(A)).length === 1);
+  await t.platform.jobs.send(q, { mode: 'fail', who: 'b' }, { tenantId: B.tenantId });
+  await eventually('dead letter of B', async () => (await deadOf(B)).length === 1);
+});
+
+afterAll(async () => {
+  release?.();
+  await t?.close();
+});
+
+describe('tenant dead-letter routes', () => {
+  it("lists only the caller's tenant, and only for admins and owners", async () => {
+    const mine = await deadOf(aAdmin);
+    expect(mine).toHaveLength(1);
+    expect(mine[0]).toMatchObject({ status: 'dead', payload: { mode: 'fail', who: 'a' }, error: 'refused a' });
+    expect(JSON.stringify(mine)).not.toContain(B.tenantId);
+    const viewer = await t.app.inject({ method: 'GET', url: '/api/v1/jobs/dead-letters', headers: bearer(aViewer) });
+    expect(viewer.statusCode).toBe(403);
+  });
+
+  it("answers 404 for another tenant's dead letter, exactly like a missing one, and leaves it alone", async () => {
+    const [bDead] = await deadOf(B);
+    for (const action of ['retry', 'discard']) {
+      const other = await t.app.inject({ method: 'POST', url: `/api/v1/jobs/dead-letters/${bDead!.id}/${action}`, headers: bearer(aAdmin) });
+      const missing = await t.app.inject({ method: 'POST', url: `/api/v1/jobs/dead-letters/${randomUUID()}/${action}`, headers: bearer(aAdmin) });
+      expect(other.statusCode).toBe(404);
+      expect({ type: json(other).type, detail: json(other).detail }).toEqual({ type: json(missing).type, detail: json(missing).detail });
+    }
+    expect((await deadOf(B))[0]).toMatchObject({ id: bDead!.id, status: 'dead' });
+  });
+
+  it('answers 503 with Retry-After when the retry would overfill the queue, and keeps the dead letter', async () => {
+    await t.platform.jobs.send(q, { mode: 'hold', who: 'h1' }, { tenantId: A.tenantId });
+    await eventually('the held job running', async () => (await t.platform.jobs.counts(q)).active === 1);
+    await t.platform.jobs.send(q, { mode: 'hold', who: 'h2' }, { tenantId: A.tenantId });
+    const [aDead] = await deadOf(aAdmin);
+    const res = await t.app.inject({ method: 'POST', url: `/api/v1/jobs/dead-letters/${aDead!.id}/retry`, headers: bearer(aAdmin) });
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBe('15');
+    expect(json(res)).toMatchObject({ type: 'urn:ocsuite:problem:queue-full', code: 'OCS_QUEUE_FULL' });
+    expect((await deadOf(aAdmin))[0]).toMatchObject({ id: aDead!.id, status: 'dead' });
+    release();
+    await eventually('held jobs done', () => completed.filter((c) => c.endsWith(':h1') || c.endsWith(':h2')).length === 2);
+  });
+
+  it('retries its own dead letter: the job runs again and succeeds; a second retry is refused', async () => {
+    healthy = true;
+    const [aDead] = await deadOf(aAdmin);
+    const res = await t.app.inject({ method: 'POST', url: `/api/v1/jobs/dead-letters/${aDead!.id}/retry`, headers: bearer(aAdmin) });
+    expect(res.statusCode).toBe(202);
+    expect(json(res)).toMatchObject({ id: aDead!.id, status: 'retried' });
+    await eventually("A's job completed", () => completed.includes(`${A.tenantId}:a`));
+    expect(completed).not.toContain(`${B.tenantId}:b`);
+    expect((await deadOf(aAdmin))[0]).toMatchObject({ status: 'retried', retriedJobId: json(res).jobId });
+    const again = await t.app.inject({ method: 'POST', url: `/api/v1/jobs/dead-letters/${aDead!.id}/retry`, headers: bearer(aAdmin) });
+    expect(again.statusCode).toBe(404);
+  });
+});
+
+describe('operator dead-letter routes', () => {
+  it("see every tenant's dead letters with the operator token only", async () => {
+    const denied = await t.app.inject({ method: 'GET', url: '/api/v1/operator/jobs/dead-letters', headers: bearer(A) });
+    expect(denied.statusCode).toBe(401);
+    const res = await t.app.inject({ method: 'GET', url: `/api/v1/operator/jobs/dead-letters?queue=${q}`, headers: op });
+    expect(res.statusCode).toBe(200);
+    const tenants = json<{ items: Array<{ tenantId: string }> }>(res).items.map((i) => i.tenantId).sort();
+    expect(tenants).toEqual([A.tenantId, B.tenantId].sort());
+  });
+
+  it("discard B's dead letter; the queue overview and /metrics show the queue", async () => {
+    const [bDead] = await deadOf(B);
+    const res = await t.app.inject({ method: 'POST', url: `/api/v1/operator/jobs/dead-letters/${bDead!.id}/discard`, headers: op });
+    expect(res.statusCode).toBe(200);
+    expect(json(res)).toMatchObject({ id: bDead!.id, status: 'discarded', tenantId: B.tenantId, resolvedBy: 'operator:operator-token' });
+    const queues = json<{ driver: string; queues: Array<{ name: string; maxDepth: number }> }>(await t.app.inject({ method: 'GET', url: '/api/v1/operator/jobs/queues', headers: op }));
+    expect(queues.driver).toBe(t.platform.jobs.driver);
+    expect(queues.queues.find((x) => x.name === q)).toMatchObject({ maxDepth: 1 });
+    const metrics = await t.app.inject({ method: 'GET', url: '/metrics', headers: op });
+    expect(metrics.body).toContain(`ocsuite_jobs_waiting{queue="${q}"} 0`);
+    expect(metrics.body).toContain(`ocsuite_jobs_dead{queue="${q}"} 0`);
+    expect(metrics.body).toMatch(new RegExp(`ocsuite_jobs_oldest_waiting_age_seconds\\{queue="${q.replace(/\./g, '\\.')}"\\} 0`));
+    expect(metrics.body).toContain('ocsuite_jobs_dead{queue="mail.send"}');
+    // Every series the Prometheus rules and the runbook rely on is exported under that name.
+    const rules = fs.readFileSync(new URL('../../docs/observability/alerts.yml', import.meta.url), 'utf8');
+    const names = [...new Set(rules.match(/ocsuite_[a-z_]+/g))];
+    expect(names.length).toBeGreaterThanOrEqual(6);
+    for (const name of names) expect(metrics.body, name).toContain(`# TYPE ${name} `);
+  });
+});
