@@ -17,8 +17,10 @@ import { startPgBoss } from '../src/jobs/pgboss.ts';
 import { JobSystem } from '../src/jobs/system.ts';
 import { sql } from 'drizzle-orm';
 
-const N = Number(process.env.BENCH_JOBS ?? 400);
-const ROUNDS = Number(process.env.BENCH_JOB_ROUNDS ?? 3);
+// pg-boss moves a job in several statements; BullMQ in a few Redis calls: more jobs for it so a round lasts long enough to measure.
+const N_PGBOSS = Number(process.env.BENCH_JOBS ?? 400);
+const N_BULLMQ = Number(process.env.BENCH_JOBS_REDIS ?? 3000);
+const ROUNDS = Number(process.env.BENCH_JOB_ROUNDS ?? 5);
 const CONCURRENCY = 4;
 const log = pino({ level: 'silent' });
 const payload = () => ({ sealed: `omk1.${randomBytes(150).toString('base64url')}`, n: Math.random() });
@@ -42,7 +44,7 @@ function waitFor(count: () => number, n: number): Promise<void> {
 }
 
 /** Sends N jobs one after another while workers run; the clock stops at the last completion. */
-async function measure(send: (i: number) => Promise<unknown>, done: () => number): Promise<number> {
+async function measure(N: number, send: (i: number) => Promise<unknown>, done: () => number): Promise<number> {
   const start = process.hrtime.bigint();
   const base = done();
   for (let i = 0; i < N; i++) await send(i);
@@ -122,12 +124,12 @@ async function benchPgBoss(kind: 'pglite' | 'postgres', urlOf?: (name: string) =
 
   const fig = await compare(
     `pg-boss on ${kind === 'pglite' ? 'PGlite' : 'PostgreSQL'}`,
-    () => measure(async () => {
+    () => measure(N_PGBOSS, async () => {
       await rawBoss.send('bench.raw', payload());
       wakeRaw();
     }, () => rawDone),
-    () => measure(() => jobs.send('bench.port', payload()), () => portDone),
-    () => measure(() => jobs.send('bench.tenant', payload(), { tenantId }), () => portDone),
+    () => measure(N_PGBOSS, () => jobs.send('bench.port', payload()), () => portDone),
+    () => measure(N_PGBOSS, () => jobs.send('bench.tenant', payload(), { tenantId }), () => portDone),
   );
   await rawBoss.stop({ graceful: true, timeout: 5_000 });
   await jobs.stop();
@@ -136,7 +138,7 @@ async function benchPgBoss(kind: 'pglite' | 'postgres', urlOf?: (name: string) =
   return fig;
 }
 
-async function benchBullMq(url: string): Promise<Figure> {
+async function benchBullMq(url: string, bookkeeping?: { url: string; drop: () => Promise<void> }): Promise<Figure> {
   const prefix = `ocsuite-bench-${Date.now()}`;
   const connection = new Redis(url, { maxRetriesPerRequest: null });
   const rawQueue = new Queue('bench.raw', { connection, prefix, defaultJobOptions: { attempts: 3, backoff: { type: 'exponential', delay: 1000, jitter: 0.5 }, removeOnComplete: { age: 7 * 86_400, count: 100_000 }, removeOnFail: { age: 30 * 86_400 } } });
@@ -146,7 +148,8 @@ async function benchBullMq(url: string): Promise<Figure> {
   }, { connection, prefix, concurrency: CONCURRENCY });
   await rawWorker.waitUntilReady();
 
-  const db = await openPglite(undefined);
+  // Dead letters, tenants and completion records: PostgreSQL as in production when there is one.
+  const db = bookkeeping ? openPg(bookkeeping.url, 4) : await openPglite(undefined);
   await migrate(db);
   const driver = await startBullMq({ url, prefix, log });
   let portDone = 0;
@@ -158,43 +161,44 @@ async function benchBullMq(url: string): Promise<Figure> {
 
   const fig = await compare(
     'BullMQ on Redis',
-    () => measure(() => rawQueue.add('bench.raw', payload()), () => rawDone),
-    () => measure(() => jobs.send('bench.port', payload()), () => portDone),
-    () => measure(() => jobs.send('bench.tenant', payload(), { tenantId }), () => portDone),
+    () => measure(N_BULLMQ, () => rawQueue.add('bench.raw', payload()), () => rawDone),
+    () => measure(N_BULLMQ, () => jobs.send('bench.port', payload()), () => portDone),
+    () => measure(Math.min(N_BULLMQ, N_PGBOSS * 2), () => jobs.send('bench.tenant', payload(), { tenantId }), () => portDone),
   );
   await rawWorker.close();
   await rawQueue.close();
   await jobs.stop();
   await db.close();
+  await bookkeeping?.drop();
   connection.disconnect();
   await purgePrefix(url, prefix);
   return fig;
 }
 
-const results: Record<string, unknown> = { profile, node: process.version, jobsPerRound: N, rounds: ROUNDS, concurrency: CONCURRENCY, at: new Date().toISOString() };
-console.log(`\nOC-Suite jobs bench (${profile}, ${process.version}, ${N} jobs per round, ${ROUNDS} alternating rounds, concurrency ${CONCURRENCY})`);
+const results: Record<string, unknown> = { profile, node: process.version, jobsPerRound: { pgBoss: N_PGBOSS, bullmq: N_BULLMQ }, rounds: ROUNDS, concurrency: CONCURRENCY, at: new Date().toISOString() };
+console.log(`\nOC-Suite jobs bench (${profile}, ${process.version}, ${N_PGBOSS} pg-boss / ${N_BULLMQ} BullMQ jobs per round, ${ROUNDS} alternating rounds, concurrency ${CONCURRENCY})`);
 results.pgBossPglite = await benchPgBoss('pglite');
-if (process.env.DATABASE_URL) {
-  const admin = openPg(process.env.DATABASE_URL, 1);
-  results.pgBossPostgres = await benchPgBoss('postgres', async (label) => {
-    const name = `ocsuite_bench_jobs_${label}_${Date.now()}`;
-    const l = await admin.acquire();
-    await l.exec(`CREATE DATABASE ${name}`);
-    l.release();
-    const u = new URL(process.env.DATABASE_URL!);
-    u.pathname = `/${name}`;
-    return {
-      url: u.toString(),
-      drop: async () => {
-        const x = await admin.acquire();
-        await x.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-        x.release();
-      },
-    };
-  });
-  await admin.close();
+const admin = process.env.DATABASE_URL ? openPg(process.env.DATABASE_URL, 1) : undefined;
+/** A database of its own for each measured store, dropped afterwards. */
+async function database(label: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `ocsuite_bench_jobs_${label}_${Date.now()}`;
+  const l = await admin!.acquire();
+  await l.exec(`CREATE DATABASE ${name}`);
+  l.release();
+  const u = new URL(process.env.DATABASE_URL!);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    drop: async () => {
+      const x = await admin!.acquire();
+      await x.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      x.release();
+    },
+  };
 }
-if (process.env.REDIS_URL) results.bullmq = await benchBullMq(process.env.REDIS_URL);
+if (admin) results.pgBossPostgres = await benchPgBoss('postgres', database);
+if (process.env.REDIS_URL) results.bullmq = await benchBullMq(process.env.REDIS_URL, admin ? await database('bullmq') : undefined);
+await admin?.close();
 
 const file = 'bench/results.json';
 const all = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};

@@ -158,3 +158,9 @@ await import('./audit.ts');
 
 // The secrets vault (issue #5): seal/open, re-encryption and master rotation in the `crypto` section.
 await import('./crypto.ts');
+
+// Background jobs (issue #6): port vs raw pg-boss / BullMQ in the `jobs` section.
+await import('./jobs.ts');
+
+// Token verification on the request path (issue #3): built-in and external tokens vs jose direct, `tokens` section.
+await import('./tokens.ts');

@@ -33,7 +33,7 @@ const USAGE = `usage: ocsuite keys <command> [options]
   retire ID                       retire a master key; refused while anything depends on it
   verify                          open every sealed value in the database (read-only)
 
-  rotation options: --batch-size N (rows per transaction, default 200), --throttle-ms N (pause between batches)
+  rotation options: --batch-size N (rows per transaction, default 500), --throttle-ms N (pause between batches)
   An interrupted rotation (Ctrl-C, a crash, a kill) resumes by running the same command again.`;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -129,6 +129,8 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
     return 2;
   }
 
+  const batchSize = positiveInt('batch-size', values['batch-size'], 500, 1);
+  const throttleMs = positiveInt('throttle-ms', values['throttle-ms'], 0, 0);
   const { db, keyring } = await openVault(config);
   const abort = new AbortController();
   const onSignal = () => {
@@ -142,8 +144,8 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
     keyring,
     statementTimeoutMs: config.statementTimeoutMs,
     actor: operatorActor(),
-    batchSize: positiveInt('batch-size', values['batch-size'], 200, 1),
-    throttleMs: positiveInt('throttle-ms', values['throttle-ms'], 0, 0),
+    batchSize,
+    throttleMs,
     signal: abort.signal,
     onProgress: (p) => console.log(`${p.phase}: ${p.done}/${p.total}`),
   };

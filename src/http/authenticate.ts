@@ -1,12 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { sql } from 'drizzle-orm';
-import { permissionsOf, rankOf } from '../kernel/access/permissions.ts';
+import { rankOf } from '../kernel/access/permissions.ts';
 import type { RouteSecurity } from '../kernel/access/policy.ts';
-import { InvalidTokenError } from '../kernel/auth/access-tokens.ts';
-import { isApiKey } from '../kernel/auth/api-keys.ts';
-import { principalFromApiKey, principalFromExternal, UnmappedIdentityError } from '../kernel/auth/credentials.ts';
-import { OidcError, OidcVerifier } from '../kernel/auth/oidc.ts';
+import { createAuthenticator } from '../kernel/auth/authenticator.ts';
 import type { Principal } from '../kernel/auth/principal.ts';
 import type { Platform } from '../platform.ts';
 import { auditDenial } from '../kernel/audit/denials.ts';
@@ -21,21 +17,6 @@ declare module 'fastify' {
   }
 }
 
-const SESSION_CHECK_TTL_MS = 5_000;
-const CACHE_MAX = 50_000;
-
-interface SessionState {
-  active: boolean;
-  mfaAt: Date | null;
-  mfaRequired: boolean;
-  checkedAt: number;
-}
-
-function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
-  if (map.size >= CACHE_MAX) map.delete(map.keys().next().value as K);
-  map.set(key, value);
-}
-
 /**
  * authenticate ─► route policy, in onRequest: a request that is not allowed is
  * refused before its body is even parsed. Credentials: the operator token
@@ -45,59 +26,9 @@ function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
  * every node and at once on the node that revoked it.
  */
 export function registerAuthentication(app: FastifyInstance, platform: Platform) {
-  const sessions = new Map<string, SessionState>();
-  const external = new Map<string, { principal: Principal; exp: number }>();
-  const oidc = platform.config.oidcIssuers.length ? new OidcVerifier(platform.config.oidcIssuers) : undefined;
-
-  async function sessionState(claims: { sid: string; tid: string; sub: string }): Promise<SessionState> {
-    const now = Date.now();
-    const cached = sessions.get(claims.sid);
-    if (cached && now - cached.checkedAt < SESSION_CHECK_TTL_MS) return cached;
-    const [row] = await platform.queryAsTenant<{ active: boolean; mfa_at: Date | null; mfa_required: boolean }>(
-      { tenantId: claims.tid, userId: claims.sub },
-      sql`SELECT (s.revoked_at IS NULL AND s.expires_at > now()) AS active, s.mfa_at, t.mfa_required_for_admins AS mfa_required
-          FROM sessions s JOIN tenants t ON t.id = s.tenant_id WHERE s.id = ${claims.sid} AND s.user_id = ${claims.sub}`,
-    );
-    const state = { active: row?.active === true, mfaAt: row?.mfa_at ?? null, mfaRequired: row?.mfa_required === true, checkedAt: now };
-    remember(sessions, claims.sid, state);
-    return state;
-  }
-
-  async function builtIn(token: string): Promise<{ principal: Principal; mfaRequired: boolean }> {
-    let claims;
-    try {
-      claims = await platform.tokens.verify(token);
-    } catch (err) {
-      if (err instanceof InvalidTokenError) throw unauthenticated('The bearer token is invalid or expired.');
-      throw err;
-    }
-    const state = await sessionState(claims);
-    if (!state.active) throw unauthenticated('The session has ended.');
-    return {
-      principal: {
-        kind: 'user', userId: claims.sub, keyId: null, tenantId: claims.tid, roles: claims.roles,
-        sessionId: claims.sid, permissions: permissionsOf(claims.roles), mfaAt: state.mfaAt,
-      },
-      mfaRequired: state.mfaRequired,
-    };
-  }
-
-  async function externalToken(token: string): Promise<Principal> {
-    const hit = external.get(token);
-    if (hit && hit.exp > Date.now() / 1000) return hit.principal;
-    try {
-      const identity = await oidc!.verify(token);
-      const principal = await principalFromExternal(platform, identity);
-      remember(external, token, { principal, exp: identity.expiresAt });
-      return principal;
-    } catch (err) {
-      if (err instanceof OidcError || err instanceof UnmappedIdentityError) throw unauthenticated('The bearer token is invalid or expired.');
-      throw err;
-    }
-  }
-
+  const authenticator = createAuthenticator(platform);
   app.decorateRequest('principal', null);
-  app.decorate('forgetSession', (sid: string) => sessions.delete(sid));
+  app.decorate('forgetSession', (sid: string) => authenticator.forgetSession(sid));
 
   const operatorDigest = platform.config.operatorToken
     ? createHash('sha256').update(platform.config.operatorToken).digest()
@@ -116,17 +47,7 @@ export function registerAuthentication(app: FastifyInstance, platform: Platform)
     }
     if (!token) throw unauthenticated();
 
-    let principal: Principal;
-    let mfaRequired = false;
-    if (isApiKey(token)) {
-      const p = await principalFromApiKey(platform, token);
-      if (!p) throw unauthenticated('The API key is invalid, expired or revoked.');
-      principal = p;
-    } else if (oidc?.handles(token)) {
-      principal = await externalToken(token);
-    } else {
-      ({ principal, mfaRequired } = await builtIn(token));
-    }
+    const { principal, mfaRequired } = await authenticator.authenticate(token);
     request.principal = principal;
     try {
       authorize(principal, security, mfaRequired, platform.config.stepUpMaxAgeSeconds);

@@ -1,4 +1,4 @@
-import { PgBoss, type Db, type JobResult, type JobWithMetadata } from 'pg-boss';
+import { PgBoss, type Db, type Job, type JobResult } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.ts';
 import type { DriverJob, DriverQueue, DriverSchedule, DriverWorkOptions, JobDriver, Outcome } from './driver.ts';
@@ -60,7 +60,7 @@ export async function startPgBoss(opts: PgBossOptions): Promise<JobDriver> {
     for (const w of boss.getWipData()) if (w.name === queue) boss.notifyWorker(w.id);
   };
 
-  const toDriverJob = (job: JobWithMetadata<object>): DriverJob => ({ id: job.id, queue: job.name, data: job.data, delivery: job.retryCount + 1 });
+  const toDriverJob = (job: Job<object>): DriverJob => ({ id: job.id, queue: job.name, data: job.data, delivery: job.retryCount + 1 });
 
   return {
     name: 'pg-boss',
@@ -93,14 +93,13 @@ export async function startPgBoss(opts: PgBossOptions): Promise<JobDriver> {
       await boss.work(
         queue,
         {
-          includeMetadata: true,
           perJobResults: true,
           batchSize: 1,
           localConcurrency: w.concurrency,
           pollingIntervalSeconds: polling,
           ...(w.tenantConcurrency ? { groupConcurrency: w.tenantConcurrency } : {}),
         },
-        async (jobs: JobWithMetadata<object>[]): Promise<JobResult[]> => {
+        async (jobs: Job<object>[]): Promise<JobResult[]> => {
           const results: JobResult[] = [];
           for (const job of jobs) results.push(settle(job.id, await run(toDriverJob(job))));
           wake(queue);

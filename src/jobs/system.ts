@@ -325,15 +325,15 @@ export class JobSystem implements JobQueue {
     if (this.#stopping) return;
     const parsed = parseEnvelope(job.data);
     const envelope: Envelope | undefined = parsed.ok ? parsed.envelope : undefined;
-    await this.#record(job, envelope?.tenantId ?? null, {
-      payload: envelope ? envelope.data : job.data,
-      error: `lost: ${error}`,
-      retryable: Boolean(envelope),
-      claimedTenantId: null,
-    }).catch(async (err) => {
-      // The tenant may be gone: keep it on the platform side rather than lose it.
-      this.#log.error({ queue: job.queue, jobId: job.id, err: { message: message(err) } }, 'recording a lost job failed');
-    });
+    const d = { payload: envelope ? envelope.data : job.data, error: `lost: ${error}`, retryable: Boolean(envelope), claimedTenantId: null };
+    try {
+      await this.#record(job, envelope?.tenantId ?? null, d);
+    } catch (err) {
+      // The tenant may be gone (its rows with it): keep the record on the platform side rather than lose it.
+      this.#log.error({ queue: job.queue, jobId: job.id, err: { message: message(err) } }, 'recording a lost tenant job failed; recording it as a platform dead letter');
+      await this.#record(job, null, { ...d, retryable: false, claimedTenantId: envelope?.tenantId ?? null })
+        .catch((e: unknown) => this.#log.error({ queue: job.queue, jobId: job.id, err: { message: message(e) } }, 'recording a lost job failed'));
+    }
     this.#observe?.(job.queue, 'dead');
   }
 }

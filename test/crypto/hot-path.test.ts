@@ -13,7 +13,7 @@ const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 describe('hot-path shortcuts equal their definitions', () => {
   it('a blob is accepted exactly when re-encoding its decoding gives the same text', () => {
     fc.assert(
-      fc.property(fc.array(fc.constantFrom(...alphabet, '=', '+', '/', '.'), { maxLength: 40 }).map((cs) => cs.join('')), (encoded) => {
+      fc.property(fc.array(fc.constantFrom(...alphabet, '=', '+', '/', '.', ' ', '!', '\n', '\u00e9'), { maxLength: 40 }).map((cs) => cs.join('')), (encoded) => {
         const canonical = /^[A-Za-z0-9_-]+$/.test(encoded) && Buffer.from(encoded, 'base64url').toString('base64url') === encoded;
         expect(parseToken(`osv1.1.${encoded}`, 'osv1') !== undefined).toBe(canonical);
       }),
@@ -51,7 +51,7 @@ describe('hot-path shortcuts equal their definitions', () => {
         const value = s + extra;
         expect(isWellFormed(value)).toBe(Buffer.from(value, 'utf8').toString('utf8') === value);
       }),
-      { numRuns: 1000 },
+      { numRuns: 300 },
     );
   });
 });

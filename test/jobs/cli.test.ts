@@ -27,7 +27,8 @@ const env: Record<string, string> = {
   PATH: process.env.PATH ?? '',
   HOME: tmp,
   OCSUITE_DATA_DIR: path.join(tmp, 'data'),
-  OCSUITE_MASTER_KEYS: `c1:${randomBytes(32).toString('base64')}`,
+  // The run's key: on PostgreSQL every test file shares the database's signing keys.
+  OCSUITE_MASTER_KEYS: process.env.OCSUITE_TEST_MASTER_KEYS!,
   LOG_LEVEL: 'silent',
   ...(usingPostgres ? { DATABASE_URL: process.env.OCSUITE_TEST_DATABASE_URL! } : {}),
   ...(redisUrl ? { REDIS_URL: redisUrl, OCSUITE_JOBS_PREFIX: prefix } : {}),

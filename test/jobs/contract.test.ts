@@ -47,7 +47,7 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     await db?.close();
   });
 
-  it('retries a failing job with back-off and then succeeds', async () => {
+  it.concurrent('retries a failing job with back-off and then succeeds', async () => {
     const q = queueName('retry');
     const attempts: number[] = [];
     await jobs.define(base(q), async (job: JobInfo) => {
@@ -63,7 +63,7 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     expect(await deadLetters(db, q)).toEqual([]);
   });
 
-  it('dead-letters a job that fails every attempt, with its error, and a retry from the dead letter succeeds', async () => {
+  it.concurrent('dead-letters a job that fails every attempt, with its error, and a retry from the dead letter succeeds', async () => {
     const q = queueName('poison');
     let healthy = false;
     const runs: number[] = [];
@@ -93,7 +93,7 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     expect((await retryDeadLetter({ db, jobs, statementTimeoutMs: 5_000 }, { kind: 'operator', name: 'test' }, dl!.id)).outcome).toBe('not-found');
   });
 
-  it('dead-letters poison at once: a PoisonError, a payload its parser refuses, an unparseable envelope', async () => {
+  it.concurrent('dead-letters poison at once: a PoisonError, a payload its parser refuses, an unparseable envelope', async () => {
     const q = queueName('unparseable');
     const seen: unknown[] = [];
     await jobs.define(base(q, { retryLimit: 5 }), async (job: JobInfo<{ kind: string }>) => {
@@ -124,7 +124,7 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     expect((await retryDeadLetter({ db, jobs, statementTimeoutMs: 5_000 }, { kind: 'operator', name: 'test' }, unparseable.id)).outcome).toBe('not-found');
   });
 
-  it('runs a job once per idempotency key, however often the enqueue is retried', async () => {
+  it.concurrent('runs a job once per idempotency key, however often the enqueue is retried', async () => {
     const q = queueName('idem');
     const runs: string[] = [];
     await jobs.define(base(q, { scope: 'tenant' }), async (job: JobInfo<{ n: number }>) => {
@@ -145,7 +145,7 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     expect(runs.sort()).toEqual([`${tenantA}:1`, `${tenantB}:3`].sort());
   });
 
-  it('refuses to enqueue past the depth limit with a 503 problem carrying Retry-After', async () => {
+  it.concurrent('refuses to enqueue past the depth limit with a 503 problem carrying Retry-After', async () => {
     const q = queueName('depth');
     await jobs.define(base(q, { maxDepth: 3, expireInSeconds: 20 })); // no handler here: nothing drains it
     for (let i = 0; i < 3; i++) await jobs.send(q, { i });
@@ -158,7 +158,7 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     expect((await jobs.counts(q)).waiting).toBe(3);
   });
 
-  it("runs a tenant job inside its own tenant: it cannot read or write tenant B's rows", async () => {
+  it.concurrent("runs a tenant job inside its own tenant: it cannot read or write tenant B's rows", async () => {
     const q = queueName('isolation');
     const seen: Array<{ visible: number; byId: number; own: number }> = [];
     await jobs.define(base(q, { scope: 'tenant', retryLimit: 0 }), async (job: JobInfo<{ mode: string; target: string }>, tx) => {
@@ -188,7 +188,7 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     expect(aRows).toHaveLength(1);
   });
 
-  it('refuses a tenant job whose tenant is missing or suspended, and never runs it without a tenant', async () => {
+  it.concurrent('refuses a tenant job whose tenant is missing or suspended, and never runs it without a tenant', async () => {
     const q = queueName('refused');
     const ran: string[] = [];
     await jobs.define(base(q, { scope: 'tenant', retryLimit: 3 }), async (job: JobInfo) => {
@@ -214,7 +214,7 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     expect(rows.find((r) => r.error.includes('without a tenant'))).toMatchObject({ tenantId: null, retryable: false });
   });
 
-  it("keeps one tenant's flood from starving another tenant (per-tenant concurrency)", async () => {
+  it.concurrent("keeps one tenant's flood from starving another tenant (per-tenant concurrency)", async () => {
     const q = queueName('fair');
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
@@ -244,7 +244,7 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     expect({ aMax, aDone }).toEqual({ aMax: 1, aDone: 6 });
   });
 
-  it('completes a delivered-again tenant job once: the completion record commits with its work', async () => {
+  it.concurrent('completes a delivered-again tenant job once: the completion record commits with its work', async () => {
     const q = queueName('once');
     let runs = 0;
     await jobs.define(base(q, { scope: 'tenant' }), async (job: JobInfo, tx) => {
@@ -260,7 +260,7 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     expect(rows).toHaveLength(1);
   });
 
-  it('fails an attempt that exceeds its timeout and rolls back what it wrote', async () => {
+  it.concurrent('fails an attempt that exceeds its timeout and rolls back what it wrote', async () => {
     const q = queueName('timeout');
     await jobs.define(base(q, { scope: 'tenant', retryLimit: 0, expireInSeconds: 1 }), async (job: JobInfo, tx) => {
       await tx.query(sql`INSERT INTO knowledge_entries (tenant_id, title, body) VALUES (${job.tenantId}, ${`slow ${job.id}`}, 'x')`);

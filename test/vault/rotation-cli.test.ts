@@ -2,7 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { keysCommand } from '../../src/cli/keys.ts';
+import { tenantsCommand } from '../../src/cli/tenants.ts';
+import { loadConfig } from '../../src/config/config.ts';
 import type { Database } from '../../src/db/client.ts';
 import { withOwner } from '../../src/db/transaction.ts';
 import { createConnectorsService } from '../../src/modules/connectors/service.ts';
@@ -51,6 +54,27 @@ function cli(args: string[], masterKeys: string, killWhen?: RegExp): Promise<Run
     printed.push(stdout, stderr);
     resolve({ code, signal, stdout, stderr });
   }));
+}
+
+/**
+ * Commands that are not killed run in this process (the spawned runs prove the
+ * wiring of main.ts; this saves starting Node and PGlite for each).
+ */
+async function command(args: string[], masterKeys: string): Promise<Run> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
+  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
+  try {
+    const config = loadConfig({ LOG_LEVEL: 'warn', ...iso.env, OCSUITE_MASTER_KEYS: masterKeys });
+    const code = await (args[0] === 'tenants' ? tenantsCommand(config, args.slice(1)) : keysCommand(config, args.slice(1)));
+    const run = { code, signal: null, stdout: `${out.join('\n')}\n`, stderr: err.join('\n') };
+    printed.push(run.stdout, run.stderr);
+    return run;
+  } finally {
+    log.mockRestore();
+    error.mockRestore();
+  }
 }
 
 async function withDb<T>(fn: (db: Database) => Promise<T>): Promise<T> {
@@ -110,7 +134,7 @@ describe('ocsuite keys rotate-master, killed mid-way and run again', () => {
     expect(midway.runs).toEqual([{ outcome: 'running', finished_at: null }]);
 
     // Still needed: the retire command says by what, and refuses.
-    const refused = await cli(['keys', 'retire', 't1'], `${t1},${k2}`);
+    const refused = await command(['keys', 'retire', 't1'], `${t1},${k2}`);
     expect(refused.code).toBe(1);
     expect(refused.stdout).toContain('refused: master key t1 is still needed by:');
     expect(refused.stdout).toMatch(/tenant_data_keys\.wrapped_key: 6 row\(s\)/);
@@ -122,7 +146,7 @@ describe('ocsuite keys rotate-master, killed mid-way and run again', () => {
     expect(resumed.stdout).toContain('rewrapped 6 tenant data key(s)');
     expect(resumed.stdout).toMatch(/verified: 8 data key\(s\) and \d+ platform secret\(s\) open under k2/);
 
-    const retired = await cli(['keys', 'retire', 't1'], `${t1},${k2}`);
+    const retired = await command(['keys', 'retire', 't1'], `${t1},${k2}`);
     expect(retired.code, retired.stdout + retired.stderr).toBe(0);
     expect(retired.stdout).toContain('master key t1 retired');
     const after = await withDb((db) => owner(db, async (tx) => ({
@@ -166,7 +190,7 @@ describe('ocsuite keys rotate-tenant --all, killed mid-way and run again', () =>
     await expectEverySecretReadable(k2);
 
     // Nothing left to do: a new run rotates only keys older than its own start.
-    const verify = await cli(['keys', 'verify'], k2);
+    const verify = await command(['keys', 'verify'], k2);
     expect(verify.code, verify.stdout).toBe(0);
     expect(verify.stdout).toContain(`opened 8 tenant data key(s)`);
     expect(verify.stdout).toContain(`${plain.size} tenant value(s)`);
@@ -177,7 +201,7 @@ describe('ocsuite tenants delete', () => {
   it('deletes a tenant by crypto-shredding, audits it as the operator, and status shows what is left', async () => {
     const victim = tenants[1]!;
     const [row] = await withDb((db) => owner(db, (tx) => tx.query<{ name: string }>(sql`SELECT name FROM tenants WHERE id = ${victim}`)));
-    const done = await cli(['tenants', 'delete', victim, '--confirm', row!.name], k2);
+    const done = await command(['tenants', 'delete', victim, '--confirm', row!.name], k2);
     expect(done.code, done.stdout + done.stderr).toBe(0);
     expect(done.stdout).toContain(`tenant ${victim} deleted`);
     expect(done.stdout).toContain('destroyed 1 data key version(s)');
@@ -190,7 +214,7 @@ describe('ocsuite tenants delete', () => {
     expect(after.others).toHaveLength(7);
     expect(after.events).toEqual([{ actor_type: 'operator', target_id: victim }]);
 
-    const status = await cli(['keys', 'status'], `${t1},${k2}`);
+    const status = await command(['keys', 'status'], `${t1},${k2}`);
     expect(status.code, status.stdout).toBe(0);
     expect(status.stdout).toMatch(/^\s+t1\s+retired\s.*needed by: nothing$/m);
     expect(status.stdout).toMatch(/^\s+k2\s+primary\s.*needed by: tenant_data_keys\.wrapped_key 7, signing_keys\.private_key_sealed 1/m);

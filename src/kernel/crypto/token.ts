@@ -4,8 +4,6 @@
  * key version) so a reader knows which key to fetch before decrypting.
  */
 
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
-
 export function formatToken(prefix: string, label: string, blob: Uint8Array): string {
   const bytes = Buffer.isBuffer(blob) ? blob : Buffer.from(blob.buffer, blob.byteOffset, blob.byteLength);
   return `${prefix}.${label}.${bytes.toString('base64url')}`;
@@ -27,20 +25,25 @@ export function parseToken(
 }
 
 /**
- * Node's decoder silently skips junk and ignores trailing bits; the alphabet
- * check, the length check and zero unused trailing bits together give each
- * blob exactly one accepted spelling (what re-encoding and comparing would
- * check, without encoding the blob a second time).
+ * Node's decoder silently skips junk and ignores trailing bits. Refusing the
+ * standard-base64 characters, checking the decoded length and requiring zero
+ * unused trailing bits give each blob exactly one accepted spelling — what
+ * re-encoding and comparing would check, without encoding the blob again
+ * (test/crypto/hot-path.test.ts holds the two definitions equal).
  */
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 function decodeBase64UrlStrict(encoded: string): Buffer | undefined {
   const rest = encoded.length % 4;
-  if (rest === 1 || !BASE64URL.test(encoded)) return undefined;
+  // Node's base64url decoder also takes '+' and '/', and skips any other junk:
+  // refuse the former here, and the length check below catches the latter
+  // (every skipped character shortens the output by at least one byte).
+  if (encoded.length === 0 || rest === 1 || encoded.includes('+') || encoded.includes('/')) return undefined;
   if (rest !== 0) {
     // 2 trailing characters carry 1 byte (4 unused bits), 3 carry 2 bytes (2 unused bits).
-    const unused = ALPHABET.indexOf(encoded[encoded.length - 1]!) & (rest === 2 ? 0x0f : 0x03);
-    if (unused !== 0) return undefined;
+    const last = ALPHABET.indexOf(encoded[encoded.length - 1]!);
+    if (last < 0 || (last & (rest === 2 ? 0x0f : 0x03)) !== 0) return undefined;
   }
-  return Buffer.from(encoded, 'base64url');
+  const bytes = Buffer.from(encoded, 'base64url');
+  return bytes.length === Math.floor((encoded.length * 3) / 4) ? bytes : undefined;
 }
