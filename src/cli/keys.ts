@@ -6,7 +6,8 @@ import type { Config } from '../config/config.ts';
 import type { Database } from '../db/client.ts';
 import { migrationStatus } from '../db/migrate.ts';
 import { openDatabase } from '../db/open.ts';
-import { withMaintenance } from '../db/transaction.ts';
+import { withIdentity, withMaintenance } from '../db/transaction.ts';
+import { rotateSigningKey, SIGNING_KEY_PROPAGATION_SECONDS } from '../kernel/auth/signing-keys.ts';
 import type { AuditEventInput } from '../kernel/audit/events.ts';
 import { recordAuditEvent } from '../kernel/audit/events.ts';
 import { loadMasterKeys, type Keyring } from '../kernel/crypto/index.ts';
@@ -32,6 +33,8 @@ const USAGE = `usage: ocsuite keys <command> [options]
   rotate-tenant --all             the same for every tenant (resumes an interrupted --all run)
   retire ID                       retire a master key; refused while anything depends on it
   verify                          open every sealed value in the database (read-only)
+  rotate-signing                  add an access-token signing key (published now, signing after 60 s) and retire
+                                  keys whose successor has signed longer than an access token lives
 
   rotation options: --batch-size N (rows per transaction, default 500), --throttle-ms N (pause between batches)
   An interrupted rotation (Ctrl-C, a crash, a kill) resumes by running the same command again.`;
@@ -112,7 +115,7 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
     console.log(USAGE);
     return sub || values.help ? 0 : 2;
   }
-  if (!['status', 'rotate-master', 'rotate-tenant', 'retire', 'verify'].includes(sub)) {
+  if (!['status', 'rotate-master', 'rotate-tenant', 'retire', 'verify', 'rotate-signing'].includes(sub)) {
     console.error(`ocsuite keys: unknown command "${sub}"\n\n${USAGE}`);
     return 2;
   }
@@ -152,6 +155,19 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
   const maintenance = <T>(fn: Parameters<typeof withMaintenance<T>>[2]) => withMaintenance(db, { statementTimeoutMs: config.statementTimeoutMs }, fn);
   try {
     switch (sub) {
+      case 'rotate-signing': {
+        const r = await withIdentity(db, { statementTimeoutMs: config.statementTimeoutMs }, async (tx) => {
+          const rotated = await rotateSigningKey(tx, keyring, { accessTokenTtlSeconds: config.accessTokenTtlSeconds });
+          await recordAuditEvent(tx, {
+            tenantId: null, actor: operatorActor(), action: 'keys.signing_rotated', target: { type: 'signing_key', id: rotated.added },
+            outcome: 'success', metadata: { retired: rotated.retired },
+          });
+          return rotated;
+        });
+        console.log(`added signing key ${r.added}: published in JWKS now, signs after ${SIGNING_KEY_PROPAGATION_SECONDS} s`);
+        console.log(r.retired.length ? `retired: ${r.retired.join(', ')}` : 'retired: none (older keys may still verify unexpired tokens)');
+        return 0;
+      }
       case 'status':
         return await status(maintenance, keyring, config);
       case 'rotate-master': {

@@ -152,3 +152,13 @@ function settle(id: string, outcome: Outcome): JobResult {
       return { id, status: 'failed', output: { message: 'deferred' } };
   }
 }
+
+/**
+ * Creates or upgrades the pgboss schema with the owner connection (`ocsuite migrate`), for
+ * deployments that run pg-boss on PostgreSQL (no REDIS_URL) and start `serve` without migrating.
+ */
+export async function installPgBossSchema(connectionString: string): Promise<void> {
+  const boss = new PgBoss({ connectionString, max: 1, schema: SCHEMA, migrate: true, supervise: false, schedule: false, application_name: 'ocsuite-migrate' });
+  await boss.start();
+  await boss.stop({ graceful: false, timeout: 1_000 });
+}

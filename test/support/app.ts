@@ -49,9 +49,12 @@ export async function startApp(env: Record<string, string> = {}): Promise<TestAp
     platform,
     logs,
     async close() {
-      await app.close();
-      await shutdownPlatform(platform);
-      if (config.redisUrl) await purgePrefix(config.redisUrl, config.jobsPrefix);
+      try {
+        await app.close();
+        await shutdownPlatform(platform);
+      } finally {
+        if (config.redisUrl) await purgePrefix(config.redisUrl, config.jobsPrefix);
+      }
     },
   };
 }
