@@ -240,6 +240,7 @@ function productionProblems(config: Config, env: Env): string[] {
     out.push('OCSUITE_MASTER_KEYS: master keys are required in production (or OCSUITE_MASTER_KEYS_FILE)');
   }
   if (config.witnessUrl?.startsWith('http:')) out.push('OCSUITE_WITNESS_URL: must be https in production');
+  if (config.alertWebhookUrl?.startsWith('http:')) out.push('OCSUITE_ALERT_WEBHOOK_URL: must be https in production');
   if (config.corsOrigins.includes('*')) out.push('CORS_ORIGINS: * is refused in production; list the allowed origins');
   if (config.operatorToken && /^(change-?me|example|secret|x+)/i.test(config.operatorToken)) {
     out.push('OCSUITE_OPERATOR_TOKEN: looks like a default value; generate one with `openssl rand -base64 32`');

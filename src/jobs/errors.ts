@@ -26,6 +26,12 @@ export class PoisonError extends Error {
 /** A tenant job whose tenant is missing, deleted or suspended: refused, never run without a tenant. */
 export class TenantRefusedError extends Error {
   readonly code = 'ERR_JOB_TENANT_REFUSED';
+  /** `gone`: no such tenant (deleted or never created); `suspended`: it exists, the job may run later. */
+  readonly reason: 'gone' | 'suspended';
+  constructor(reason: 'gone' | 'suspended', message: string) {
+    super(message);
+    this.reason = reason;
+  }
 }
 
 export class JobTimeoutError extends Error {

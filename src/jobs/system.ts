@@ -217,7 +217,7 @@ export class JobSystem implements JobQueue {
       return { status: 'completed' };
     } catch (err) {
       if (err instanceof TenantRefusedError) {
-        const gone = !/suspended/.test(err.message);
+        const gone = err.reason === 'gone';
         this.#log.warn({ queue: job.queue, jobId: job.id, tenantId: envelope.tenantId }, `tenant job refused: ${err.message}`);
         return this.#dead(job, entry, gone ? null : envelope.tenantId, { payload: envelope.data, error: `refused: ${err.message}`, retryable: !gone, claimedTenantId: gone ? envelope.tenantId : null });
       }
@@ -266,8 +266,8 @@ export class JobSystem implements JobQueue {
       const [state] = await tx.query<{ status: string | null; done: boolean }>(sql`
         SELECT (SELECT status FROM tenants WHERE id = ${tenantId}) AS status,
                EXISTS (SELECT 1 FROM job_completions WHERE job_id = ${info.id}) AS done`);
-      if (!state?.status) throw new TenantRefusedError('the tenant does not exist (deleted or never created)');
-      if (state.status !== 'active') throw new TenantRefusedError(`the tenant is ${state.status}`);
+      if (!state?.status) throw new TenantRefusedError('gone', 'the tenant does not exist (deleted or never created)');
+      if (state.status !== 'active') throw new TenantRefusedError('suspended', `the tenant is ${state.status}`);
       if (state.done) return; // delivered again after its work committed: already done
       await (entry.handler as TenantHandler)(info, tx);
       if (controller.signal.aborted) throw controller.signal.reason;

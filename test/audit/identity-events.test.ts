@@ -5,7 +5,7 @@ import { emailHandle } from '../../src/modules/identity/audit-events.ts';
 import { createMembersService } from '../../src/modules/identity/members-service.ts';
 import { permissionsOf } from '../../src/kernel/access/permissions.ts';
 import type { Principal } from '../../src/kernel/auth/principal.ts';
-import { addMember, bearer, json, PASSWORD, signup, startApp, uniqueEmail, type Account, type TestApp } from '../support/app.ts';
+import { addMember, bearer, enableMfa, json, PASSWORD, signup, startApp, uniqueEmail, type Account, type TestApp } from '../support/app.ts';
 
 let t: TestApp;
 let owner: Account;
@@ -94,5 +94,22 @@ describe('identity flows are audit events', () => {
     const me = await t.app.inject({ method: 'POST', url: '/api/v1/auth/logout', headers: bearer(owner) });
     expect(me.statusCode).toBeLessThan(300);
     expect((await eventsOf(owner.tenantId, 'auth.logout')).map((r) => r.actor_id)).toContain(owner.userId);
+  });
+
+  it('MFA enrolment, API keys and the tenant MFA policy are events, and the key itself is never recorded', async () => {
+    const admin = await enableMfa(t.app, await signup(t.app, 'Keys'));
+    expect((await eventsOf(admin.tenantId, 'mfa.enabled')).map((r) => r.actor_id)).toEqual([admin.userId]);
+    const created = await t.app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(admin), payload: { name: 'ci', scopes: ['knowledge:read'] } });
+    expect(created.statusCode).toBe(201);
+    const { id, key } = json(created);
+    expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${id}`, headers: bearer(admin) })).statusCode).toBe(204);
+    const [c] = await eventsOf(admin.tenantId, 'apikey.created');
+    expect(c).toMatchObject({ target_id: id, metadata: expect.objectContaining({ name: 'ci', scopes: ['knowledge:read'] }) });
+    expect((await eventsOf(admin.tenantId, 'apikey.revoked')).map((r) => r.target_id)).toEqual([id]);
+    expect((await t.app.inject({ method: 'PUT', url: '/api/v1/tenant/mfa-policy', headers: bearer(admin), payload: { requiredForAdmins: true } })).statusCode).toBe(204);
+    expect((await eventsOf(admin.tenantId, 'tenant.mfa_policy_changed'))[0]?.metadata).toEqual({ requiredForAdmins: true });
+    const all = await withOwner(t.platform.db, (tx) => tx.query(sql`SELECT * FROM audit_events WHERE tenant_id = ${admin.tenantId}`));
+    expect(JSON.stringify(all)).not.toContain(key);
+    expect(JSON.stringify(all)).not.toContain(admin.mfa!.secret);
   });
 });

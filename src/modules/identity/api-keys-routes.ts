@@ -6,6 +6,7 @@ import { notFound, ProblemError } from '../../http/problem.ts';
 import { PERMISSIONS } from '../../kernel/access/permissions.ts';
 import { newApiKey, validScopes } from '../../kernel/auth/api-keys.ts';
 import { contextOf } from '../../kernel/auth/principal.ts';
+import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import type { Platform } from '../../platform.ts';
 
 const strict = { additionalProperties: false } as const;
@@ -59,10 +60,17 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
     if (beyond.length) throw new ProblemError('role-escalation', 403, `You cannot grant scopes you do not hold: ${beyond.join(', ')}.`);
     const { key, hash } = newApiKey();
     const days = req.body.expiresInDays;
-    const [row] = await platform.queryAsTenant<Row>(contextOf(p), sql`
-      INSERT INTO api_keys (tenant_id, name, secret_hash, scopes, created_by, expires_at)
-      VALUES (${p.tenantId}, ${req.body.name}, ${hash}, ${sql.param(scopes)}::text[], ${p.userId}, ${days ? sql`now() + make_interval(days => ${days})` : sql`NULL`})
-      RETURNING id, name, scopes, created_at, expires_at, last_used_at`);
+    const [row] = await platform.withTenant(contextOf(p), async (tx) => {
+      const rows = await tx.query<Row>(sql`
+        INSERT INTO api_keys (tenant_id, name, secret_hash, scopes, created_by, expires_at)
+        VALUES (${p.tenantId}, ${req.body.name}, ${hash}, ${sql.param(scopes)}::text[], ${p.userId}, ${days ? sql`now() + make_interval(days => ${days})` : sql`NULL`})
+        RETURNING id, name, scopes, created_at, expires_at, last_used_at`);
+      await recordAuditEvent(tx, {
+        tenantId: p.tenantId, actor: auditActorOf(p), action: 'apikey.created', target: { type: 'api_key', id: rows[0]?.id },
+        outcome: 'success', metadata: { name: req.body.name, scopes, expiresInDays: days ?? null },
+      });
+      return rows;
+    });
     reply.header('cache-control', 'no-store');
     return reply.code(201).send({ ...view(row!), key });
   });
@@ -81,8 +89,14 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
     config: { security: { policy: { permission: 'apikeys:manage' } } },
     schema: { tags, params: Type.Object({ id: Type.String({ format: 'uuid' }) }, strict), response: { 204: Type.Null() } },
   }, async (req, reply) => {
-    const rows = await platform.queryAsTenant(contextOf(principalOf(req)), sql`
-      UPDATE api_keys SET revoked_at = now() WHERE id = ${req.params.id} AND revoked_at IS NULL RETURNING id`);
+    const p = principalOf(req);
+    const rows = await platform.withTenant(contextOf(p), async (tx) => {
+      const revoked = await tx.query(sql`UPDATE api_keys SET revoked_at = now() WHERE id = ${req.params.id} AND revoked_at IS NULL RETURNING id`);
+      if (revoked.length > 0) {
+        await recordAuditEvent(tx, { tenantId: p.tenantId, actor: auditActorOf(p), action: 'apikey.revoked', target: { type: 'api_key', id: req.params.id }, outcome: 'success' });
+      }
+      return revoked;
+    });
     if (rows.length === 0) throw notFound('API key');
     return reply.code(204).send(null);
   });

@@ -8,6 +8,7 @@ import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { assertNotLocked, recordFailure, recordSuccess, throttleKey, ACCOUNT_POLICY } from '../../kernel/limits/login-throttle.ts';
 import type { Platform } from '../../platform.ts';
 import * as S from './schemas.ts';
+import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 
 const NoContent = { 204: Type.Null() };
 // 403, not 401: the caller's token is fine; only the code is wrong (a 401 would make clients refresh).
@@ -66,7 +67,10 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
     const { userId, sessionId } = self(p);
     const codes = await platform.withTenant(contextOf(p), async (tx) => {
       const result = await confirmEnrolment(tx, platform.keyring, userId, req.body.code);
-      if (result) await tx.query(sql`UPDATE sessions SET mfa_at = now() WHERE id = ${sessionId}`);
+      if (result) {
+        await tx.query(sql`UPDATE sessions SET mfa_at = now() WHERE id = ${sessionId}`);
+        await recordAuditEvent(tx, { tenantId: p.tenantId, actor: auditActorOf(p), action: 'mfa.enabled', target: { type: 'user', id: userId }, outcome: 'success' });
+      }
       return result;
     });
     if (!codes) throw wrongCode();
@@ -89,7 +93,11 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
   }, async (req, reply) => {
     const p = principalOf(req);
     await proveSecondFactor(p, req.body.code);
-    const codes = await platform.withTenant(contextOf(p), (tx) => replaceRecoveryCodes(tx, p.userId!));
+    const codes = await platform.withTenant(contextOf(p), async (tx) => {
+      const fresh = await replaceRecoveryCodes(tx, p.userId!);
+      await recordAuditEvent(tx, { tenantId: p.tenantId, actor: auditActorOf(p), action: 'mfa.recovery_codes_replaced', target: { type: 'user', id: p.userId! }, outcome: 'success' });
+      return fresh;
+    });
     reply.header('cache-control', 'no-store');
     return { recoveryCodes: codes };
   });
@@ -100,7 +108,10 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
   }, async (req, reply) => {
     const p = principalOf(req);
     await proveSecondFactor(p, req.body.code);
-    await platform.withTenant(contextOf(p), (tx) => removeMfa(tx, p.userId!));
+    await platform.withTenant(contextOf(p), async (tx) => {
+      await removeMfa(tx, p.userId!);
+      await recordAuditEvent(tx, { tenantId: p.tenantId, actor: auditActorOf(p), action: 'mfa.disabled', target: { type: 'user', id: p.userId! }, outcome: 'success' });
+    });
     return reply.code(204).send(null);
   });
 
@@ -109,8 +120,13 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
     schema: { tags, body: S.MfaPolicyBody, response: NoContent },
   }, async (req, reply) => {
     const p = principalOf(req);
-    await platform.withTenant(contextOf(p), (tx) =>
-      tx.query(sql`UPDATE tenants SET mfa_required_for_admins = ${req.body.requiredForAdmins} WHERE id = ${p.tenantId}`));
+    await platform.withTenant(contextOf(p), async (tx) => {
+      await tx.query(sql`UPDATE tenants SET mfa_required_for_admins = ${req.body.requiredForAdmins} WHERE id = ${p.tenantId}`);
+      await recordAuditEvent(tx, {
+        tenantId: p.tenantId, actor: auditActorOf(p), action: 'tenant.mfa_policy_changed', target: { type: 'tenant', id: p.tenantId },
+        outcome: 'success', metadata: { requiredForAdmins: req.body.requiredForAdmins },
+      });
+    });
     return reply.code(204).send(null);
   });
 };

@@ -8,6 +8,7 @@ import { hashOpaqueToken, newOpaqueToken, tokenPattern } from '../../kernel/auth
 import { assertPasswordAcceptable, hashPassword } from '../../kernel/auth/passwords.ts';
 import { assertNotLocked, IP_POLICY, recordFailure, secondsLocked, throttleKey } from '../../kernel/limits/login-throttle.ts';
 import type { Platform } from '../../platform.ts';
+import { recordAuditEvent } from '../../kernel/audit/events.ts';
 import { Email, Password } from './schemas.ts';
 
 const strict = { additionalProperties: false } as const;
@@ -77,8 +78,14 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
     const revoked = await platform.withIdentity(async (tx) => {
       await tx.query(sql`UPDATE users SET password_hash = ${passwordHash}, updated_at = now() WHERE id = ${userId}`);
       await tx.query(sql`UPDATE user_tokens SET used_at = now() WHERE user_id = ${userId} AND purpose = 'password-reset' AND used_at IS NULL`);
-      return tx.query<{ id: string }>(sql`
+      const ended = await tx.query<{ id: string }>(sql`
         UPDATE sessions SET revoked_at = now(), revoked_reason = 'password-reset' WHERE user_id = ${userId} AND revoked_at IS NULL RETURNING id`);
+      // An account spans tenants: the reset is an event of the platform log.
+      await recordAuditEvent(tx, {
+        tenantId: null, actor: { type: 'user', id: userId }, action: 'auth.password_reset', target: { type: 'user', id: userId },
+        outcome: 'success', metadata: { sessionsEnded: ended.length },
+      });
+      return ended;
     });
     revoked.forEach((s) => app.forgetSession(s.id));
     return reply.code(204).send(null);

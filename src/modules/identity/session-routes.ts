@@ -7,6 +7,7 @@ import { assertMayAssign } from '../../kernel/access/assignment.ts';
 import { isRole } from '../../kernel/access/permissions.ts';
 import { contextOf } from '../../kernel/auth/principal.ts';
 import type { Platform } from '../../platform.ts';
+import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { revokeUserSessions } from './sessions.ts';
 
 const strict = { additionalProperties: false } as const;
@@ -62,7 +63,12 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = 
       const [m] = await tx.query<{ role: string }>(sql`SELECT role FROM memberships WHERE user_id = ${req.params.userId}`);
       if (!m || !isRole(m.role)) throw notFound('member');
       if (req.params.userId !== p.userId) assertMayAssign(p.roles, m.role, null);
-      return revokeUserSessions(tx, req.params.userId, 'admin-revoked');
+      const ids = await revokeUserSessions(tx, req.params.userId, 'admin-revoked');
+      await recordAuditEvent(tx, {
+        tenantId: p.tenantId, actor: auditActorOf(p), action: 'session.revoked', target: { type: 'user', id: req.params.userId },
+        outcome: 'success', reason: 'revoked by an administrator', metadata: { sessionsEnded: ids.length },
+      });
+      return ids;
     });
     revoked.forEach((id) => app.forgetSession(id));
     return reply.code(204).send(null);
