@@ -1,6 +1,5 @@
 import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { shutdownPlatform } from '../../src/boot.ts';
 import type { Database } from '../../src/db/client.ts';
 import { withOwner } from '../../src/db/transaction.ts';
 import { AccessLogWriter, type AccessLine } from '../../src/kernel/audit/access-log.ts';
@@ -10,7 +9,6 @@ describe('access logs', () => {
   it('writes one line per request in batches, and a clean shutdown loses none', async () => {
     // A flush interval far beyond the test: every line below reaches the database through the shutdown flush.
     const t = await startApp({ OCSUITE_ACCESS_LOG_FLUSH_MS: '60000' });
-    let closed = false;
     try {
       const a = await signup(t.app, 'Logged');
       const ids: string[] = [];
@@ -25,7 +23,6 @@ describe('access logs', () => {
       expect(t.app.accessLog!.pending).toBeGreaterThanOrEqual(requests.length);
 
       await t.app.close();
-      closed = true;
       const rows = await withOwner(t.platform.db, (tx) => tx.query<{ request_id: string; tenant_id: string | null; user_id: string | null; route: string; status: number }>(sql`
         SELECT request_id, tenant_id::text, user_id::text, route, status FROM access_logs
         UNION ALL SELECT request_id, NULL, NULL, route, status FROM platform_access_logs`));
@@ -39,8 +36,8 @@ describe('access logs', () => {
       expect(byIdOf(60)).toMatchObject({ status: 401, tenant_id: null });
       expect(JSON.stringify(rows)).not.toContain('ocs_rt_');
     } finally {
-      if (!closed) await t.app.close();
-      await shutdownPlatform(t.platform);
+      // Closes the app again (a no-op once closed), the platform, and purges the run's Redis prefix.
+      await t.close();
     }
   });
 
