@@ -137,7 +137,7 @@ describe('roles', () => {
   });
 
   it('a second owner can be removed by the first', async () => {
-    const first = await signup(t.app, 'Two Owners');
+    const first = await enableMfa(t.app, await signup(t.app, 'Two Owners'));
     const second = await addMember(t.app, first, 'owner');
     expect(json(await inject('GET', '/api/v1/me', second)).roles).toEqual(['owner']);
 

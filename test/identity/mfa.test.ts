@@ -60,8 +60,51 @@ describe('TOTP second factor', () => {
 
   it('refuses a second enrolment while one is active', async () => {
     const owner = await enableMfa(t.app, await signup(t.app));
-    const res = await post('/api/v1/auth/mfa/enrol', owner);
+    const res = await post('/api/v1/auth/mfa/enrol', owner, { password: owner.password });
     expect(res.statusCode).toBe(409);
+  });
+
+  it('needs the password to enrol, so a stolen access token cannot attach a new authenticator', async () => {
+    const owner = await signup(t.app);
+    expect((await post('/api/v1/auth/mfa/enrol', owner)).statusCode).toBe(400);
+    const wrong = await post('/api/v1/auth/mfa/enrol', owner, { password: 'not the password at all' });
+    expect(wrong.statusCode).toBe(403);
+    expect(problem(wrong)).toBe('urn:ocsuite:problem:invalid-credentials');
+  });
+
+  it('never re-confirms an enabled factor and throttles confirmation guesses', async () => {
+    const owner = await enableMfa(t.app, await signup(t.app));
+    const again = await post('/api/v1/auth/mfa/confirm', owner, { code: await totpCode(owner) });
+    expect(again.statusCode).toBe(409);
+    const fresh = await signup(t.app);
+    expect((await post('/api/v1/auth/mfa/enrol', fresh, { password: fresh.password })).statusCode).toBe(201);
+    for (let i = 0; i < 5; i++) expect((await post('/api/v1/auth/mfa/confirm', fresh, { code: '000000' })).statusCode).toBe(403);
+    const locked = await post('/api/v1/auth/mfa/confirm', fresh, { code: '000000' });
+    expect(locked.statusCode).toBe(429);
+    expect(problem(locked)).toBe('urn:ocsuite:problem:locked-out');
+  });
+
+  it('gives no session from a password alone when signup or an invitation meets an account with MFA', async () => {
+    const owner = await enableMfa(t.app, await signup(t.app));
+    const second = await post('/api/v1/auth/signup', null, { tenantName: 'Second', email: owner.email, password: owner.password });
+    expect(second.statusCode).toBe(201);
+    expect(json(second)).toEqual({ mfaRequired: true, mfaTicket: expect.stringMatching(/^ocs_mt_/), expiresIn: 300 });
+    const inviter = await signup(t.app, 'Inviter');
+    const invite = json(await post('/api/v1/invitations', inviter, { email: owner.email, role: 'member' }));
+    const token = new URL(invite.acceptUrl).hash.replace('#token=', '');
+    const accepted = await post('/api/v1/invitations/accept', null, { token, password: owner.password });
+    expect(accepted.statusCode).toBe(200);
+    expect(json(accepted).mfaRequired).toBe(true);
+    expect(json(accepted).accessToken).toBeUndefined();
+  });
+
+  it('throttles password guesses through signup like login', async () => {
+    const owner = await signup(t.app);
+    for (let i = 0; i < 5; i++) {
+      expect((await post('/api/v1/auth/signup', null, { tenantName: 'Guess', email: owner.email, password: `guess number ${i} here` })).statusCode).toBe(409);
+    }
+    expect((await post('/api/v1/auth/signup', null, { tenantName: 'Guess', email: owner.email, password: owner.password })).statusCode).toBe(429);
+    expect((await post('/api/v1/auth/login', null, { email: owner.email, password: owner.password })).statusCode).toBe(429);
   });
 });
 

@@ -30,6 +30,8 @@ beforeAll(async () => {
     }]),
   });
   local = await signup(t.app, 'Linked');
+  // Linking needs a proven address on the local account.
+  await withOwner(t.platform.db, (tx) => tx.query(sql`UPDATE users SET email_verified_at = now() WHERE id = ${local.userId}`));
   await withOwner(t.platform.db, (tx) => tx.query(sql`INSERT INTO external_tenants (issuer, external_id, tenant_id) VALUES (${issuer}, 'org_acme', ${local.tenantId})`));
 });
 afterAll(async () => {
@@ -62,6 +64,13 @@ describe('external OIDC through the API', () => {
     // member role: no delete
     const del = await t.app.inject({ method: 'DELETE', url: `/api/v1/knowledge/${json(created).id}`, headers: { authorization: `Bearer ${token}` } });
     expect(del.statusCode).toBe(403);
+  });
+
+  it('never links to a local account whose email was not verified (it may belong to someone else)', async () => {
+    const squatter = await signup(t.app, 'Squatter');
+    const token = await clerkToken({ sub: 'user_victim', email: squatter.email });
+    const res = await t.app.inject({ method: 'GET', url: '/api/v1/knowledge', headers: { authorization: `Bearer ${token}` } });
+    expect(res.statusCode).toBe(401);
   });
 
   it('refuses unverified emails, unmapped organisations and forged tokens', async () => {

@@ -127,7 +127,7 @@ export async function totpCode(account: Account): Promise<string> {
 
 /** Enrols and confirms TOTP for `account`; its session is then freshly stepped up. */
 export async function enableMfa(app: FastifyInstance, account: Account): Promise<Account> {
-  const enrol = await app.inject({ method: 'POST', url: '/api/v1/auth/mfa/enrol', headers: bearer(account) });
+  const enrol = await app.inject({ method: 'POST', url: '/api/v1/auth/mfa/enrol', headers: bearer(account), payload: { password: account.password } });
   if (enrol.statusCode !== 201) throw new Error(`mfa enrol failed: ${enrol.statusCode} ${enrol.body}`);
   account.mfa = { secret: json(enrol).secret, lastStep: 0, recoveryCodes: [] };
   const confirm = await app.inject({ method: 'POST', url: '/api/v1/auth/mfa/confirm', headers: bearer(account), payload: { code: await totpCode(account) } });

@@ -50,7 +50,10 @@ export async function principalFromExternal(platform: Platform, id: ExternalIden
     let [link] = await tx.query<{ user_id: string }>(sql`SELECT user_id FROM external_identities WHERE issuer = ${id.issuer} AND subject = ${id.subject}`);
     if (!link) {
       if (!id.email || !id.emailVerified) throw new UnmappedIdentityError('first sight needs a verified email');
-      const [existing] = await tx.query<{ id: string }>(sql`SELECT id FROM users WHERE email_normalized = lower(${id.email})`);
+      const [existing] = await tx.query<{ id: string; verified: boolean }>(sql`
+        SELECT id, email_verified_at IS NOT NULL AS verified FROM users WHERE email_normalized = lower(${id.email})`);
+      // A local account whose address was never proven may have been registered by someone else.
+      if (existing && !existing.verified) throw new UnmappedIdentityError('the local account with this email is not verified');
       const userId = existing?.id
         ?? (await tx.query<{ id: string }>(sql`INSERT INTO users (email, email_verified_at) VALUES (${id.email}, now()) RETURNING id`))[0]!.id;
       await tx.query(sql`INSERT INTO external_identities (issuer, subject, user_id) VALUES (${id.issuer}, ${id.subject}, ${userId}) ON CONFLICT DO NOTHING`);

@@ -53,7 +53,9 @@ export async function acceptTotp(tx: Session, keyring: Keyring, userId: string, 
 }
 
 /** Confirms enrolment with a first code and returns the recovery codes (shown once). */
-export async function confirmEnrolment(tx: Session, keyring: Keyring, userId: string, code: string): Promise<string[] | null> {
+export async function confirmEnrolment(tx: Session, keyring: Keyring, userId: string, code: string): Promise<string[] | 'not-pending' | null> {
+  // Only a pending enrolment is confirmed: an enabled factor is never re-confirmed (that would hand out new recovery codes).
+  if ((await mfaState(tx, userId)) !== 'pending') return 'not-pending';
   if (!(await acceptTotp(tx, keyring, userId, code, { requireConfirmed: false }))) return null;
   await tx.query(sql`UPDATE user_mfa SET confirmed_at = now() WHERE user_id = ${userId}`);
   return replaceRecoveryCodes(tx, userId);

@@ -8,20 +8,12 @@ import { assertPasswordAcceptable, hashPassword, verifyPassword } from '../../ke
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { ProblemError, notFound } from '../../http/problem.ts';
 import type { Platform } from '../../platform.ts';
-import { addRefreshToken, startSession, tokensFor, type ClientInfo, type IssuedTokens } from './sessions.ts';
+import { addRefreshToken, issueMfaTicket, startSession, tokensFor, type ClientInfo, type IssuedTokens, type MfaChallenge } from './sessions.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { auditLoginFailure } from './audit-events.ts';
 
 const invalidCredentials = () => new ProblemError('invalid-credentials', 401, 'The email, password or tenant is not right.');
 const invalidRefresh = () => new ProblemError('invalid-token', 401, 'The refresh token is invalid, expired or already used.');
-
-const MFA_TICKET_TTL = 300;
-
-export interface MfaChallenge {
-  mfaRequired: true;
-  mfaTicket: string;
-  expiresIn: number;
-}
 
 interface UserRow {
   id: string;
@@ -45,22 +37,21 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
     });
   }
 
-  async function issueMfaTicket(tx: Session, userId: string, tenantId: string): Promise<MfaChallenge> {
-    const { token, hash } = newOpaqueToken('ocs_mt');
-    await tx.query(sql`INSERT INTO mfa_tickets (token_hash, user_id, tenant_id, expires_at)
-      VALUES (${hash}, ${userId}, ${tenantId}, now() + make_interval(secs => ${MFA_TICKET_TTL}))`);
-    return { mfaRequired: true, mfaTicket: token, expiresIn: MFA_TICKET_TTL };
-  }
-
   return {
     /** Self-serve signup: a new tenant with the caller as its owner. */
-    async signup(input: { tenantName: string; email: string; password: string }, client: ClientInfo): Promise<IssuedTokens> {
+    async signup(input: { tenantName: string; email: string; password: string }, client: ClientInfo): Promise<IssuedTokens | MfaChallenge> {
       if (!platform.config.signupEnabled) throw new ProblemError('signup-disabled', 403, 'Ask a tenant admin for an invitation.');
       assertPasswordAcceptable(input.password);
       const existing = await findUser(input.email);
-      // An existing account may open another tenant only by proving its password.
-      if (existing && !(await verifyPassword(existing.password_hash, input.password))) {
-        throw new ProblemError('conflict', 409, 'This email already has an account; sign up with its password or log in.');
+      // An existing account may open another tenant only by proving its password — a
+      // password check, so it is throttled and counted exactly like login.
+      const keys = [throttleKey.account(input.email), throttleKey.ip(client.ip)];
+      if (existing) {
+        await assertNotLocked(platform.withIdentity, keys);
+        if (!(await verifyPassword(existing.password_hash, input.password))) {
+          await recordFailures(keys);
+          throw new ProblemError('conflict', 409, 'This email already has an account; sign up with its password or log in.');
+        }
       }
       const passwordHash = existing ? null : await hashPassword(input.password);
       return platform.withIdentity(async (tx) => {
@@ -71,7 +62,10 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
           : (await tx.query<{ id: string; email: string }>(sql`
               INSERT INTO users (email, password_hash) VALUES (${input.email}, ${passwordHash}) RETURNING id, email`))[0]!;
         await tx.query(sql`INSERT INTO memberships (tenant_id, user_id, role) VALUES (${tenant!.id}, ${user.id}, 'owner')`);
-        const issued = await startSession(tx, platform, { tenant: tenant!, user, role: 'owner' }, client);
+        // An account with a second factor gets no session from a password alone, here as at login.
+        const issued = existing && (await mfaState(tx, user.id)) === 'enabled'
+          ? await issueMfaTicket(tx, user.id, tenant!.id)
+          : await startSession(tx, platform, { tenant: tenant!, user, role: 'owner' }, client);
         await recordAuditEvent(tx, {
           tenantId: tenant!.id, actor: { type: 'user', id: user.id }, action: 'auth.signup', target: { type: 'tenant', id: tenant!.id },
           outcome: 'success', metadata: { newAccount: !existing },

@@ -7,8 +7,9 @@ import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { ProblemError, notFound } from '../../http/problem.ts';
 import type { Platform } from '../../platform.ts';
 import { enqueueMail } from '../../kernel/mail/delivery.ts';
-import { assertNotLocked, IP_POLICY, recordFailure, throttleKey } from '../../kernel/limits/login-throttle.ts';
-import { startSession, type ClientInfo, type IssuedTokens } from './sessions.ts';
+import { ACCOUNT_POLICY, assertNotLocked, IP_POLICY, recordFailure, throttleKey } from '../../kernel/limits/login-throttle.ts';
+import { mfaState } from '../../kernel/auth/mfa.ts';
+import { issueMfaTicket, startSession, type ClientInfo, type IssuedTokens, type MfaChallenge } from './sessions.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 
 const invalidInvitation = () => new ProblemError('invalid-token', 401, 'The invitation is invalid, expired or already used.');
@@ -78,7 +79,7 @@ export function createInvitationsService(platform: Platform) {
      * Accepts an invitation. A new email becomes an account with this password;
      * an existing account proves itself with its password.
      */
-    async accept(input: { token: string; password: string }, client: ClientInfo): Promise<IssuedTokens> {
+    async accept(input: { token: string; password: string }, client: ClientInfo): Promise<IssuedTokens | MfaChallenge> {
       const tokenHash = hashOpaqueToken(input.token);
       const lookup = () =>
         platform.withIdentity((tx) =>
@@ -98,8 +99,12 @@ export function createInvitationsService(platform: Platform) {
       }
       let passwordHash: string | null = null;
       if (invite.user_id) {
+        // The password of an existing account: throttled per account as well as per IP, like login.
+        const account = throttleKey.account(invite.email);
+        await assertNotLocked(platform.withIdentity, [account]);
         if (!(await verifyPassword(invite.password_hash, input.password))) {
           await fail();
+          await platform.withIdentity((tx) => recordFailure(tx, account, ACCOUNT_POLICY));
           throw new ProblemError('invalid-credentials', 401, 'This email already has an account; use its password.');
         }
       } else {
@@ -124,7 +129,10 @@ export function createInvitationsService(platform: Platform) {
           ON CONFLICT (tenant_id, user_id) DO NOTHING RETURNING user_id`);
         if (inserted.length === 0) throw new ProblemError('conflict', 409, 'You are already a member of this tenant.');
         const [tenant] = await tx.query<{ id: string; name: string }>(sql`SELECT id, name FROM tenants WHERE id = ${invite.tenant_id}`);
-        const issued = await startSession(tx, platform, { tenant: tenant!, user: user!, role }, client);
+        // An account with a second factor joins, but signs in only through the MFA step.
+        const issued = invite.user_id && (await mfaState(tx, user!.id)) === 'enabled'
+          ? await issueMfaTicket(tx, user!.id, invite.tenant_id)
+          : await startSession(tx, platform, { tenant: tenant!, user: user!, role }, client);
         await recordAuditEvent(tx, {
           tenantId: invite.tenant_id, actor: { type: 'user', id: user!.id }, action: 'invitation.accepted',
           target: { type: 'invitation', id: invite.id }, outcome: 'success', metadata: { role, newAccount: !invite.user_id },

@@ -8,6 +8,7 @@ import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { assertNotLocked, recordFailure, recordSuccess, throttleKey, ACCOUNT_POLICY } from '../../kernel/limits/login-throttle.ts';
 import type { Platform } from '../../platform.ts';
 import * as S from './schemas.ts';
+import { verifyPassword } from '../../kernel/auth/passwords.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 
 const NoContent = { 204: Type.Null() };
@@ -44,12 +45,21 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
     app.forgetSession(sessionId);
   }
 
+  // Enrolling needs the password too: a stolen access token alone must not be able to
+  // attach the attacker's authenticator (which would then satisfy step-up).
   app.post('/auth/mfa/enrol', {
-    config: { security: { policy: { permission: 'session' } } },
-    schema: { tags, response: { 201: S.MfaEnrolment } },
+    config: { security: { policy: { permission: 'session' }, rateClass: 'auth' } },
+    schema: { tags, body: S.MfaEnrolBody, response: { 201: S.MfaEnrolment } },
   }, async (req, reply) => {
     const p = principalOf(req);
     const { userId } = self(p);
+    const key = throttleKey.mfa(userId);
+    await assertNotLocked(platform.withIdentity, [key]);
+    const [stored] = await platform.withIdentity((tx) => tx.query<{ password_hash: string | null }>(sql`SELECT password_hash FROM users WHERE id = ${userId}`));
+    if (!(await verifyPassword(stored?.password_hash, req.body.password))) {
+      await platform.withIdentity((tx) => recordFailure(tx, key, ACCOUNT_POLICY));
+      throw new ProblemError('invalid-credentials', 403, 'The password is not right.');
+    }
     const enrolment = await platform.withTenant(contextOf(p), async (tx) => {
       const [user] = await tx.query<{ email: string }>(sql`SELECT email FROM users WHERE id = ${userId}`);
       return beginEnrolment(tx, platform.keyring, { id: userId, email: user!.email }, 'OC-Suite');
@@ -60,20 +70,27 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
   });
 
   app.post('/auth/mfa/confirm', {
-    config: { security: { policy: { permission: 'session' } } },
+    config: { security: { policy: { permission: 'session' }, rateClass: 'auth' } },
     schema: { tags, body: S.MfaCodeBody, response: { 200: S.RecoveryCodes } },
   }, async (req, reply) => {
     const p = principalOf(req);
     const { userId, sessionId } = self(p);
+    const key = throttleKey.mfa(userId);
+    await assertNotLocked(platform.withIdentity, [key]);
     const codes = await platform.withTenant(contextOf(p), async (tx) => {
       const result = await confirmEnrolment(tx, platform.keyring, userId, req.body.code);
-      if (result) {
+      if (Array.isArray(result)) {
         await tx.query(sql`UPDATE sessions SET mfa_at = now() WHERE id = ${sessionId}`);
         await recordAuditEvent(tx, { tenantId: p.tenantId, actor: auditActorOf(p), action: 'mfa.enabled', target: { type: 'user', id: userId }, outcome: 'success' });
       }
       return result;
     });
-    if (!codes) throw wrongCode();
+    if (codes === 'not-pending') throw conflict('There is no enrolment waiting for confirmation.');
+    if (!codes) {
+      await platform.withIdentity((tx) => recordFailure(tx, key, ACCOUNT_POLICY));
+      throw wrongCode();
+    }
+    await platform.withIdentity((tx) => recordSuccess(tx, key));
     app.forgetSession(sessionId);
     reply.header('cache-control', 'no-store');
     return { recoveryCodes: codes };

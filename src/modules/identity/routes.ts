@@ -27,7 +27,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
 
   app.post('/auth/signup', {
     config: { security: { policy: 'public', rateClass: 'auth' } },
-    schema: { tags: ['identity'], body: S.SignupBody, response: { 201: S.TokenPair } },
+    schema: { tags: ['identity'], body: S.SignupBody, response: { 201: S.LoginResult } },
   }, async (req, reply) => reply.code(201).send(await auth.signup(req.body, clientOf(req))));
 
   app.post('/auth/login', {
@@ -74,7 +74,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
   });
 
   app.delete('/members/:userId', {
-    config: { security: { policy: { permission: 'members:manage' } } },
+    config: { security: { policy: { permission: 'members:manage' }, stepUp: true } },
     schema: { tags: ['members'], params: S.UserIdParams, response: NoContent },
   }, async (req, reply) => {
     await members.remove(principalOf(req), req.params.userId);
@@ -101,6 +101,6 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
 
   app.post('/invitations/accept', {
     config: { security: { policy: 'public', rateClass: 'auth' } },
-    schema: { tags: ['invitations'], body: S.AcceptInvitationBody, response: { 200: S.TokenPair } },
+    schema: { tags: ['invitations'], body: S.AcceptInvitationBody, response: { 200: S.LoginResult } },
   }, async (req) => invitations.accept(req.body, clientOf(req)));
 };

@@ -39,6 +39,7 @@ export const MfaVerifyBody = Type.Object(
   { ticket: Type.String({ pattern: tokenPattern('ocs_mt') }), code: Type.String({ minLength: 6, maxLength: 19 }) },
   strict,
 );
+export const MfaEnrolBody = Type.Object({ password: Password }, strict);
 export const MfaCodeBody = Type.Object({ code: Type.String({ minLength: 6, maxLength: 19 }) }, strict);
 export const MfaEnrolment = Type.Object({ secret: Type.String(), otpauthUri: Type.String() });
 export const RecoveryCodes = Type.Object({ recoveryCodes: Type.Array(Type.String()) });

@@ -71,3 +71,19 @@ export async function revokeUserSessions(tx: Session, userId: string, reason: st
     WHERE user_id = ${userId} AND revoked_at IS NULL RETURNING id`);
   return rows.map((r) => r.id);
 }
+
+const MFA_TICKET_TTL = 300;
+
+export interface MfaChallenge {
+  mfaRequired: true;
+  mfaTicket: string;
+  expiresIn: number;
+}
+
+/** The password step of an account with a second factor earns only this short, single-use ticket. */
+export async function issueMfaTicket(tx: Session, userId: string, tenantId: string): Promise<MfaChallenge> {
+  const { token, hash } = newOpaqueToken('ocs_mt');
+  await tx.query(sql`INSERT INTO mfa_tickets (token_hash, user_id, tenant_id, expires_at)
+    VALUES (${hash}, ${userId}, ${tenantId}, now() + make_interval(secs => ${MFA_TICKET_TTL}))`);
+  return { mfaRequired: true, mfaTicket: token, expiresIn: MFA_TICKET_TTL };
+}
