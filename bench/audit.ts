@@ -8,10 +8,8 @@
 //  3. GET /api/v1/knowledge/:id throughput with access logging on vs off (target ratio ≥ 0.95).
 // Set DATABASE_URL for PostgreSQL (a database of its own, dropped afterwards).
 // Writes the `audit` section of bench/results.json. Never a test: a slow machine reports, it does not fail.
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { promisify } from 'node:util';
 import { sql } from 'drizzle-orm';
 import { bootPlatform, shutdownPlatform } from '../src/boot.ts';
 import { loadConfig } from '../src/config/config.ts';
@@ -25,8 +23,8 @@ import { dbNodeReader } from '../src/kernel/translog/db-log.ts';
 import { perfectSubtrees, rootAt, verifyInclusion } from '../src/kernel/translog/index.ts';
 import type { Platform } from '../src/platform.ts';
 import { buildServer } from '../src/server.ts';
+import { autocannon, scratchDatabase } from './support.ts';
 
-const run = promisify(execFile);
 const profile = process.env.DATABASE_URL ? 'postgres' : 'embedded';
 const LEAVES = Number(process.env.BENCH_AUDIT_LEAVES ?? (profile === 'postgres' ? 1_000_000 : 100_000));
 const SINGLE = Number(process.env.BENCH_AUDIT_SINGLE ?? 1_000);
@@ -54,21 +52,10 @@ let db: Database;
 let dropDb: (() => Promise<void>) | undefined;
 let benchUrl: string | undefined;
 if (config.databaseUrl) {
-  const name = `ocsuite_bench_audit_${Date.now()}`;
-  const admin = openPg(config.databaseUrl, 1);
-  const l = await admin.acquire();
-  await l.exec(`CREATE DATABASE ${name}`);
-  l.release();
-  const url = new URL(config.databaseUrl);
-  url.pathname = `/${name}`;
-  benchUrl = url.toString();
+  const scratch = await scratchDatabase(config.databaseUrl, 'audit');
+  benchUrl = scratch.url;
   db = openPg(benchUrl, 20);
-  dropDb = async () => {
-    const x = await admin.acquire();
-    await x.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    x.release();
-    await admin.close();
-  };
+  dropDb = scratch.drop;
 } else {
   db = await openPglite(undefined);
 }
@@ -81,14 +68,7 @@ const results: Record<string, unknown> = { profile, node: process.version, at: n
 // ─── 3. request throughput with access logging on vs off ────────────────────
 // Measured first, on a fresh database: the embedded PGlite runs in this process, and after the bulk
 // tree build below its writes are slower for a while, which would blame the access log for it.
-async function load(url: string, headers: Record<string, string>): Promise<number> {
-  const args = ['-c', String(connections), '-d', String(seconds), '-j', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
-  await run('node_modules/.bin/autocannon', ['-c', '4', '-d', '1', '-j', ...args.slice(5)], { maxBuffer: 1 << 24 });
-  const { stdout } = await run('node_modules/.bin/autocannon', args, { maxBuffer: 1 << 24 });
-  const r = JSON.parse(stdout);
-  if (r.non2xx > 0 || r.errors > 0) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-  return r.requests.average as number;
-}
+const load = (url: string, headers: Record<string, string>) => autocannon(url, headers, { connections, seconds });
 if (parts.has('access')) {
 const on = await buildServer(platform);
 const off = await buildServer({ ...platform, config: { ...platform.config, accessLogEnabled: false } });

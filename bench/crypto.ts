@@ -12,6 +12,7 @@ import { migrate } from '../src/db/migrate.ts';
 import { withOwner } from '../src/db/transaction.ts';
 import { Keyring, generateDataKey, openValue, sealValue, wrapDataKey, type SealedContext } from '../src/kernel/crypto/index.ts';
 import { rotateMasterKey, rotateTenantKey, type RotationOptions } from '../src/kernel/crypto/rotation.ts';
+import { scratchDatabase } from './support.ts';
 
 const profile = process.env.DATABASE_URL ? 'postgres' : 'embedded';
 const ROWS = Number(process.env.BENCH_CRYPTO_ROWS ?? 5_000);
@@ -88,22 +89,13 @@ function sealOpenBench() {
 
 async function benchDatabase(): Promise<{ db: Database; drop: () => Promise<void> }> {
   if (!process.env.DATABASE_URL) return { db: await openPglite(undefined), drop: async () => {} };
-  const name = `ocsuite_bench_crypto_${Date.now()}`;
-  const admin = openPg(process.env.DATABASE_URL, 1);
-  const l = await admin.acquire();
-  await l.exec(`CREATE DATABASE ${name}`);
-  l.release();
-  const url = new URL(process.env.DATABASE_URL);
-  url.pathname = `/${name}`;
-  const db = openPg(url.toString(), 4);
+  const scratch = await scratchDatabase(process.env.DATABASE_URL, 'crypto');
+  const db = openPg(scratch.url, 4);
   return {
     db,
     drop: async () => {
       await db.close();
-      const x = await admin.acquire();
-      await x.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      x.release();
-      await admin.close();
+      await scratch.drop();
     },
   };
 }

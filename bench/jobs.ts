@@ -16,6 +16,7 @@ import { purgePrefix, startBullMq } from '../src/jobs/bullmq.ts';
 import { startPgBoss } from '../src/jobs/pgboss.ts';
 import { JobSystem } from '../src/jobs/system.ts';
 import { sql } from 'drizzle-orm';
+import { scratchDatabase } from './support.ts';
 
 // pg-boss moves a job in several statements; BullMQ in a few Redis calls: more jobs for it so a round lasts long enough to measure.
 const N_PGBOSS = Number(process.env.BENCH_JOBS ?? 400);
@@ -178,27 +179,11 @@ async function benchBullMq(url: string, bookkeeping?: { url: string; drop: () =>
 const results: Record<string, unknown> = { profile, node: process.version, jobsPerRound: { pgBoss: N_PGBOSS, bullmq: N_BULLMQ }, rounds: ROUNDS, concurrency: CONCURRENCY, at: new Date().toISOString() };
 console.log(`\nOC-Suite jobs bench (${profile}, ${process.version}, ${N_PGBOSS} pg-boss / ${N_BULLMQ} BullMQ jobs per round, ${ROUNDS} alternating rounds, concurrency ${CONCURRENCY})`);
 results.pgBossPglite = await benchPgBoss('pglite');
-const admin = process.env.DATABASE_URL ? openPg(process.env.DATABASE_URL, 1) : undefined;
+const admin = process.env.DATABASE_URL;
 /** A database of its own for each measured store, dropped afterwards. */
-async function database(label: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `ocsuite_bench_jobs_${label}_${Date.now()}`;
-  const l = await admin!.acquire();
-  await l.exec(`CREATE DATABASE ${name}`);
-  l.release();
-  const u = new URL(process.env.DATABASE_URL!);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    drop: async () => {
-      const x = await admin!.acquire();
-      await x.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      x.release();
-    },
-  };
-}
+const database = (label: string) => scratchDatabase(admin!, `jobs_${label}`);
 if (admin) results.pgBossPostgres = await benchPgBoss('postgres', database);
 if (process.env.REDIS_URL) results.bullmq = await benchBullMq(process.env.REDIS_URL, admin ? await database('bullmq') : undefined);
-await admin?.close();
 
 const file = 'bench/results.json';
 const all = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};

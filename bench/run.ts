@@ -1,9 +1,7 @@
 // npm run bench — each figure against a baseline measured in the same run (DESIGN.md §7).
 // Writes bench/results.json. Never a test: a slow machine reports a ratio, it does not fail.
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
 import Fastify from 'fastify';
 import { sql } from 'drizzle-orm';
 import { jwtVerify, createLocalJWKSet } from 'jose';
@@ -11,27 +9,12 @@ import { bootPlatform, shutdownPlatform } from '../src/boot.ts';
 import { loadConfig } from '../src/config/config.ts';
 import { openPg, openPglite } from '../src/db/client.ts';
 import { buildServer } from '../src/server.ts';
+import { autocannon, perSecond, scratchDatabase } from './support.ts';
 
-const run = promisify(execFile);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 20);
 
-async function load(url: string, headers: Record<string, string>): Promise<number> {
-  const args = ['-c', String(connections), '-d', String(seconds), '-j', ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
-  // A separate process, so the load generator does not share the server's event loop.
-  await run('node_modules/.bin/autocannon', ['-c', '4', '-d', '1', '-j', ...args.slice(5)], { maxBuffer: 1 << 24 }); // warm-up
-  const { stdout } = await run('node_modules/.bin/autocannon', args, { maxBuffer: 1 << 24 });
-  const r = JSON.parse(stdout);
-  if (r.non2xx > 0 || r.errors > 0) throw new Error(`${url}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-  return r.requests.average as number;
-}
-
-async function perSecond(n: number, fn: () => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < Math.min(200, n); i++) await fn();
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) await fn();
-  return n / (Number(process.hrtime.bigint() - start) / 1e9);
-}
+const load = (url: string, headers: Record<string, string>) => autocannon(url, headers, { connections, seconds });
 
 const profile = process.env.DATABASE_URL ? 'postgres' : 'embedded';
 const config = loadConfig({
@@ -46,22 +29,10 @@ let db;
 let dropDb: (() => Promise<void>) | undefined;
 let benchUrl: string | undefined;
 if (config.databaseUrl) {
-  // A database of its own, dropped afterwards; the signing key is sealed under this run's master key.
-  const name = `ocsuite_bench_${Date.now()}`;
-  const admin = openPg(config.databaseUrl, 1);
-  const l = await admin.acquire();
-  await l.exec(`CREATE DATABASE ${name}`);
-  l.release();
-  const url = new URL(config.databaseUrl);
-  url.pathname = `/${name}`;
-  benchUrl = url.toString();
+  const scratch = await scratchDatabase(config.databaseUrl, 'api');
+  benchUrl = scratch.url;
   db = openPg(benchUrl, 20);
-  dropDb = async () => {
-    const x = await admin.acquire();
-    await x.exec(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    x.release();
-    await admin.close();
-  };
+  dropDb = scratch.drop;
 } else {
   db = await openPglite(undefined);
 }

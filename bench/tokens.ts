@@ -13,13 +13,7 @@ import { openPglite } from '../src/db/client.ts';
 import { withOwner } from '../src/db/transaction.ts';
 import { createAuthenticator } from '../src/kernel/auth/authenticator.ts';
 import { buildServer } from '../src/server.ts';
-
-async function perSecond(n: number, fn: () => Promise<unknown>): Promise<number> {
-  for (let i = 0; i < 500; i++) await fn();
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) await fn();
-  return n / (Number(process.hrtime.bigint() - start) / 1e9);
-}
+import { perSecond } from './support.ts';
 
 const idp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const jwk = { ...(await exportJWK(idp.publicKey)), kid: 'bench', alg: 'ES256', use: 'sig' };
