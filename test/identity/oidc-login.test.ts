@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sql } from 'drizzle-orm';
 import { exportJWK, SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { withOwner } from '../../src/db/transaction.ts';
 import { bearer, json, signup, startApp, uniqueEmail, type Account, type TestApp } from '../support/app.ts';
 
@@ -71,6 +71,23 @@ describe('external OIDC through the API', () => {
     const token = await clerkToken({ sub: 'user_victim', email: squatter.email });
     const res = await t.app.inject({ method: 'GET', url: '/api/v1/knowledge', headers: { authorization: `Bearer ${token}` } });
     expect(res.statusCode).toBe(401);
+  });
+
+  it('re-resolves the organisation mapping within a minute, so an unmapped or deleted tenant stops', async () => {
+    const other = await signup(t.app, 'Short-lived mapping');
+    await withOwner(t.platform.db, (tx) => tx.query(sql`INSERT INTO external_tenants (issuer, external_id, tenant_id) VALUES (${issuer}, 'org_temp', ${other.tenantId})`));
+    const token = await clerkToken({ sub: 'user_temp', email: uniqueEmail('temp'), org_id: 'org_temp' });
+    const call = () => t.app.inject({ method: 'GET', url: '/api/v1/knowledge', headers: { authorization: `Bearer ${token}` } });
+    expect((await call()).statusCode).toBe(200);
+    await withOwner(t.platform.db, (tx) => tx.query(sql`DELETE FROM external_tenants WHERE external_id = 'org_temp'`));
+    expect((await call()).statusCode).toBe(200); // still cached
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.now() + 61_000);
+      expect((await call()).statusCode).toBe(401);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('refuses unverified emails, unmapped organisations and forged tokens', async () => {

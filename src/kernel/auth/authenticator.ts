@@ -9,6 +9,7 @@ import { OidcError, OidcVerifier } from './oidc.ts';
 import type { Principal } from './principal.ts';
 
 const SESSION_CHECK_TTL_MS = 5_000;
+const EXTERNAL_RECHECK_SECONDS = 60;
 const CACHE_MAX = 50_000;
 
 interface SessionState {
@@ -33,7 +34,8 @@ export interface Authenticated {
  * A bearer credential → a Principal: API keys (`ocs_ak_…`, looked up every
  * time), external OIDC tokens of configured issuers (verified once, cached
  * until `exp`), built-in EdDSA access tokens (verified once, cached until
- * `exp`) whose session is re-checked at most every SESSION_CHECK_TTL_MS.
+ * `exp`) whose session is re-checked at most every SESSION_CHECK_TTL_MS;
+ * an external principal's tenant mapping is re-resolved every minute.
  * Every cache holds only what passed full verification.
  */
 export function createAuthenticator(platform: Platform) {
@@ -80,7 +82,9 @@ export function createAuthenticator(platform: Platform) {
     try {
       const identity = await oidc!.verify(token);
       const principal = await principalFromExternal(platform, identity);
-      remember(external, token, { principal, exp: identity.expiresAt });
+      // The signature stays valid until exp, but the tenant mapping can change (deletion, suspension):
+      // re-resolve at least once a minute.
+      remember(external, token, { principal, exp: Math.min(identity.expiresAt, Date.now() / 1000 + EXTERNAL_RECHECK_SECONDS) });
       return principal;
     } catch (err) {
       if (err instanceof OidcError || err instanceof UnmappedIdentityError) throw unauthenticated('The bearer token is invalid or expired.');
