@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { AEAD_OVERHEAD_BYTES, aeadOpen, aeadSeal } from '../../src/kernel/crypto/index.ts';
+import { AEAD_OVERHEAD_BYTES, aeadOpen, aeadSeal, importAeadKey } from '../../src/kernel/crypto/index.ts';
 import { expectCryptoError } from './fixtures.ts';
 
 describe('aead (AES-256-GCM)', () => {
@@ -14,6 +14,33 @@ describe('aead (AES-256-GCM)', () => {
     expect(a.length).toBe(plaintext.length + AEAD_OVERHEAD_BYTES);
     expect(a.subarray(0, 12).equals(b.subarray(0, 12))).toBe(false);
     expect(aeadOpen(key, a, aad).equals(plaintext)).toBe(true);
+  });
+
+  it('never repeats a nonce across refills of the nonce pool', () => {
+    // 256 nonces per pool fill: 3,000 seals cross eleven refills.
+    const nonces = new Set<string>();
+    const plaintext = Buffer.from('same plaintext every time');
+    for (let i = 0; i < 3_000; i++) {
+      const sealed = aeadSeal(key, plaintext, aad);
+      nonces.add(sealed.subarray(0, 12).toString('hex'));
+      if (i % 255 === 0) expect(aeadOpen(key, sealed, aad).equals(plaintext)).toBe(true);
+    }
+    expect(nonces.size).toBe(3_000);
+  });
+
+  it('takes the key imported once as a KeyObject, interchangeably with its bytes', () => {
+    const imported = importAeadKey(key);
+    const plaintext = Buffer.from('attack at dusk');
+    expect(aeadOpen(key, aeadSeal(imported, plaintext, aad), aad).equals(plaintext)).toBe(true);
+    expect(aeadOpen(imported, aeadSeal(key, plaintext, aad), aad).equals(plaintext)).toBe(true);
+    expectCryptoError(() => aeadOpen(importAeadKey(randomBytes(32)), aeadSeal(key, plaintext, aad), aad), 'ERR_AEAD_OPEN_FAILED');
+  });
+
+  it('refuses KeyObjects of the wrong size or type', () => {
+    expectCryptoError(() => importAeadKey(randomBytes(16)), 'ERR_KEY_INVALID');
+    expectCryptoError(() => aeadSeal(createSecretKey(randomBytes(16)), Buffer.from('x'), aad), 'ERR_KEY_INVALID');
+    const { privateKey } = generateKeyPairSync('ed25519');
+    expectCryptoError(() => aeadSeal(privateKey, Buffer.from('x'), aad), 'ERR_KEY_INVALID');
   });
 
   it('round-trips an empty plaintext', () => {

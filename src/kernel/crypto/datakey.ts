@@ -40,7 +40,7 @@ export function wrapDataKey(keyring: Keyring, ctx: DataKeyContext, dataKey: Uint
   if (!(dataKey instanceof Uint8Array) || dataKey.length !== DATA_KEY_BYTES) {
     throw new CryptoError('ERR_KEY_INVALID', `data key must be ${DATA_KEY_BYTES} bytes`);
   }
-  const { id, key } = keyring.primary;
+  const { id, aeadKey: key } = keyring.primary;
   return formatToken(WRAPPED_PREFIX, id, aeadSeal(key, dataKey, wrapAad(ctx, id)));
 }
 
@@ -51,7 +51,7 @@ export function wrapDataKey(keyring: Keyring, ctx: DataKeyContext, dataKey: Uint
 export function unwrapDataKey(keyring: Keyring, ctx: DataKeyContext, wrapped: string): Buffer {
   assertContext(ctx);
   const { masterKeyId, blob } = parseWrapped(wrapped);
-  const { key } = keyring.get(masterKeyId);
+  const { aeadKey: key } = keyring.get(masterKeyId);
   try {
     return aeadOpen(key, blob, wrapAad(ctx, masterKeyId));
   } catch {

@@ -7,6 +7,8 @@ export {
   AEAD_TAG_BYTES,
   aeadOpen,
   aeadSeal,
+  importAeadKey,
+  type AeadKey,
 } from './aead.ts';
 export {
   Keyring,

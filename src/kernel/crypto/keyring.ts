@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createSecretKey, randomBytes, type KeyObject } from 'node:crypto';
 import {
   closeSync,
   existsSync,
@@ -24,6 +24,8 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 export interface MasterKey {
   readonly id: string;
   readonly key: Buffer;
+  /** The same key imported once for AES-GCM (aead.ts AeadKey). */
+  readonly aeadKey: KeyObject;
 }
 
 /** Plain, exportable form used by serializeKeyring and rotation tooling. */
@@ -37,10 +39,11 @@ function invalid(message: string): CryptoError {
   return new CryptoError('ERR_KEYRING_INVALID', message);
 }
 
-/** `key` is non-enumerable so logging or JSON-encoding a MasterKey shows only its id. */
+/** Key material is non-enumerable so logging or JSON-encoding a MasterKey shows only its id. */
 function masterKey(id: string, key: Buffer): MasterKey {
-  const entry = { id } as { id: string; key: Buffer };
+  const entry = { id } as MasterKey;
   Object.defineProperty(entry, 'key', { value: Buffer.from(key), enumerable: false });
+  Object.defineProperty(entry, 'aeadKey', { value: createSecretKey(key), enumerable: false });
   return Object.freeze(entry);
 }
 

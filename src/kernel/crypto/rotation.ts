@@ -1,7 +1,9 @@
+import type { KeyObject } from 'node:crypto';
 import { sql, type SQL } from 'drizzle-orm';
 import type { Database, Session } from '../../db/client.ts';
 import { withMaintenance } from '../../db/transaction.ts';
 import { recordAuditEvent, type AuditEventInput } from '../audit/events.ts';
+import { importAeadKey } from './aead.ts';
 import { generateDataKey, masterKeyIdOf, rewrapDataKey, unwrapDataKey, wrapDataKey } from './datakey.ts';
 import { isCryptoError } from './errors.ts';
 import type { Keyring } from './keyring.ts';
@@ -139,6 +141,8 @@ async function walk<R>(o: RotationOptions, p: {
       })
       : Promise.resolve({ n: 0, next: [] as R[] });
     step.catch(() => {}); // awaited below, after the CPU work
+    // Let the transaction acquire its connection and send its statements before the CPU work holds the thread.
+    await new Promise((r) => setImmediate(r));
     pending = current.length > 0 ? { write: p.process(current), rows: current.length } : undefined;
     const { n, next } = await step;
     page = next;
@@ -193,18 +197,20 @@ const actorLabel = (a: AuditEventInput['actor']) => `${a.type}${a.id ? `:${a.id}
 type DataKeyRow = { tenant_id: string; version: number; wrapped_key: string };
 type CellRow = { id: string; sealed: string };
 
+// Keyset pages order by the table's own columns (qualified: an unqualified
+// ORDER BY name would sort by the ::text output column, which no index serves).
 const readDataKeys = (batch: number) => (t: Session, after: DataKeyRow | undefined) => t.query<DataKeyRow>(sql`
-  SELECT tenant_id::text AS tenant_id, version, wrapped_key FROM tenant_data_keys WHERE wrapped_key IS NOT NULL
-  ${after ? sql`AND (tenant_id, version) > (${after.tenant_id}::uuid, ${after.version}::int)` : sql``}
-  ORDER BY tenant_id, version LIMIT ${batch}`);
+  SELECT k.tenant_id::text AS tenant_id, k.version, k.wrapped_key FROM tenant_data_keys k WHERE k.wrapped_key IS NOT NULL
+  ${after ? sql`AND (k.tenant_id, k.version) > (${after.tenant_id}::uuid, ${after.version}::int)` : sql``}
+  ORDER BY k.tenant_id, k.version LIMIT ${batch}`);
 
 const readColumn = (c: SealedColumn, batch: number, tenantId: string | undefined) => {
   const q = ident(c);
   return (t: Session, after: CellRow | undefined) => t.query<CellRow>(sql`
-    SELECT ${q.id}::text AS id, ${q.column} AS sealed FROM ${q.table}
-    WHERE ${q.column} IS NOT NULL ${tenantId === undefined ? sql`` : sql`AND tenant_id = ${tenantId}`}
-    ${after === undefined ? sql`` : sql`AND ${q.id} > ${after.id}::${q.cast}`}
-    ORDER BY ${q.id} LIMIT ${batch}`);
+    SELECT x.${q.id}::text AS id, x.${q.column} AS sealed FROM ${q.table} x
+    WHERE x.${q.column} IS NOT NULL ${tenantId === undefined ? sql`` : sql`AND x.tenant_id = ${tenantId}`}
+    ${after === undefined ? sql`` : sql`AND x.${q.id} > ${after.id}::${q.cast}`}
+    ORDER BY x.${q.id} LIMIT ${batch}`);
 };
 
 async function countRows(o: RotationOptions, from: SQL): Promise<number> {
@@ -212,14 +218,21 @@ async function countRows(o: RotationOptions, from: SQL): Promise<number> {
   return row?.n ?? 0;
 }
 
-/** The compare-and-swap of one page of a registered column; returns what is stored now. */
+/**
+ * The compare-and-swap of one page of a registered column; returns what is
+ * stored now. The page's id range bounds the scan whatever plan is chosen
+ * (without it, stale statistics can hash the whole tenant on every page).
+ */
 async function swapColumn(t: Session, c: SealedColumn, swaps: Swaps, tenantId: string | undefined): Promise<CellRow[]> {
   if (swaps.ids.length === 0) return [];
   const q = ident(c);
+  const first = swaps.ids[0]!;
+  const last = swaps.ids[swaps.ids.length - 1]!;
   return t.query<CellRow>(sql`
     UPDATE ${q.table} AS x SET ${q.column} = v.next
     FROM unnest(${sql.param(swaps.ids)}::${q.arrayCast}, ${sql.param(swaps.olds)}::text[], ${sql.param(swaps.nexts)}::text[]) AS v(id, old, next)
-    WHERE ${tenantId === undefined ? sql`` : sql`x.tenant_id = ${tenantId} AND`} x.${q.id} = v.id AND x.${q.column} = v.old
+    WHERE ${tenantId === undefined ? sql`` : sql`x.tenant_id = ${tenantId} AND`} x.${q.id} BETWEEN ${first}::${q.cast} AND ${last}::${q.cast}
+      AND x.${q.id} = v.id AND x.${q.column} = v.old
     RETURNING x.${q.id}::text AS id, x.${q.column} AS sealed`);
 }
 
@@ -497,14 +510,16 @@ export async function rotateTenantKey(o: RotationOptions, tenantIdInput: string)
   report.toVersion = switched.active;
 
   // 2. The tenant's live versions, unwrapped once for this run.
-  const keys = new Map<number, Buffer>();
+  const keys = new Map<number, KeyObject>();
   try {
     const rows = await tx(o, (t) => t.query<KeyVersionRow>(sql`
       SELECT version, state, wrapped_key FROM tenant_data_keys WHERE tenant_id = ${tenantId} AND wrapped_key IS NOT NULL`));
     const keyProblems: RotationProblem[] = [];
     for (const r of rows) {
       try {
-        keys.set(r.version, unwrapDataKey(o.keyring, { tenantId, version: r.version }, r.wrapped_key!));
+        const bytes = unwrapDataKey(o.keyring, { tenantId, version: r.version }, r.wrapped_key!);
+        keys.set(r.version, importAeadKey(bytes)); // imported once: every value of the run uses it
+        bytes.fill(0);
       } catch (err) {
         keyProblems.push({ table: 'tenant_data_keys', column: 'wrapped_key', rowId: `${tenantId}/v${r.version}`, tenantId, code: codeOf(err) });
       }
@@ -534,7 +549,7 @@ export async function rotateTenantKey(o: RotationOptions, tenantIdInput: string)
     // 4. Destroy the old versions once nothing needs them, under the exclusive lock again.
     return await finishTenant(o, report);
   } finally {
-    for (const k of keys.values()) k.fill(0);
+    keys.clear(); // KeyObjects cannot be zeroed; dropping them lets their native memory go
   }
 }
 
@@ -579,7 +594,7 @@ async function finishTenant(o: RotationOptions, report: TenantRotationReport): P
 }
 
 /** One pass over a tenant's values in one column: re-encrypt what is not under `active`, open everything under it. */
-async function reencryptColumn(o: RotationOptions, c: SealedColumn, tenantId: string, active: number, keys: Map<number, Buffer>): Promise<Pass> {
+async function reencryptColumn(o: RotationOptions, c: SealedColumn, tenantId: string, active: number, keys: Map<number, KeyObject>): Promise<Pass> {
   const q = ident(c);
   const batch = o.batchSize ?? DEFAULT_BATCH;
   const phase = `tenant ${tenantId}: re-encrypt ${c.table}.${c.column} with data key v${active}`;
@@ -668,9 +683,9 @@ export async function rotateTenantKeys(o: RotationOptions, opts: { target: strin
   let after: string | undefined;
   for (;;) {
     const page = await tx(o, (t) => t.query<{ tenant_id: string }>(sql`
-      SELECT DISTINCT tenant_id::text AS tenant_id FROM tenant_data_keys WHERE ${due}
-      ${after === undefined ? sql`` : sql`AND tenant_id > ${after}::uuid`}
-      ORDER BY tenant_id LIMIT 100`));
+      SELECT k.tenant_id::text AS tenant_id FROM tenant_data_keys k WHERE ${due}
+      ${after === undefined ? sql`` : sql`AND k.tenant_id > ${after}::uuid`}
+      GROUP BY k.tenant_id ORDER BY k.tenant_id LIMIT 100`));
     if (page.length === 0) break;
     for (const d of page) {
       reports.push(await rotateTenantKey(o, d.tenant_id));

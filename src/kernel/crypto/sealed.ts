@@ -1,5 +1,5 @@
 import { assertContextField, assertKeyVersion, encodeAad, isWellFormed } from './aad.ts';
-import { AEAD_KEY_BYTES, AEAD_OVERHEAD_BYTES, aeadOpen, aeadSeal } from './aead.ts';
+import { AEAD_OVERHEAD_BYTES, aeadOpen, aeadSeal, assertAeadKey, type AeadKey } from './aead.ts';
 import { CryptoError } from './errors.ts';
 import { MASTER_KEY_ID_PATTERN, type Keyring } from './keyring.ts';
 import { formatToken, parseToken } from './token.ts';
@@ -43,12 +43,6 @@ function assertContext(ctx: SealedContext): void {
   assertKeyVersion('dataKeyVersion', ctx.dataKeyVersion);
 }
 
-function assertDataKey(dataKey: Uint8Array): void {
-  if (!(dataKey instanceof Uint8Array) || dataKey.length !== AEAD_KEY_BYTES) {
-    throw new CryptoError('ERR_KEY_INVALID', `data key must be ${AEAD_KEY_BYTES} bytes`);
-  }
-}
-
 /**
  * Strings are stored as UTF-8; a lone surrogate would silently become U+FFFD,
  * so refuse it. `owned` bytes were made here and are zeroed after use; the
@@ -72,8 +66,8 @@ function openFailed(reason: string): CryptoError {
 }
 
 /** `osv1.<dataKeyVersion>.<base64url(nonce||ct||tag)>` */
-export function sealValue(dataKey: Uint8Array, ctx: SealedContext, plaintext: string | Uint8Array): string {
-  assertDataKey(dataKey);
+export function sealValue(dataKey: AeadKey, ctx: SealedContext, plaintext: string | Uint8Array): string {
+  assertAeadKey(dataKey);
   assertContext(ctx);
   const { bytes, owned } = plaintextBytes(plaintext);
   try {
@@ -84,8 +78,8 @@ export function sealValue(dataKey: Uint8Array, ctx: SealedContext, plaintext: st
 }
 
 /** Any tampering, truncation, wrong context or wrong version throws ERR_SEALED_OPEN_FAILED. */
-export function openValue(dataKey: Uint8Array, ctx: SealedContext, token: string): Buffer {
-  assertDataKey(dataKey);
+export function openValue(dataKey: AeadKey, ctx: SealedContext, token: string): Buffer {
+  assertAeadKey(dataKey);
   assertContext(ctx);
   const { version, blob } = parseSealed(token);
   if (version !== ctx.dataKeyVersion) {
@@ -125,7 +119,7 @@ function masterAad(aadContext: string, masterKeyId: string): Buffer {
 /** `omk1.<masterKeyId>.<base64url(nonce||ct||tag)>`, under the keyring's primary. */
 export function sealWithMasterKey(keyring: Keyring, aadContext: string, plaintext: string | Uint8Array): string {
   assertContextField('aadContext', aadContext);
-  const { id, key } = keyring.primary;
+  const { id, aeadKey: key } = keyring.primary;
   const { bytes, owned } = plaintextBytes(plaintext);
   try {
     return formatToken(MASTER_SEALED_PREFIX, id, aeadSeal(key, bytes, masterAad(aadContext, id)));
@@ -138,7 +132,7 @@ export function sealWithMasterKey(keyring: Keyring, aadContext: string, plaintex
 export function openWithMasterKey(keyring: Keyring, aadContext: string, token: string): Buffer {
   assertContextField('aadContext', aadContext);
   const { masterKeyId, blob } = parseMasterSealed(token);
-  const { key } = keyring.get(masterKeyId);
+  const { aeadKey: key } = keyring.get(masterKeyId);
   try {
     return aeadOpen(key, blob, masterAad(aadContext, masterKeyId));
   } catch {
