@@ -54,6 +54,8 @@ export interface BootOptions {
   workers?: boolean;
   /** Test knobs for how fast a dead worker's job is taken back. */
   jobsTuning?: OpenJobsOptions['tuning'];
+  /** How often key material is reloaded from the database (default SIGNING_KEY_RELOAD_MS; tests shorten it). */
+  keyReloadMs?: number;
 }
 
 export async function bootPlatform(config: Config, opts: BootOptions = {}): Promise<Platform> {
@@ -82,8 +84,13 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     bindKeyRotation(db, { keyring, keyRotationDays: config.keyRotationDays, statementTimeoutMs: config.statementTimeoutMs });
     const keys = await tx.withIdentity((t) => loadSigningKeys(t, keyring));
     const tokens = new AccessTokenIssuer({ keys, issuer: config.issuer, audience: config.audience, ttlSeconds: config.accessTokenTtlSeconds });
-    // A signing-key rotation on any node reaches this one before the new key signs.
-    tokens.reloadEvery(SIGNING_KEY_RELOAD_MS, () => tx.withIdentity((t) => loadSigningKeys(t, keyring)), (err) => log.warn({ err: { message: (err as Error).message } }, 'signing key reload failed'));
+    // Key material every node reloads: a signing-key rotation reaches this node before the new key
+    // signs, and a master key retired by `ocsuite keys retire` is refused here too, not only after a restart.
+    const reloadKeys = async () => {
+      await tx.withMaintenance((t) => syncMasterKeys(t, keyring));
+      return tx.withIdentity((t) => loadSigningKeys(t, keyring));
+    };
+    tokens.reloadEvery(opts.keyReloadMs ?? SIGNING_KEY_RELOAD_MS, reloadKeys, (err) => log.warn({ err: { message: (err as Error).message } }, 'key reload failed'));
     const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxDir: path.join(config.dataDir, 'outbox') });
     // Jobs: BullMQ when REDIS_URL is set, pg-boss otherwise; workers in this process unless `ocsuite worker` runs them.
     const metrics = createMetrics();

@@ -7,12 +7,15 @@ import type { Database } from '../db/client.ts';
 import { migrationStatus } from '../db/migrate.ts';
 import { openDatabase } from '../db/open.ts';
 import { withIdentity, withMaintenance } from '../db/transaction.ts';
-import { rotateSigningKey, SIGNING_KEY_PROPAGATION_SECONDS } from '../kernel/auth/signing-keys.ts';
+import { rotateSigningKey, SIGNING_KEY_PROPAGATION_SECONDS, SIGNING_KEY_RELOAD_MS } from '../kernel/auth/signing-keys.ts';
 import type { AuditEventInput } from '../kernel/audit/events.ts';
 import { recordAuditEvent } from '../kernel/audit/events.ts';
 import { loadMasterKeys, type Keyring } from '../kernel/crypto/index.ts';
 import { keyAges } from '../kernel/crypto/key-ages.ts';
-import { masterKeyDependencies, masterKeyRecords, retireMasterKey, syncMasterKeys } from '../kernel/crypto/master-key-store.ts';
+import { masterKeyDependencies, masterKeyRecords, retireMasterKey, syncMasterKeys, type KeyDependency } from '../kernel/crypto/master-key-store.ts';
+import { mailKeyDependencies } from '../kernel/mail/delivery.ts';
+import { createLogger } from '../kernel/telemetry/logger.ts';
+import { openJobSystem } from '../jobs/open.ts';
 import {
   RotationAborted,
   rotateMasterKey,
@@ -206,7 +209,7 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
         return r.ok ? 0 : 1;
       }
       case 'retire':
-        return await retire(maintenance, keyring, positionals[1]!, options.actor);
+        return await retire(maintenance, keyring, positionals[1]!, options.actor, () => queuedMailKeys(config, db));
       case 'verify': {
         const r = await verifyAllSealed(options);
         console.log(`opened ${r.dataKeys} tenant data key(s), ${r.platformSecrets} platform secret(s), ${r.tenantValues} tenant value(s)`);
@@ -231,9 +234,27 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
 
 type Maintenance = <T>(fn: Parameters<typeof withMaintenance<T>>[2]) => Promise<T>;
 
-async function retire(maintenance: Maintenance, keyring: Keyring, id: string, actor: AuditEventInput['actor']): Promise<number> {
+/** Queued mail per master key, read from the profile's job queue (pg-boss or BullMQ). */
+async function queuedMailKeys(config: Config, db: Database): Promise<KeyDependency[]> {
+  const jobs = await openJobSystem({ config, db, connectionString: config.databaseUrl, migrate: false, log: createLogger('warn') });
+  try {
+    return await mailKeyDependencies(jobs);
+  } finally {
+    await jobs.stop();
+  }
+}
+
+async function retire(maintenance: Maintenance, keyring: Keyring, id: string, actor: AuditEventInput['actor'], inTransit: () => Promise<KeyDependency[]>): Promise<number> {
+  let queued: KeyDependency[];
+  try {
+    queued = await inTransit();
+  } catch (err) {
+    // Unknown is not "nothing": a queued mail sealed under the key would become unopenable.
+    console.log(`refused: cannot read the job queue to check for mail sealed under ${id} (${(err as Error).message}); try again when it is reachable`);
+    return 1;
+  }
   const result = await maintenance(async (t) => {
-    const r = await retireMasterKey(t, keyring, id);
+    const r = await retireMasterKey(t, keyring, id, queued);
     if (r.retired && r.alreadyRetired) return r;
     // Refusals are audited too: someone tried to take a key out of service.
     await recordAuditEvent(t, {
@@ -250,7 +271,7 @@ async function retire(maintenance: Maintenance, keyring: Keyring, id: string, ac
   if (result.retired) {
     console.log(result.alreadyRetired
       ? `master key ${id} was already retired`
-      : `master key ${id} retired: every process refuses it from its next start; remove it from OCSUITE_MASTER_KEYS on every node`);
+      : `master key ${id} retired: running servers refuse it within ${SIGNING_KEY_RELOAD_MS / 1000} s, new ones at start; remove it from OCSUITE_MASTER_KEYS on every node`);
     return 0;
   }
   if (result.reason === 'primary') console.log(`refused: ${id} is the primary master key; configure a new primary and run ocsuite keys rotate-master first`);
@@ -258,7 +279,9 @@ async function retire(maintenance: Maintenance, keyring: Keyring, id: string, ac
   else {
     console.log(`refused: master key ${id} is still needed by:`);
     for (const d of result.dependencies) console.log(`  ${d.table}.${d.column}: ${d.rows} row(s)`);
-    console.log('run `ocsuite keys rotate-master` (with the new key configured as primary), then retire again');
+    const inJobs = (d: KeyDependency) => d.table.startsWith('job');
+    if (result.dependencies.some((d) => !inJobs(d))) console.log('run `ocsuite keys rotate-master` (with the new key configured as primary), then retire again');
+    if (result.dependencies.some(inJobs)) console.log('mail sealed under it is queued or parked: let the mail queue drain and retry or discard parked mail (`ocsuite jobs dead list`), then retire again');
   }
   return 1;
 }

@@ -115,6 +115,10 @@ export async function startBullMq(opts: BullMqOptions): Promise<JobDriver & { de
       const c = await queueOf(queue).getJobCounts('waiting', 'delayed', 'prioritized', 'waiting-children');
       return Object.values(c).reduce((a, b) => a + b, 0);
     },
+    async pendingData(queue) {
+      const jobs = await queueOf(queue).getJobs(['waiting', 'delayed', 'prioritized', 'waiting-children', 'active']);
+      return jobs.filter((j) => j !== undefined).map((j) => j.data as unknown);
+    },
     async counts(queue): Promise<QueueCounts> {
       const q = queueOf(queue);
       const c = await q.getJobCounts('waiting', 'delayed', 'prioritized', 'active', 'completed', 'failed');

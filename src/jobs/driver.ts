@@ -57,6 +57,8 @@ export interface JobDriver {
   /** Jobs that are waiting to run (ready, delayed or being retried): what the depth limit counts. */
   waiting(queue: string): Promise<number>;
   counts(queue: string): Promise<QueueCounts>;
+  /** The payloads of jobs not finished yet: waiting, delayed, retrying or running. */
+  pendingData(queue: string): Promise<unknown[]>;
   schedule(queue: string, cron: string, data: object): Promise<void>;
   unschedule(queue: string): Promise<void>;
   schedules(): Promise<DriverSchedule[]>;

@@ -112,6 +112,10 @@ export async function startPgBoss(opts: PgBossOptions): Promise<JobDriver> {
       const [row] = await query<{ n: number }>(`SELECT count(*)::int AS n FROM ${SCHEMA}.job WHERE name = $1 AND state IN ('created', 'retry')`, [queue]);
       return row?.n ?? 0;
     },
+    async pendingData(queue) {
+      const rows = await query<{ data: unknown }>(`SELECT data FROM ${SCHEMA}.job WHERE name = $1 AND state IN ('created', 'retry', 'active')`, [queue]);
+      return rows.map((r) => r.data);
+    },
     async counts(queue): Promise<QueueCounts> {
       const [row] = await query<{ waiting: number; active: number; completed: number; failed: number; oldest: number | null }>(
         `SELECT count(*) FILTER (WHERE state IN ('created', 'retry'))::int AS waiting,

@@ -92,5 +92,7 @@ export interface JobQueue {
   startWorkers(): Promise<void>;
   definitions(): QueueDefinition[];
   counts(queue: string): Promise<QueueCounts>;
+  /** The payloads of jobs not finished yet: waiting, delayed, retrying or running. */
+  pendingData(queue: string): Promise<unknown[]>;
   stop(): Promise<void>;
 }

@@ -168,6 +168,14 @@ export class JobSystem implements JobQueue {
     return this.raw.counts(queue);
   }
 
+  async pendingData(queue: string): Promise<unknown[]> {
+    // What handlers see: the envelope's data; anything without an envelope will never run.
+    return (await this.raw.pendingData(queue)).flatMap((raw) => {
+      const parsed = parseEnvelope(raw);
+      return parsed.ok ? [parsed.envelope.data] : [];
+    });
+  }
+
   async stop(): Promise<void> {
     this.#stopping = true;
     await this.raw.stop();

@@ -63,6 +63,27 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     expect(await deadLetters(db, q)).toEqual([]);
   });
 
+  it.concurrent('lists the payloads of unfinished jobs (running, delayed), never of finished ones', async () => {
+    const q = queueName('pending');
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const started: string[] = [];
+    await jobs.define(base(q, { concurrency: 1 }), async (job: JobInfo<{ n: string }>) => {
+      started.push(job.data.n);
+      if (job.data.n === 'slow') await gate;
+    });
+    const sorted = async () => (await jobs.pendingData(q)).map((d) => (d as { n: string }).n).sort();
+    await jobs.send(q, { n: 'fast' });
+    await eventually('fast completes', () => observed.results.some((r) => r.queue === q && r.result === 'completed'));
+    await jobs.send(q, { n: 'slow' });
+    await eventually('slow starts', () => started.includes('slow'));
+    await jobs.send(q, { n: 'later' }, { delaySeconds: 3_600 });
+    expect(await sorted()).toEqual(['later', 'slow']);
+    release();
+    await eventually('slow completes', () => observed.results.filter((r) => r.queue === q && r.result === 'completed').length === 2);
+    expect(await sorted()).toEqual(['later']);
+  });
+
   it.concurrent('dead-letters a job that fails every attempt, with its error, and a retry from the dead letter succeeds', async () => {
     const q = queueName('poison');
     let healthy = false;

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { bootPlatform, shutdownPlatform } from '../../src/boot.ts';
+import { bootPlatform, shutdownPlatform, type BootOptions } from '../../src/boot.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { purgePrefix } from '../../src/jobs/bullmq.ts';
 import { openPglite, openPg, type Database } from '../../src/db/client.ts';
@@ -20,7 +20,7 @@ export interface TestApp {
 }
 
 /** A real platform on PGlite (in memory) or on the run's PostgreSQL database. */
-export async function startApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startApp(env: Record<string, string> = {}, boot: Pick<BootOptions, 'keyReloadMs'> = {}): Promise<TestApp> {
   const config = loadConfig({
     OCSUITE_MASTER_KEYS: process.env.OCSUITE_TEST_MASTER_KEYS!,
     OCSUITE_AUTH_RATE_LIMIT: '100000',
@@ -42,7 +42,7 @@ export async function startApp(env: Record<string, string> = {}): Promise<TestAp
       done();
     },
   });
-  const platform = await bootPlatform(config, { db, logDestination: sink, jobsConnectionString: config.databaseUrl, workers: true });
+  const platform = await bootPlatform(config, { db, logDestination: sink, jobsConnectionString: config.databaseUrl, workers: true, ...boot });
   const app = await buildServer(platform);
   return {
     app,

@@ -10,6 +10,8 @@ import type { Database } from '../../src/db/client.ts';
 import { withOwner } from '../../src/db/transaction.ts';
 import { createConnectorsService } from '../../src/modules/connectors/service.ts';
 import { useConnectorSecret } from '../../src/modules/connectors/secret-use.ts';
+import { enqueueMail, MAIL_QUEUE } from '../../src/kernel/mail/delivery.ts';
+import { eventually } from '../jobs/support.ts';
 import { adminPrincipal, bootOn, createTenants, isolatedDatabase, newMasterKey, newSecret, type IsolatedDatabase } from './support.ts';
 
 /**
@@ -146,6 +148,25 @@ describe('ocsuite keys rotate-master, killed mid-way and run again', () => {
     expect(resumed.stdout).toContain('rewrapped 6 tenant data key(s)');
     expect(resumed.stdout).toMatch(/verified: 8 data key\(s\) and \d+ platform secret\(s\) open under k2/);
 
+    // Mail sealed under t1 before the switch still waits in the job queue: kept until it is delivered.
+    const sender = await bootOn(iso, `*${t1},${k2}`);
+    try {
+      await enqueueMail(sender.platform.jobs, sender.platform.keyring, { to: 'late@example.com', subject: 'Invitation', text: 'one-time link' });
+    } finally {
+      await sender.close();
+    }
+    const waiting = await command(['keys', 'retire', 't1'], `${t1},${k2}`);
+    expect(waiting.code, waiting.stdout + waiting.stderr).toBe(1);
+    expect(waiting.stdout).toMatch(/jobs:mail\.send\.payload: 1 row\(s\)/);
+    expect(waiting.stdout).toContain('let the mail queue drain');
+    const worker = await bootOn(iso, `${t1},${k2}`);
+    try {
+      await worker.platform.jobs.startWorkers();
+      await eventually('the queued mail is delivered', async () => (await worker.platform.jobs.pendingData(MAIL_QUEUE.name)).length === 0);
+    } finally {
+      await worker.close();
+    }
+
     const retired = await command(['keys', 'retire', 't1'], `${t1},${k2}`);
     expect(retired.code, retired.stdout + retired.stderr).toBe(0);
     expect(retired.stdout).toContain('master key t1 retired');
@@ -159,6 +180,7 @@ describe('ocsuite keys rotate-master, killed mid-way and run again', () => {
     expect(after.events).toEqual([
       { action: 'keys.retired', outcome: 'failure' },
       { action: 'keys.master_rotated', outcome: 'success' },
+      { action: 'keys.retired', outcome: 'failure' },
       { action: 'keys.retired', outcome: 'success' },
     ]);
     // t1 is gone from the configuration: every secret opens with k2 alone.

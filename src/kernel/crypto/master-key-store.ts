@@ -67,6 +67,11 @@ export async function masterKeyDependencies(tx: Session): Promise<KeyDependency[
       WHERE ${col} IS NOT NULL GROUP BY 1 ORDER BY 1`);
     for (const r of rows) out.push({ table: c.table, column: c.column, masterKeyId: r.id, rows: r.rows });
   }
+  // Dead letters an operator may still retry: a sealed payload (mail) must still open then.
+  const parked = await tx.query<{ id: string; rows: number }>(sql`
+    SELECT split_part(payload->>'sealed', '.', 2) AS id, count(*)::int AS rows FROM job_platform_dead_letters
+    WHERE status IN ('dead', 'retrying') AND retryable AND payload->>'sealed' LIKE 'omk1.%' GROUP BY 1 ORDER BY 1`);
+  for (const d of parked) out.push({ table: 'job_platform_dead_letters', column: 'payload', masterKeyId: d.id, rows: d.rows });
   return out;
 }
 
@@ -75,15 +80,18 @@ export type RetireResult =
   | { retired: false; reason: 'primary' | 'unknown' | 'in-use'; dependencies: KeyDependency[] };
 
 /**
- * Retires a master key when nothing depends on it. Retirement is recorded in
- * the database; every process refuses the key from its next start (and this
- * one at once), after which it can be deleted from the configuration.
+ * Retires a master key when nothing depends on it: no row of the database
+ * (masterKeyDependencies) and nothing of `inTransit`, the sealed payloads
+ * outside it (queued mail, mailKeyDependencies). Retirement is recorded in
+ * the database; this process refuses the key at once, every other one at its
+ * next key reload (SIGNING_KEY_RELOAD_MS) or start, after which it can be
+ * deleted from the configuration.
  */
-export async function retireMasterKey(tx: Session, keyring: Keyring, id: string): Promise<RetireResult> {
+export async function retireMasterKey(tx: Session, keyring: Keyring, id: string, inTransit: readonly KeyDependency[] = []): Promise<RetireResult> {
   if (id === keyring.primary.id) return { retired: false, reason: 'primary', dependencies: [] };
   const [known] = await tx.query<{ retired_at: Date | null }>(sql`SELECT retired_at FROM master_keys WHERE id = ${id} FOR UPDATE`);
   if (!known && !keyring.has(id)) return { retired: false, reason: 'unknown', dependencies: [] };
-  const dependencies = (await masterKeyDependencies(tx)).filter((d) => d.masterKeyId === id && d.rows > 0);
+  const dependencies = [...await masterKeyDependencies(tx), ...inTransit].filter((d) => d.masterKeyId === id && d.rows > 0);
   if (dependencies.length > 0) return { retired: false, reason: 'in-use', dependencies };
   if (known?.retired_at) return { retired: true, alreadyRetired: true };
   await tx.query(sql`INSERT INTO master_keys (id, retired_at) VALUES (${id}, now())

@@ -1,4 +1,5 @@
-import { openWithMasterKey, sealWithMasterKey, type Keyring } from '../crypto/index.ts';
+import { masterKeyIdOfSealed, openWithMasterKey, sealWithMasterKey, type Keyring } from '../crypto/index.ts';
+import type { KeyDependency } from '../crypto/master-key-store.ts';
 import { PoisonError } from '../../jobs/errors.ts';
 import type { JobQueue, QueueDefinition } from '../../jobs/queue.ts';
 import type { Mailer, OutgoingMail } from './mailer.ts';
@@ -40,4 +41,24 @@ export async function registerMailJobs(jobs: JobQueue, keyring: Keyring, mailer:
     }
     await mailer.send(mail);
   }, { parse: parseMailJob });
+}
+
+/**
+ * Master keys that sealed mail still in the queue (waiting, delayed, being
+ * retried or sent): `ocsuite keys retire` refuses a key one of them needs,
+ * or the mail would be dead-lettered as unopenable.
+ */
+export async function mailKeyDependencies(jobs: Pick<JobQueue, 'pendingData'>): Promise<KeyDependency[]> {
+  const perKey = new Map<string, number>();
+  for (const data of await jobs.pendingData(MAIL_QUEUE.name)) {
+    const sealed = (data as { sealed?: unknown } | null)?.sealed;
+    let id: string;
+    try {
+      id = masterKeyIdOfSealed(sealed as string);
+    } catch {
+      continue; // not a sealed payload: it dead-letters as poison whatever keys exist
+    }
+    perKey.set(id, (perKey.get(id) ?? 0) + 1);
+  }
+  return [...perKey].map(([masterKeyId, rows]) => ({ table: `jobs:${MAIL_QUEUE.name}`, column: 'payload', masterKeyId, rows }));
 }
