@@ -6,7 +6,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { registerAuthentication } from './http/authenticate.ts';
-import { registerErrorHandling } from './http/error-handler.ts';
+import { isWellFormedBody, requestSchemaCompiler } from './http/schema-validation.ts';
+import { frameworkErrorProblem, registerErrorHandling } from './http/error-handler.ts';
 import { ProblemError } from './http/problem.ts';
 import { registerRequestLog } from './http/request-log.ts';
 import { enforceRoutePolicies, type RouteInventoryEntry } from './http/route-policy.ts';
@@ -44,13 +45,15 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     requestTimeout: config.requestTimeoutMs,
     return503OnClosing: true,
     trustProxy: false,
-    ajv: {
-      // Unknown properties are an error, never silently dropped.
-      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
-      plugins: [(await import('ajv-formats')).default as never],
-    },
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
+    frameworkErrors: frameworkErrorProblem,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(requestSchemaCompiler());
+  app.addHook('preValidation', async (request) => {
+    if (request.body !== undefined && !isWellFormedBody(request.body)) {
+      throw new ProblemError('validation-failed', 400, 'The body contains text that is not well-formed Unicode (a lone surrogate).');
+    }
+  });
 
   // Policies first: every later onRoute hook (rate limit, swagger) sees the declared security.
   app.decorate('routeInventory', enforceRoutePolicies(app, { authRateLimitPerMinute: config.authRateLimitPerMinute, exportRateLimitPerMinute: config.exportRateLimitPerMinute }));

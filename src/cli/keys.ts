@@ -84,10 +84,14 @@ export async function openVault(config: Config): Promise<{ db: Database; keyring
   }
 }
 
+/** A usage error (exit 2 in main.ts), like the ones parseArgs throws. */
+const badOption = (message: string) => Object.assign(new TypeError(message), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
+
+/** Plain decimal digits only: `1e2`, `0x10`, ` 5 ` are refused, not read as numbers. */
 function positiveInt(name: string, raw: string | undefined, fallback: number, min: number): number {
   if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new KeysCommandError(`--${name} must be an integer >= ${min}`);
+  const n = /^[0-9]{1,9}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(n) || n < min) throw badOption(`--${name} must be a whole number >= ${min}, got "${raw}"`);
   return n;
 }
 
@@ -122,11 +126,11 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
     console.error(`ocsuite keys: unknown command "${sub}"\n\n${USAGE}`);
     return 2;
   }
-  if (sub === 'rotate-tenant' && Boolean(values.tenant) === Boolean(values.all)) {
+  if (sub === 'rotate-tenant' && (values.tenant !== undefined) === Boolean(values.all)) {
     console.error('ocsuite keys rotate-tenant: give exactly one of --tenant ID or --all');
     return 2;
   }
-  if (sub === 'rotate-tenant' && values.tenant && !UUID.test(values.tenant)) {
+  if (sub === 'rotate-tenant' && values.tenant !== undefined && !UUID.test(values.tenant)) {
     console.error('ocsuite keys rotate-tenant: --tenant must be a tenant id (UUID)');
     return 2;
   }
@@ -186,7 +190,12 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
         return r.ok ? 0 : 1;
       }
       case 'rotate-tenant': {
-        if (values.tenant) {
+        if (values.tenant !== undefined) {
+          const [tenant] = await maintenance((t) => t.query<{ deleted: boolean }>(sql`SELECT deleted_at IS NOT NULL AS deleted FROM tenants WHERE id = ${values.tenant!.toLowerCase()}`));
+          if (!tenant || tenant.deleted) {
+            console.log(tenant ? `tenant ${values.tenant} was deleted: its data keys were destroyed, nothing to rotate` : `no tenant ${values.tenant}`);
+            return 1;
+          }
           const r = await rotateTenantKey(options, values.tenant);
           if (r.status === 'no-key') {
             console.log(`tenant ${r.tenantId} has no data key yet (nothing sealed): nothing to rotate`);

@@ -54,6 +54,11 @@ async function main(argv: string[]): Promise<number> {
       console.error(err.message);
       return 78; // EX_CONFIG
     }
+    // An unknown option or a bad option value (node:util parseArgs, or a command's own check) is a usage error.
+    if (String((err as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS')) {
+      console.error(`ocsuite ${name}: ${(err as Error).message}`);
+      return 2;
+    }
     console.error(`ocsuite ${name}: ${(err as Error).message}`);
     return 1;
   }

@@ -1,14 +1,20 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { PROBLEM_CONTENT_TYPE, ProblemError } from './problem.ts';
+import { isCryptoError } from '../kernel/crypto/errors.ts';
+import { PROBLEM_CONTENT_TYPE, ProblemError, unauthenticated } from './problem.ts';
 
 /** PostgreSQL error codes that are the client's fault, mapped to problems; anything else is a 500. */
 function fromDatabase(err: { code?: string }): ProblemError | undefined {
   switch (err.code) {
     case '23505':
       return new ProblemError('conflict', 409, 'A resource with these values already exists.');
-    case '23514':
-    case '22001':
-    case '22P02':
+    case '23514': // check_violation
+    case '22001': // string_data_right_truncation
+    case '22P02': // invalid_text_representation
+    case '22003': // numeric_value_out_of_range
+    case '22007': // invalid_datetime_format
+    case '22008': // datetime_field_overflow
+    case '22021': // character_not_in_repertoire (e.g. a NUL byte in text)
+    case '22P05': // untranslatable_character (\u0000 in jsonb)
       return new ProblemError('validation-failed', 400, 'A value is outside what is allowed.');
     case 'OC001':
       return new ProblemError('last-owner', 409, 'A tenant must keep at least one owner.');
@@ -23,6 +29,8 @@ function fromDatabase(err: { code?: string }): ProblemError | undefined {
 
 function toProblem(err: FastifyError & { code?: string }): ProblemError {
   if (err instanceof ProblemError) return err;
+  // A request that raced its tenant's deletion: the tenant is gone, like its sessions.
+  if (isCryptoError(err, 'ERR_TENANT_DELETED')) return unauthenticated('The tenant was deleted.');
   if (err.validation) {
     const errors = err.validation.map((v) => ({
       location: err.validationContext ?? 'body',
@@ -34,6 +42,10 @@ function toProblem(err: FastifyError & { code?: string }): ProblemError {
     return new ProblemError('validation-failed', 400, 'The request does not match the schema.', { extensions: { errors } });
   }
   switch (err.code) {
+    case 'FST_ERR_BAD_URL':
+      return new ProblemError('validation-failed', 400, 'The URL is not valid (bad percent-encoding).');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new ProblemError('validation-failed', 414, 'A path parameter is too long.');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new ProblemError('payload-too-large', 413, 'The request body is too large.');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
@@ -53,6 +65,15 @@ function toProblem(err: FastifyError & { code?: string }): ProblemError {
   return new ProblemError('internal', 500);
 }
 
+/**
+ * What of an unexpected error goes to the log: never the driver's extra
+ * fields, which can carry the statement's parameters (PGlite attaches `query`
+ * and `params`: ciphertext, fingerprints, request values).
+ */
+function loggableError(err: Error & { code?: unknown; routine?: unknown }) {
+  return { type: err.name, message: err.message, code: err.code, routine: err.routine, stack: err.stack };
+}
+
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, problem: ProblemError) {
   if (problem.headers) reply.headers(problem.headers);
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem.toBody(request.id));
@@ -61,10 +82,20 @@ export function sendProblem(reply: FastifyReply, request: FastifyRequest, proble
 export function registerErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const problem = toProblem(err);
-    if (problem.status >= 500) request.log.error({ err }, 'request failed');
+    if (problem.status >= 500) request.log.error({ err: loggableError(err) }, 'request failed');
     else if (!(err instanceof ProblemError)) request.log.debug({ code: err.code }, 'request refused');
     // Headers set earlier (e.g. Retry-After from the rate limiter) are kept.
     return sendProblem(reply, request, problem);
   });
   app.setNotFoundHandler((request, reply) => sendProblem(reply, request, new ProblemError('not-found', 404, 'No such route.')));
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors raised before routing (bad percent-encoding,
+ * an over-long path parameter) get the same problem+json as every other error.
+ */
+export function frameworkErrorProblem(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  // No route, so no route hooks: the request id header is set here.
+  reply.header('x-request-id', request.id);
+  return sendProblem(reply, request, toProblem(err));
 }

@@ -86,7 +86,8 @@ export class ProblemError extends Error {
       type: problemType(this.kind),
       title: titles[this.kind],
       status: this.status,
-      ...(this.detail ? { detail: this.detail } : {}),
+      // RFC 9457 §3.1.4: a human-readable explanation of this occurrence; the title when there is no better one.
+      detail: this.detail ?? titles[this.kind],
       code: this.code,
       requestId,
       ...this.extensions,

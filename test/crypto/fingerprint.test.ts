@@ -1,15 +1,25 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { fingerprintSecret, lastFour } from '../../src/kernel/crypto/index.ts';
+import { fingerprintSecret, importAeadKey, lastFour } from '../../src/kernel/crypto/index.ts';
 
 describe('write-only display helpers', () => {
-  it('fingerprints as sha256: plus 16 hex digits of SHA-256', () => {
+  it('fingerprints as hmac: plus 16 hex digits of HMAC-SHA256 under an HKDF key derived from the data key', () => {
+    const dataKey = randomBytes(32);
     const secret = randomBytes(24).toString('hex');
-    const expected = createHash('sha256').update(secret).digest('hex').slice(0, 16);
-    expect(fingerprintSecret(secret)).toBe(`sha256:${expected}`);
-    expect(fingerprintSecret(Buffer.from(secret))).toBe(`sha256:${expected}`);
-    expect(fingerprintSecret(secret)).toMatch(/^sha256:[0-9a-f]{16}$/);
-    expect(fingerprintSecret(secret)).not.toBe(fingerprintSecret(`${secret}x`));
+    const derived = Buffer.from(hkdfSync('sha256', dataKey, Buffer.alloc(0), 'ocsuite:secret-fingerprint:v1', 32));
+    const expected = createHmac('sha256', derived).update(secret).digest('hex').slice(0, 16);
+    expect(fingerprintSecret(dataKey, secret)).toBe(`hmac:${expected}`);
+    expect(fingerprintSecret(importAeadKey(dataKey), Buffer.from(secret))).toBe(`hmac:${expected}`);
+    expect(fingerprintSecret(dataKey, secret)).not.toBe(fingerprintSecret(dataKey, `${secret}x`));
+  });
+
+  it('cannot be checked against guesses without the data key, and does not link tenants sharing a secret', () => {
+    const secret = '12345678'; // the shortest secret a connector accepts
+    const unkeyed = createHash('sha256').update(secret).digest('hex').slice(0, 16);
+    const a = fingerprintSecret(randomBytes(32), secret);
+    const b = fingerprintSecret(randomBytes(32), secret);
+    expect(a).not.toContain(unkeyed);
+    expect(a).not.toBe(b);
   });
 
   it('shows the last four characters of long secrets only', () => {

@@ -140,6 +140,52 @@ describe('request limits and malformed requests', () => {
     expect(json(res).errors[0].message).toContain('admin');
   });
 
+  it('a JSON value of the wrong type is refused, never converted; query parameters are still read as numbers', async () => {
+    const wrong: Array<Record<string, unknown>> = [
+      { title: 12345, body: 'b' },
+      { title: true, body: 'b' },
+      { title: ['t'], body: 'b' },
+      { title: 't', body: null },
+    ];
+    for (const payload of wrong) {
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(owner), payload });
+      expectProblem(res, 400, 'validation-failed');
+    }
+    const listed = await t.app.inject({ method: 'GET', url: '/api/v1/knowledge?limit=1', headers: bearer(owner) });
+    expect(listed.statusCode, listed.body).toBe(200);
+    const [entries] = await Promise.all([t.app.inject({ method: 'GET', url: '/api/v1/knowledge', headers: bearer(owner) })]);
+    expect(json(entries).items.some((e: { title: unknown }) => e.title === '12345' || e.title === 'true')).toBe(false);
+  });
+
+  it('a NUL byte anywhere in a stored value is 400, stores nothing and is not an error in the log', async () => {
+    const count = async () => json(await t.app.inject({ method: 'GET', url: '/api/v1/knowledge?limit=100', headers: bearer(owner) })).items.length;
+    const stored = await count();
+    const before = t.logs.length;
+    for (const payload of [{ title: 'a\u0000b', body: 'b' }, { title: 't', body: 'nul \u0000 inside' }]) {
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: { ...bearer(owner), 'content-type': 'application/json' }, payload: JSON.stringify(payload) });
+      expectProblem(res, 400, 'validation-failed');
+    }
+    expect(await count()).toBe(stored);
+    const errors = t.logs.slice(before).filter((l) => JSON.parse(l).level >= 50);
+    expect(errors).toEqual([]);
+  });
+
+  it('a lone surrogate in any string or key of a body is 400, never stored as U+FFFD', async () => {
+    for (const raw of ['{"title":"a\\ud800b","body":"b"}', '{"title":"t","body":"b","tags":["\\udc00"]}', '{"title":"t","body":"b","\\ud83d":1}']) {
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: { ...bearer(owner), 'content-type': 'application/json' }, payload: raw });
+      expectProblem(res, 400, 'validation-failed');
+    }
+    // A surrogate pair is a character like any other.
+    const ok = await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: { ...bearer(owner), 'content-type': 'application/json' }, payload: '{"title":"\\ud83d\\ude00","body":"b"}' });
+    expect(ok.statusCode, ok.body).toBe(201);
+    expect(json(ok).title).toBe('😀');
+  });
+
+  it('errors before routing (bad percent-encoding, an over-long path parameter) are problem+json too', async () => {
+    expectProblem(await t.app.inject({ method: 'GET', url: '/api/v1/knowledge/%E0%A4%A', headers: bearer(owner) }), 400, 'validation-failed');
+    expectProblem(await t.app.inject({ method: 'GET', url: `/api/v1/knowledge/${'a'.repeat(300)}`, headers: bearer(owner) }), 414, 'validation-failed');
+  });
+
   it('no error body carries a stack, source path or SQL', async () => {
     const viewer = await addMember(t.app, owner, 'viewer');
     const responses: Res[] = [

@@ -3,6 +3,7 @@ import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../src/db/transaction.ts';
 import { fingerprintSecret } from '../../src/kernel/crypto/index.ts';
+import { activeDataKey } from '../../src/kernel/crypto/tenant-keys.ts';
 import { registerSealedColumn, sealedColumns } from '../../src/kernel/crypto/sealed-columns.ts';
 import { useConnectorSecret } from '../../src/modules/connectors/secret-use.ts';
 import { addMember, bearer, json, signup, startApp, type Account, type TestApp } from '../support/app.ts';
@@ -40,6 +41,16 @@ async function create(owner: Account, extra: Record<string, unknown> = {}) {
 const auditOf = (tenantId: string, targetId: string) => asOwner(t.platform, (tx) => tx.query<{ action: string; outcome: string; actor_type: string; actor_id: string | null; metadata: Record<string, unknown>; reason: string | null }>(sql`
   SELECT action, outcome, actor_type, actor_id, metadata, reason FROM audit_events WHERE tenant_id = ${tenantId} AND target_id = ${targetId} ORDER BY leaf_index`));
 
+/** The fingerprint the API must show: keyed by the tenant's active data key. */
+const fingerprintFor = (tenantId: string, secret: string) => withTenant(t.platform.db, { tenantId }, opts, async (tx) => {
+  const { key } = await activeDataKey(tx, t.platform.keyring, tenantId);
+  try {
+    return fingerprintSecret(key, secret);
+  } finally {
+    key.fill(0);
+  }
+});
+
 const sealedOf = async (id: string) => (await asOwner(t.platform, (tx) => tx.query<{ secret_sealed: string }>(sql`SELECT secret_sealed FROM connectors WHERE id = ${id}`)))[0]!.secret_sealed;
 const setSealed = (id: string, value: string) => asOwner(t.platform, (tx) => tx.query(sql`UPDATE connectors SET secret_sealed = ${value} WHERE id = ${id}`));
 
@@ -57,7 +68,8 @@ describe('connectors API: the secret is write-only', () => {
   it('stores a credential and answers with its fingerprint and last four characters only', async () => {
     const { id, secret, body } = await create(a);
     expect(Object.keys(body).sort()).toEqual(['createdAt', 'id', 'kind', 'lastUsedAt', 'metadata', 'name', 'provider', 'scopes', 'secretFingerprint', 'secretLastFour', 'secretUpdatedAt', 'updatedAt']);
-    expect(body.secretFingerprint).toBe(fingerprintSecret(secret));
+    expect(body.secretFingerprint).toBe(await fingerprintFor(a.tenantId, secret));
+    expect(body.secretFingerprint).toMatch(/^hmac:[0-9a-f]{16}$/);
     expect(body.secretLastFour).toBe(secret.slice(-4));
     expect(JSON.stringify(body)).not.toContain(secret.slice(0, -4));
     const sealed = await sealedOf(id);
@@ -66,7 +78,7 @@ describe('connectors API: the secret is write-only', () => {
     expect(JSON.stringify(row)).not.toContain(secret);
     const events = await auditOf(a.tenantId, id);
     expect(events.map((e) => e.action)).toEqual(['connector.created']);
-    expect(events[0]).toMatchObject({ outcome: 'success', actor_type: 'user', actor_id: a.userId, metadata: { provider: 'hubspot', fingerprint: fingerprintSecret(secret) } });
+    expect(events[0]).toMatchObject({ outcome: 'success', actor_type: 'user', actor_id: a.userId, metadata: { provider: 'hubspot', fingerprint: await fingerprintFor(a.tenantId, secret) } });
   });
 
   it('lists connectors for admins without any secret material; members and viewers are refused', async () => {
@@ -89,14 +101,14 @@ describe('connectors API: the secret is write-only', () => {
     secrets.push(next);
     const res = await call({ method: 'PATCH', url: `/api/v1/connectors/${id}`, headers: bearer(a), payload: { secret: next, scopes: ['crm.read', 'crm.write'] } });
     expect(res.statusCode, res.body).toBe(200);
-    expect(json(res).secretFingerprint).toBe(fingerprintSecret(next));
+    expect(json(res).secretFingerprint).toBe(await fingerprintFor(a.tenantId, next));
     expect(json(res).scopes).toEqual(['crm.read', 'crm.write']);
     expect(await sealedOf(id)).not.toBe(before);
     const used = await useConnectorSecret(t.platform, a.tenantId, id, 'sync.contacts');
     expect(used.secret).toBe(next);
     const events = await auditOf(a.tenantId, id);
     expect(events.map((e) => e.action)).toEqual(['connector.created', 'connector.updated', 'connector.secret_rotated', 'connector.secret_used']);
-    expect(events[2]!.metadata).toEqual({ previousFingerprint: fingerprintSecret(secret), fingerprint: fingerprintSecret(next) });
+    expect(events[2]!.metadata).toEqual({ previousFingerprint: await fingerprintFor(a.tenantId, secret), fingerprint: await fingerprintFor(a.tenantId, next) });
   });
 
   it('refuses secret-looking metadata keys, unknown properties (a smuggled ciphertext) and short secrets, storing nothing', async () => {
@@ -106,6 +118,7 @@ describe('connectors API: the secret is write-only', () => {
     for (const payload of [
       { ...base, metadata: { clientSecret: 'abc' } },
       { ...base, metadata: { refresh_token: 'abc' } },
+      ...['auth', 'Authorization', 'x-auth', 'auth_header', 'authHeader', 'basicAuth', 'bearer', 'api.key'].map((k) => ({ ...base, metadata: { [k]: 'abc' } })),
       { ...base, secretSealed: 'osv1.1.AAAA' },
       { ...base, tenantId: b.tenantId },
       { ...base, secret: 'short' },
@@ -115,6 +128,61 @@ describe('connectors API: the secret is write-only', () => {
       expect(res.statusCode, JSON.stringify(payload)).toBe(400);
     }
     expect(await count()).toBe(before);
+    // Words that merely contain "auth" are ordinary context.
+    const plainKeys = await create(a, { metadata: { author: 'ops team', oauth_app: 'crm-prod', authority: 'eu' } });
+    expect(plainKeys.body.metadata).toEqual({ author: 'ops team', oauth_app: 'crm-prod', authority: 'eu' });
+  });
+
+  it('an upper-case id in the path names the same connector: the rotated secret still opens for the worker', async () => {
+    const { id } = await create(a);
+    const secret = newSecret();
+    secrets.push(secret);
+    const res = await call({ method: 'PATCH', url: `/api/v1/connectors/${id.toUpperCase()}`, headers: bearer(a), payload: { secret } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect(json(res).id).toBe(id);
+    expect((await useConnectorSecret(t.platform, a.tenantId, id.toUpperCase(), 'test.verify')).secret).toBe(secret);
+    expect((await auditOf(a.tenantId, id)).map((e) => e.action)).toEqual(['connector.created', 'connector.secret_rotated', 'connector.secret_used']);
+    const gone = await call({ method: 'DELETE', url: `/api/v1/connectors/${id.toUpperCase()}`, headers: bearer(a) });
+    expect(gone.statusCode).toBe(204);
+    expect((await auditOf(a.tenantId, id)).at(-1)?.action).toBe('connector.deleted');
+  });
+
+  it('lists in pages that never skip or repeat a connector, and refuses a forged cursor or an unknown parameter', async () => {
+    const tenant = await signup(t.app, 'Connectors paging');
+    const created = [];
+    for (let i = 0; i < 5; i++) created.push((await create(tenant)).id);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await call({ method: 'GET', url: `/api/v1/connectors?limit=2${cursor ? `&cursor=${cursor}` : ''}`, headers: bearer(tenant) });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(json(res).items.length).toBeLessThanOrEqual(2);
+      seen.push(...json(res).items.map((c: { id: string }) => c.id));
+      cursor = json(res).nextCursor;
+    } while (cursor);
+    expect(seen).toEqual(created);
+    for (const query of ['cursor=abc', `cursor=${Buffer.from('["yesterday","x"]').toString('base64url')}`, 'limit=0', 'limit=101', 'offset=5']) {
+      const res = await call({ method: 'GET', url: `/api/v1/connectors?${query}`, headers: bearer(tenant) });
+      expect(res.statusCode, query).toBe(400);
+      expect(json(res).type).toBe('urn:ocsuite:problem:validation-failed');
+    }
+  });
+
+  it('keeps the JSON types of metadata values and refuses values of the wrong type, storing nothing', async () => {
+    const { body } = await create(a, { metadata: { portal: 42, ratio: 1.5, eu: true, region: 'eu-1', note: null } });
+    expect(body.metadata).toEqual({ portal: 42, ratio: 1.5, eu: true, region: 'eu-1', note: null });
+    const listed = () => call({ method: 'GET', url: '/api/v1/connectors', headers: bearer(a) }).then((r) => json(r).items.length as number);
+    const count = await listed();
+    const wrong: Array<Record<string, unknown>> = [
+      { name: 12345 }, { name: true }, { scopes: 'crm.read' }, { secret: 1234567890123 }, { secret: [newSecret()] },
+      { name: 'a\u0000b' }, { metadata: { region: 'eu\u0000' } },
+    ];
+    for (const extra of wrong) {
+      const res = await call({ method: 'POST', url: '/api/v1/connectors', headers: bearer(a), payload: { name: 'CRM', provider: 'hubspot', kind: 'api_key', secret: newSecret(), ...extra } });
+      expect(res.statusCode, JSON.stringify(extra)).toBe(400);
+      expect(json(res).type).toBe('urn:ocsuite:problem:validation-failed');
+    }
+    expect(await listed()).toBe(count);
   });
 
   it('the worker path opens the secret, audits the use with its purpose and records lastUsedAt', async () => {

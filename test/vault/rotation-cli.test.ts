@@ -242,8 +242,34 @@ describe('ocsuite tenants delete', () => {
     expect(status.stdout).toMatch(/^\s+k2\s+primary\s.*needed by: tenant_data_keys\.wrapped_key 7, signing_keys\.private_key_sealed 1/m);
     expect(status.stdout).toMatch(/tenant data keys: 7 tenant\(s\)/);
 
+    // Rotating a deleted or unknown tenant is an operator error, said as such.
+    const shredded = await command(['keys', 'rotate-tenant', '--tenant', victim], k2);
+    expect(shredded.code).toBe(1);
+    expect(shredded.stdout).toContain(`tenant ${victim} was deleted`);
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    const missing = await command(['keys', 'rotate-tenant', '--tenant', unknown], k2);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toContain(`no tenant ${unknown}`);
+
     const all = printed.join('\n');
     expect(all).toContain('rewrap tenant data keys');
     for (const { secret } of plain.values()) expect(all).not.toContain(secret.slice(0, -4));
+  });
+});
+
+describe('ocsuite keys usage errors', () => {
+  it('exit 2 and change nothing: an empty --tenant beside --all, numbers that are not plain digits, unknown options', async () => {
+    const emptyTenant = await command(['keys', 'rotate-tenant', '--tenant', '', '--all'], k2);
+    expect(emptyTenant.code).toBe(2);
+    for (const value of ['1e2', '0x10', ' 5 ', '0', '-1']) {
+      await expect(command(['keys', 'rotate-tenant', '--all', `--batch-size=${value}`], k2)).rejects.toMatchObject({ code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
+    }
+    const runs = () => withDb((db) => owner(db, (tx) => tx.query(sql`SELECT id FROM key_rotation_runs`)));
+    const before = (await runs()).length;
+    for (const args of [['keys', 'rotate-tenant', '--all', '--batch-size', '1e2'], ['keys', 'status', '--bogus']]) {
+      const run = await cli(args, k2);
+      expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(2);
+    }
+    expect(await runs()).toHaveLength(before);
   });
 });

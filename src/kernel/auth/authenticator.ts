@@ -49,7 +49,7 @@ export function createAuthenticator(platform: Platform) {
     if (cached && now - cached.checkedAt < SESSION_CHECK_TTL_MS) return cached;
     const [row] = await platform.queryAsTenant<{ active: boolean; mfa_at: Date | null; mfa_required: boolean }>(
       { tenantId: claims.tid, userId: claims.sub },
-      sql`SELECT (s.revoked_at IS NULL AND s.expires_at > now()) AS active, s.mfa_at, t.mfa_required_for_admins AS mfa_required
+      sql`SELECT (s.revoked_at IS NULL AND s.expires_at > now() AND t.status = 'active' AND t.deleted_at IS NULL) AS active, s.mfa_at, t.mfa_required_for_admins AS mfa_required
           FROM sessions s JOIN tenants t ON t.id = s.tenant_id WHERE s.id = ${claims.sid} AND s.user_id = ${claims.sub}`,
     );
     const state = { active: row?.active === true, mfaAt: row?.mfa_at ?? null, mfaRequired: row?.mfa_required === true, checkedAt: now };

@@ -14,7 +14,8 @@ export type CryptoErrorCode =
   | 'ERR_AEAD_OPEN_FAILED' // low-level authenticated decryption failed
   | 'ERR_DATAKEY_UNWRAP_FAILED' // wrapped data key is malformed or does not authenticate
   | 'ERR_SEALED_OPEN_FAILED' // sealed value is malformed or does not authenticate
-  | 'ERR_DATAKEY_MISSING'; // the tenant's data key of that version is destroyed (rotated away or shredded)
+  | 'ERR_DATAKEY_MISSING' // the tenant's data key of that version is destroyed (rotated away or shredded)
+  | 'ERR_TENANT_DELETED'; // the tenant was deleted (crypto-shredded): nothing is sealed for it again
 
 export class CryptoError extends Error {
   readonly code: CryptoErrorCode;

@@ -1,15 +1,26 @@
-import { createHash } from 'node:crypto';
+import { createHmac, hkdfSync, KeyObject } from 'node:crypto';
 
 /** Write-only secrets are shown as a fingerprint and maybe a last-four, never in full. */
 
+const FINGERPRINT_INFO = 'ocsuite:secret-fingerprint:v1';
+
 /**
- * `sha256:` + the first 16 hex digits (64 bits) of SHA-256: enough to tell
- * secrets apart or confirm a match. It is unsalted, so it only hides
- * high-entropy secrets (API keys, tokens); do not fingerprint passwords.
+ * `hmac:` + the first 16 hex digits (64 bits) of HMAC-SHA256 under a key
+ * derived (HKDF, RFC 5869) from the tenant's data key: enough to tell two
+ * secrets of a tenant apart or confirm a match, useless for guessing a
+ * low-entropy secret without the data key, and unlinkable across tenants.
+ * Crypto-shredding the tenant destroys the key, so fingerprints kept in the
+ * audit log stop meaning anything too. A data-key rotation changes the
+ * fingerprint a re-entered secret gets; stored ones stay as they were.
  */
-export function fingerprintSecret(secret: string | Uint8Array): string {
-  const digest = createHash('sha256').update(secret).digest('hex');
-  return `sha256:${digest.slice(0, 16)}`;
+export function fingerprintSecret(dataKey: Uint8Array | KeyObject, secret: string | Uint8Array): string {
+  const material = dataKey instanceof KeyObject ? dataKey : Buffer.from(dataKey.buffer, dataKey.byteOffset, dataKey.byteLength);
+  const key = Buffer.from(hkdfSync('sha256', material, Buffer.alloc(0), FINGERPRINT_INFO, 32));
+  try {
+    return `hmac:${createHmac('sha256', key).update(secret).digest('hex').slice(0, 16)}`;
+  } finally {
+    key.fill(0);
+  }
 }
 
 /** Below this many characters, showing four of them gives away too much. */

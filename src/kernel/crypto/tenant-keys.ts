@@ -2,6 +2,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import type { Session } from '../../db/client.ts';
 import { generateDataKey, unwrapDataKey, wrapDataKey } from './datakey.ts';
 import { CryptoError } from './errors.ts';
+import { fingerprintSecret } from './fingerprint.ts';
 import type { Keyring } from './keyring.ts';
 import { dataKeyVersionOf, openValue, sealValue } from './sealed.ts';
 
@@ -25,6 +26,12 @@ export interface TenantCell {
 }
 
 const norm = (id: string) => id.toLowerCase();
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/**
+ * The row id as the database prints it, which is what rotation reads back and
+ * binds: a UUID in upper case would seal a value no reader can open.
+ */
+const cellOf = (cell: TenantCell) => ({ ...cell, tenantId: norm(cell.tenantId), rowId: UUID.test(cell.rowId) ? norm(cell.rowId) : cell.rowId });
 
 /**
  * Sealing transactions hold this lock (shared) until they commit; a data-key
@@ -58,8 +65,11 @@ export async function activeDataKey(tx: Session, keyring: Keyring, tenantId: str
     if (active?.wrapped_key) {
       return { version: active.version, key: unwrapDataKey(keyring, { tenantId: tenant, version: active.version }, active.wrapped_key) };
     }
-    const [next] = await tx.query<{ version: number }>(sql`
-      SELECT coalesce(max(version), 0) + 1 AS version FROM tenant_data_keys WHERE tenant_id = ${tenant}`);
+    // A deleted tenant was crypto-shredded: never give it a key again (migration 0009 is the wall).
+    const [next] = await tx.query<{ version: number; deleted: boolean | null }>(sql`
+      SELECT coalesce(max(k.version), 0) + 1 AS version, (SELECT t.deleted_at IS NOT NULL FROM tenants t WHERE t.id = ${tenant}) AS deleted
+      FROM tenant_data_keys k WHERE k.tenant_id = ${tenant}`);
+    if (next?.deleted !== false) throw new CryptoError('ERR_TENANT_DELETED', 'the tenant was deleted (or is unknown): nothing can be sealed for it');
     const version = Number(next?.version ?? 1);
     const key = generateDataKey();
     const wrapped = wrapDataKey(keyring, { tenantId: tenant, version }, key);
@@ -96,7 +106,22 @@ export async function sealForTenant(tx: Session, keyring: Keyring, cell: TenantC
   await holdTenantKeysShared(tx, cell.tenantId);
   const { version, key } = await activeDataKey(tx, keyring, cell.tenantId);
   try {
-    return sealValue(key, { ...cell, tenantId: norm(cell.tenantId), dataKeyVersion: version }, plaintext);
+    return sealValue(key, { ...cellOf(cell), dataKeyVersion: version }, plaintext);
+  } finally {
+    key.fill(0);
+  }
+}
+
+/**
+ * A write-only secret (a connector's credential): sealed for its cell, and
+ * fingerprinted under the same data key (fingerprint.ts), so what the API
+ * shows of it is keyed to the tenant and shredded with it.
+ */
+export async function sealSecretForTenant(tx: Session, keyring: Keyring, cell: TenantCell, secret: string): Promise<{ sealed: string; fingerprint: string }> {
+  await holdTenantKeysShared(tx, cell.tenantId);
+  const { version, key } = await activeDataKey(tx, keyring, cell.tenantId);
+  try {
+    return { sealed: sealValue(key, { ...cellOf(cell), dataKeyVersion: version }, secret), fingerprint: fingerprintSecret(key, secret) };
   } finally {
     key.fill(0);
   }
@@ -107,7 +132,7 @@ export async function openForTenant(tx: Session, keyring: Keyring, cell: TenantC
   const version = dataKeyVersionOf(token);
   const key = await dataKeyOfVersion(tx, keyring, cell.tenantId, version);
   try {
-    return openValue(key, { ...cell, tenantId: norm(cell.tenantId), dataKeyVersion: version }, token);
+    return openValue(key, { ...cellOf(cell), dataKeyVersion: version }, token);
   } finally {
     key.fill(0);
   }
@@ -132,7 +157,7 @@ export function openWithWrappedKey(keyring: Keyring, cell: TenantCell, token: st
   const tenant = norm(cell.tenantId);
   const key = unwrapVersion(keyring, tenant, version, wrappedKey);
   try {
-    return openValue(key, { ...cell, tenantId: tenant, dataKeyVersion: version }, token);
+    return openValue(key, { ...cellOf(cell), dataKeyVersion: version }, token);
   } finally {
     key.fill(0);
   }

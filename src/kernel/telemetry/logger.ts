@@ -16,6 +16,26 @@ export const REDACT_PATHS = [
   '*.cookie',
 ];
 
+/**
+ * Database drivers attach the failed statement to their errors (PGlite: `query`
+ * and `params`), and parameters hold ciphertext, fingerprints and request
+ * values: an error is logged without them, wherever it is logged.
+ */
+const STATEMENT_FIELDS = ['query', 'params', 'parameters', 'values'];
+
+function errWithoutStatement(err: unknown) {
+  if (typeof err !== 'object' || err === null) return err;
+  // A copy: the serializer may hand back the caller's own object.
+  const out = { ...(pino.stdSerializers.err(err as Error) as object) } as Record<string, unknown>;
+  for (const field of STATEMENT_FIELDS) delete out[field];
+  return out;
+}
+
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, base: { service: 'ocsuite' } }, destination);
+  return pino({
+    level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    base: { service: 'ocsuite' },
+    serializers: { err: errWithoutStatement },
+  }, destination);
 }

@@ -16,8 +16,8 @@ export const connectorsRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }>
 
   app.get('/connectors', {
     config: { security: { policy: { permission: 'connectors:read' } } },
-    schema: { tags, response: { 200: S.ConnectorList } },
-  }, async (req) => connectors.list(principalOf(req)));
+    schema: { tags, querystring: S.ConnectorListQuery, response: { 200: S.ConnectorList } },
+  }, async (req) => connectors.list(principalOf(req), req.query));
 
   app.post('/connectors', {
     config: { security: { policy: { permission: 'connectors:manage' } } },

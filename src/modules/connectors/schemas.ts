@@ -62,4 +62,11 @@ export const Connector = Type.Object(
   strict,
 );
 
-export const ConnectorList = Type.Object({ items: Type.Array(Connector) }, strict);
+export const ConnectorList = Type.Object({ items: Type.Array(Connector), nextCursor: Type.Union([Type.String(), Type.Null()]) }, strict);
+export const ConnectorListQuery = Type.Object(
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 50 })),
+    cursor: Type.Optional(Type.String({ maxLength: 200, pattern: '^[A-Za-z0-9_-]+$' })),
+  },
+  strict,
+);

@@ -4,8 +4,9 @@ import type { Session } from '../../db/client.ts';
 import { notFound, ProblemError } from '../../http/problem.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
-import { fingerprintSecret, lastFour } from '../../kernel/crypto/index.ts';
-import { sealForTenant } from '../../kernel/crypto/tenant-keys.ts';
+import { lastFour } from '../../kernel/crypto/index.ts';
+import { decodeCursor, encodeCursor } from '../../http/keyset-cursor.ts';
+import { sealSecretForTenant } from '../../kernel/crypto/tenant-keys.ts';
 import type { Platform } from '../../platform.ts';
 import type { CONNECTOR_KINDS } from './schemas.ts';
 
@@ -49,10 +50,13 @@ const view = (r: ConnectorRow) => ({
 });
 
 /** Metadata is shown to every admin and kept in audit context: a secret does not belong there. */
-const SECRET_LIKE_KEY = /secret|token|passw|private|credential|api[-_.]?key|auth/i;
+const SECRET_LIKE_KEY = /secret|token|passw|private|credential|api[-_.]?key|bearer/i;
+/** "auth" as a word of the key (auth, x-auth, Authorization, authHeader, basicAuth), not inside one (author, oauth_app). */
+const AUTH_WORD = [/(?:^|[-_.])auth(?:orization)?(?:[-_.]|$)/i, /^auth(?:orization)?[A-Z0-9]|[a-z0-9]Auth(?:orization)?(?:[A-Z0-9_.-]|$)/];
+const secretLike = (key: string) => SECRET_LIKE_KEY.test(key) || AUTH_WORD.some((w) => w.test(key));
 
 function assertPlainMetadata(metadata: Record<string, MetadataValue> | undefined): void {
-  const bad = Object.keys(metadata ?? {}).filter((k) => SECRET_LIKE_KEY.test(k));
+  const bad = Object.keys(metadata ?? {}).filter(secretLike);
   if (bad.length > 0) {
     throw new ProblemError('validation-failed', 400, `metadata keys ${bad.map((k) => `"${k}"`).join(', ')} look like secrets; put the credential in "secret"`);
   }
@@ -82,17 +86,20 @@ interface UpdateInput {
  */
 export function createConnectorsService(platform: Platform) {
   const secretColumns = (tx: Session, tenantId: string, id: string, secret: string) =>
-    sealForTenant(tx, platform.keyring, { tenantId, ...SECRET_CELL, rowId: id }, secret).then((sealed) => ({
-      sealed,
-      fingerprint: fingerprintSecret(secret),
-      lastFour: lastFour(secret),
-    }));
+    sealSecretForTenant(tx, platform.keyring, { tenantId, ...SECRET_CELL, rowId: id }, secret).then((s) => ({ ...s, lastFour: lastFour(secret) }));
 
   return {
-    async list(principal: Principal) {
-      const rows = await platform.queryAsTenant<ConnectorRow>(contextOf(principal), sql`
-        SELECT ${columns} FROM connectors ORDER BY created_at, id LIMIT 500`);
-      return { items: rows.map(view) };
+    /** Oldest first, in pages (keyset over created_at, id: a page never skips or repeats a row). */
+    async list(principal: Principal, q: { limit?: number | undefined; cursor?: string | undefined } = {}) {
+      const limit = q.limit ?? 50;
+      const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+      const rows = await platform.queryAsTenant<ConnectorRow & { cursor_ts: string }>(contextOf(principal), sql`
+        SELECT ${columns}, created_at::text AS cursor_ts FROM connectors
+        ${after ? sql`WHERE (created_at, id) > (${after.createdAt}::timestamptz, ${after.id}::uuid)` : sql``}
+        ORDER BY created_at, id LIMIT ${limit + 1}`);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return { items: page.map(view), nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_ts, last.id) : null };
     },
 
     async create(principal: Principal, input: CreateInput) {
@@ -117,7 +124,9 @@ export function createConnectorsService(platform: Platform) {
       });
     },
 
-    async update(principal: Principal, id: string, input: UpdateInput) {
+    async update(principal: Principal, idInput: string, input: UpdateInput) {
+      // The id is part of the secret's AAD: its canonical (lower-case) form, as the database prints it.
+      const id = idInput.toLowerCase();
       assertPlainMetadata(input.metadata);
       return platform.withTenant(contextOf(principal), async (tx) => {
         // Lock the row first: a missing (or another tenant's) id must not seal anything or leave an event.
@@ -152,7 +161,8 @@ export function createConnectorsService(platform: Platform) {
       });
     },
 
-    async remove(principal: Principal, id: string) {
+    async remove(principal: Principal, idInput: string) {
+      const id = idInput.toLowerCase();
       await platform.withTenant(contextOf(principal), async (tx) => {
         const rows = await tx.query<{ provider: string; secret_fingerprint: string }>(sql`
           DELETE FROM connectors WHERE id = ${id} RETURNING provider, secret_fingerprint`);

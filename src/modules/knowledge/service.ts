@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { notFound } from '../../http/problem.ts';
 import type { Platform } from '../../platform.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { decodeCursor, encodeCursor } from '../../http/keyset-cursor.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 
 interface EntryRow {

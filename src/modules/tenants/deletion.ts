@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Session } from '../../db/client.ts';
 import { notFound, ProblemError } from '../../http/problem.ts';
 import { recordAuditEvent, type AuditEventInput } from '../../kernel/audit/events.ts';
+import { holdTenantKeysExclusive } from '../../kernel/crypto/tenant-keys.ts';
 import { revokeUserSessions } from '../identity/sessions.ts';
 import type { Platform } from '../../platform.ts';
 
@@ -64,6 +65,9 @@ export async function deleteTenant(
 
 /** Step 1: in the caller's maintenance transaction, with the tenant row locked. */
 async function shredTenant(tx: Session, id: string, actor: AuditEventInput['actor']) {
+  // Sealing transactions hold this lock (shared) until they commit: waiting for it here means every
+  // key and connector they wrote is seen by the statements below, and none can be written after.
+  await holdTenantKeysExclusive(tx, id);
   // Versions already destroyed by a rotation hold no key; the count is of keys destroyed now.
   const keys = (await tx.query<{ live: boolean }>(sql`
     DELETE FROM tenant_data_keys WHERE tenant_id = ${id} RETURNING wrapped_key IS NOT NULL AS live`)).filter((k) => k.live);

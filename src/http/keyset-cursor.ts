@@ -1,8 +1,11 @@
-import { ProblemError } from '../../http/problem.ts';
+import { ProblemError } from './problem.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Keyset cursor over (created_at, id): the timestamp is PostgreSQL's own text so no precision is lost. */
+/**
+ * Keyset cursor over (created_at, id), for every list that pages by creation:
+ * the timestamp is PostgreSQL's own text so no precision is lost.
+ */
 export function encodeCursor(createdAt: string, id: string): string {
   return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
 }
