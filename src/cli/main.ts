@@ -15,14 +15,15 @@ import { verifyCommand } from './verify.ts';
 import { jobsCommand } from './jobs.ts';
 import { workerCommand } from './worker.ts';
 
-const commands: Record<string, { summary: string; run: (args: string[]) => Promise<number> }> = {
+/** `ownHelp`: the command prints its own usage for --help. */
+const commands: Record<string, { summary: string; run: (args: string[]) => Promise<number>; ownHelp?: boolean }> = {
   serve: { summary: 'start the API (embedded profile unless DATABASE_URL is set)', run: () => serve(loadConfig()) },
   migrate: { summary: 'apply pending database migrations as the owner role', run: () => migrateCommand(loadConfig()) },
   routes: { summary: 'print the route inventory: method, path, policy, rate class (--json)', run: (a) => routesCommand(loadConfig(), a) },
   doctor: { summary: 'check profile, database roles, keys and configuration', run: () => doctor(process.env) },
   oidc: { summary: 'external OIDC: map-tenant (an organisation to a tenant), list', run: (a) => oidcCommand(loadConfig(), a) },
-  keys: { summary: 'keys: status, rotate-master, rotate-tenant, retire, verify, rotate-signing', run: (a) => keysCommand(loadConfig(), a) },
-  tenants: { summary: 'tenants: list, delete (crypto-shredding)', run: (a) => tenantsCommand(loadConfig(), a) },
+  keys: { summary: 'keys: status, rotate-master, rotate-tenant, retire, verify, rotate-signing', run: (a) => keysCommand(loadConfig(), a), ownHelp: true },
+  tenants: { summary: 'tenants: list, delete (crypto-shredding)', run: (a) => tenantsCommand(loadConfig(), a), ownHelp: true },
   audit: { summary: 'audit logs: key (print the verifier key), checkpoint (sign moved logs now)', run: (a) => auditCommand(loadConfig(), a) },
   verify: { summary: 'verify checkpoint|inclusion|consistency|log with nothing but the public key', run: (a) => verifyCommand(a) },
   'access-log': { summary: 'access logs: prune --older-than 90d, report --period week', run: (a) => accessLogCommand(loadConfig(), a) },
@@ -38,7 +39,7 @@ function usage(): string {
 async function main(argv: string[]): Promise<number> {
   const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false });
   const name = positionals[0];
-  if (!name || name === 'help' || argv.includes('--help')) {
+  if (!name || name === 'help' || (argv.includes('--help') && !commands[name]?.ownHelp)) {
     console.log(usage());
     return name ? 0 : 2;
   }

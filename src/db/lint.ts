@@ -2,6 +2,11 @@ import { sql } from 'drizzle-orm';
 import type { Session } from './client.ts';
 import { DbRole } from './roles.ts';
 
+/** A runtime policy expression as PostgreSQL prints it: scoped to the transaction's tenant. */
+const SCOPE = String.raw`tenant_id = \( SELECT \(NULLIF\(current_setting\('app\.tenant_id'::text, true\), ''::text\)\)::uuid AS "nullif"\)`;
+const TENANT_SCOPE = new RegExp(`^\\(${SCOPE}\\)$`);
+const NARROWED_TENANT_SCOPE = new RegExp(`^\\(\\(${SCOPE}\\) AND .+\\)$`, 's');
+
 /**
  * The schema lint of DESIGN.md §4, read from the catalog so it judges what the
  * database will enforce, not what the migration files intended.
@@ -38,7 +43,9 @@ export async function lintSchema(tx: Session, schema = 'public'): Promise<LintFi
       findings.push({ rule: 'tenant-policy', object: t.name, detail: 'runtime role has grants but no tenant policy' });
     }
     for (const p of runtime) {
-      const scoped = (expr: string | null) => expr !== null && /^\(tenant_id = \( SELECT \(NULLIF\(current_setting\('app\.tenant_id'::text, true\), ''::text\)\)::uuid AS "nullif"\)\)$/.test(expr);
+      // The tenant scope alone, or the scope AND further conditions (they only narrow it). The
+      // deparser parenthesises every boolean operator, so a top-level OR cannot hide after the AND.
+      const scoped = (expr: string | null) => expr !== null && (TENANT_SCOPE.test(expr) || NARROWED_TENANT_SCOPE.test(expr));
       if (!scoped(p.qual) && p.cmd !== 'INSERT') {
         findings.push({ rule: 'tenant-policy', object: `${t.name}.${p.name}`, detail: 'USING is not scoped to app.tenant_id' });
       }

@@ -65,6 +65,18 @@ describe('schema lint', () => {
     expect(await lintWith(tenantTable('lint_t', noCheck))).toContain('tenant-policy lint_t.q');
   });
 
+  it('accepts a policy that narrows the tenant scope with AND, and fails one that widens it again with OR', async () => {
+    const scope = `tenant_id = (SELECT nullif(current_setting('app.tenant_id', true), '')::uuid)`;
+    const narrowed = `CREATE POLICY p ON lint_t TO ocsuite_runtime USING (${scope})
+      WITH CHECK (${scope} AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = tenant_id AND t.deleted_at IS NULL));`;
+    expect(await lintWith(tenantTable('lint_t', narrowed))).toEqual([]);
+    const widened = `CREATE POLICY p ON lint_t TO ocsuite_runtime USING (${scope})
+      WITH CHECK (${scope} AND EXISTS (SELECT 1 FROM tenants t WHERE t.id = tenant_id) OR true);`;
+    expect(await lintWith(tenantTable('lint_t', widened))).toContain('tenant-policy lint_t.p');
+    const widenedUsing = `CREATE POLICY p ON lint_t TO ocsuite_runtime USING ((${scope} AND id IS NOT NULL) OR true) WITH CHECK (${scope});`;
+    expect(await lintWith(tenantTable('lint_t', widenedUsing))).toContain('tenant-policy lint_t.p');
+  });
+
   it('fails a tenant table without an index leading with tenant_id', async () => {
     const ddl = `CREATE TABLE lint_t (id uuid PRIMARY KEY, tenant_id uuid NOT NULL);
       ALTER TABLE lint_t ENABLE ROW LEVEL SECURITY; ALTER TABLE lint_t FORCE ROW LEVEL SECURITY; ${goodPolicy('lint_t')}`;
