@@ -44,6 +44,24 @@ describe('API keys', () => {
     expect(after.statusCode).toBe(401);
   });
 
+  it("acts for its creator: narrowed when the creator is demoted, dead when the creator is removed", async () => {
+    const admin = await enableMfa(t.app, await addMember(t.app, owner, 'admin'));
+    const { key } = json(await create(admin, { name: 'ops', scopes: ['audit:read', 'knowledge:read', 'knowledge:write'] }));
+    expect((await asKey(key, 'GET', '/api/v1/audit-events')).statusCode).toBe(200);
+    expect((await asKey(key, 'POST', '/api/v1/knowledge', { title: 'by key', body: 'b' })).statusCode).toBe(201);
+
+    const demote = await t.app.inject({ method: 'PATCH', url: `/api/v1/members/${admin.userId}`, headers: bearer(owner), payload: { role: 'viewer' } });
+    expect(demote.statusCode, demote.body).toBeLessThan(300);
+    // A viewer may read knowledge, not the audit trail, not write: neither may the key now.
+    expect((await asKey(key, 'GET', '/api/v1/knowledge')).statusCode).toBe(200);
+    expect((await asKey(key, 'GET', '/api/v1/audit-events')).statusCode).toBe(403);
+    expect((await asKey(key, 'POST', '/api/v1/knowledge', { title: 'after demotion', body: 'b' })).statusCode).toBe(403);
+
+    const removed = await t.app.inject({ method: 'DELETE', url: `/api/v1/members/${admin.userId}`, headers: bearer(owner) });
+    expect(removed.statusCode, removed.body).toBeLessThan(300);
+    expect((await asKey(key, 'GET', '/api/v1/knowledge')).statusCode).toBe(401);
+  });
+
   it('refuses scopes beyond the creator, creation without step-up, and forged keys', async () => {
     const admin = await enableMfa(t.app, await addMember(t.app, owner, 'admin'));
     const beyond = await create(admin, { name: 'x', scopes: ['tenant:manage'] });

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { throttleKey } from '../../src/kernel/limits/login-throttle.ts';
 import { withOwner } from '../../src/db/transaction.ts';
 import { bearer, json, signup, startApp, uniqueEmail, type TestApp } from '../support/app.ts';
 import { mailTo, tokenIn } from './outbox.ts';
@@ -38,7 +39,7 @@ describe('brute-force lockout', () => {
     const owner = await signup(t.app);
     for (let i = 0; i < 5; i++) await login(owner.email, 'wrong password attempt');
     const first = Number((await login(owner.email, owner.password)).headers['retry-after']);
-    await withOwner(t.platform.db, (tx) => tx.query(sql`UPDATE auth_throttle SET locked_until = now() - interval '1 second' WHERE key LIKE 'acct:%' AND failures >= 5`));
+    await withOwner(t.platform.db, (tx) => tx.query(sql`UPDATE auth_throttle SET locked_until = now() - interval '1 second' WHERE key = ${throttleKey.account(owner.email)}`));
     await login(owner.email, 'wrong password attempt');
     const second = Number((await login(owner.email, owner.password)).headers['retry-after']);
     expect(second).toBeGreaterThan(first);

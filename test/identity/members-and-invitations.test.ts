@@ -136,6 +136,22 @@ describe('roles', () => {
     expect(json(who).roles).toEqual(['owner']);
   });
 
+  it('two owners demoting or removing each other at the same time: one wins, one gets 409, the tenant keeps an owner', async () => {
+    for (const variant of ['demote', 'remove'] as const) {
+      const first = await enableMfa(t.app, await signup(t.app, `Racing Owners ${variant}`));
+      const second = await enableMfa(t.app, await addMember(t.app, first, 'owner'));
+      const against = (who: Account, target: Account) => variant === 'demote'
+        ? inject('PATCH', `/api/v1/members/${target.userId}`, who, { role: 'admin' })
+        : inject('DELETE', `/api/v1/members/${target.userId}`, who);
+      const [a, b] = await Promise.all([against(first, second), against(second, first)]);
+      const statuses = [a.statusCode, b.statusCode].sort();
+      expect(statuses[1], `${variant}: ${a.body} ${b.body}`).toBe(409);
+      expect(statuses[0]).toBeLessThan(300);
+      const owners = await withOwner(t.platform.db, (tx) => tx.query(sql`SELECT user_id FROM memberships WHERE tenant_id = ${first.tenantId} AND role = 'owner'`));
+      expect(owners).toHaveLength(1);
+    }
+  });
+
   it('a second owner can be removed by the first', async () => {
     const first = await enableMfa(t.app, await signup(t.app, 'Two Owners'));
     const second = await addMember(t.app, first, 'owner');

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import type { Platform } from '../../platform.ts';
-import { isPermission, permissionsOf, type Permission } from '../access/permissions.ts';
+import { isPermission, isRole, permissionsOf, type Permission } from '../access/permissions.ts';
 import { hashApiKey } from './api-keys.ts';
 import type { ExternalIdentity } from './oidc.ts';
 import type { Principal } from './principal.ts';
@@ -16,12 +16,17 @@ const lastUsedWritten = new Map<string, number>();
 
 export async function principalFromApiKey(platform: Platform, key: string): Promise<Principal | null> {
   const hash = hashApiKey(key);
+  // A key acts for its creator: it stops when the creator leaves the tenant, and never holds
+  // more than the creator's current role allows (a demotion narrows every key they made).
   const [row] = await platform.withIdentity((tx) =>
-    tx.query<{ tenant_id: string; id: string; scopes: string[] }>(sql`
-      SELECT k.tenant_id, k.id, k.scopes FROM api_keys k JOIN tenants t ON t.id = k.tenant_id AND t.status = 'active'
+    tx.query<{ tenant_id: string; id: string; scopes: string[]; creator_role: string | null }>(sql`
+      SELECT k.tenant_id, k.id, k.scopes, m.role AS creator_role
+      FROM api_keys k JOIN tenants t ON t.id = k.tenant_id AND t.status = 'active' AND t.deleted_at IS NULL
+      LEFT JOIN memberships m ON m.tenant_id = k.tenant_id AND m.user_id = k.created_by
       WHERE k.secret_hash = ${hash} AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())`),
   );
-  if (!row) return null;
+  if (!row || !row.creator_role || !isRole(row.creator_role)) return null;
+  const allowed = permissionsOf([row.creator_role]);
   // last_used_at is bookkeeping: written at most once a minute per key, off the critical path.
   const now = Date.now();
   if ((lastUsedWritten.get(row.id) ?? 0) < now - LAST_USED_WRITE_MS) {
@@ -30,7 +35,7 @@ export async function principalFromApiKey(platform: Platform, key: string): Prom
       .withIdentity((tx) => tx.query(sql`UPDATE api_keys SET last_used_at = now() WHERE tenant_id = ${row.tenant_id} AND id = ${row.id}`))
       .catch(() => lastUsedWritten.delete(row.id));
   }
-  const permissions = new Set<Permission>(row.scopes.filter(isPermission).filter((s) => s !== 'session'));
+  const permissions = new Set<Permission>(row.scopes.filter(isPermission).filter((s) => s !== 'session' && allowed.has(s)));
   return { kind: 'api_key', userId: null, keyId: row.id, tenantId: row.tenant_id, roles: [], sessionId: null, permissions, mfaAt: null };
 }
 

@@ -39,32 +39,112 @@ export async function secondsLocked(tx: Session, keys: string[]): Promise<number
   return Math.max(0, row?.wait ?? 0);
 }
 
-/** Counts a failure; returns the lock in seconds it caused (0 when none). */
-export async function recordFailure(tx: Session, key: string, policy: ThrottlePolicy): Promise<number> {
-  const [row] = await tx.query<{ failures: number }>(sql`
+/** The lock a key earns at `failures` (≥ maxFailures): doubling from baseLockSeconds, capped. */
+const lockSeconds = (failures: number, policy: ThrottlePolicy) =>
+  Math.min(policy.maxLockSeconds, policy.baseLockSeconds * 2 ** Math.max(0, failures - policy.maxFailures));
+
+const lockedOut = (wait: number) =>
+  new ProblemError('locked-out', 429, `Too many failed attempts; try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
+
+/**
+ * One upsert: counts an attempt on `key` unless it is locked now; returns the
+ * count, any lock left, and whether a lock was ever set in this window.
+ */
+async function countAttempt(tx: Session, key: string, policy: ThrottlePolicy): Promise<{ failures: number; wait: number; wasLocked: boolean }> {
+  const expired = sql`t.window_started_at < now() - make_interval(secs => ${policy.windowSeconds}) AND (t.locked_until IS NULL OR t.locked_until < now())`;
+  const [row] = await tx.query<{ failures: number; wait: number | null; was_locked: boolean }>(sql`
     INSERT INTO auth_throttle AS t (key, failures, window_started_at, updated_at) VALUES (${key}, 1, now(), now())
     ON CONFLICT (key) DO UPDATE SET
-      failures = CASE WHEN t.window_started_at < now() - make_interval(secs => ${policy.windowSeconds}) AND (t.locked_until IS NULL OR t.locked_until < now())
-                      THEN 1 ELSE t.failures + 1 END,
-      window_started_at = CASE WHEN t.window_started_at < now() - make_interval(secs => ${policy.windowSeconds}) AND (t.locked_until IS NULL OR t.locked_until < now())
-                      THEN now() ELSE t.window_started_at END,
+      failures = CASE WHEN t.locked_until > now() THEN t.failures WHEN ${expired} THEN 1 ELSE t.failures + 1 END,
+      window_started_at = CASE WHEN t.locked_until > now() THEN t.window_started_at WHEN ${expired} THEN now() ELSE t.window_started_at END,
       updated_at = now()
-    RETURNING failures`);
-  const failures = row?.failures ?? 1;
+    RETURNING failures, CASE WHEN locked_until > now() THEN ceil(extract(epoch FROM locked_until - now()))::int END AS wait,
+      locked_until IS NOT NULL AS was_locked`);
+  return { failures: row?.failures ?? 1, wait: Math.max(0, row?.wait ?? 0), wasLocked: row?.was_locked === true };
+}
+
+export interface ThrottleClaim {
+  key: string;
+  policy: ThrottlePolicy;
+}
+
+/**
+ * Claims one credential check on every key before the check runs, in one
+ * transaction: the attempt is counted as it arrives, so a burst of parallel
+ * guesses is counted before any of them is checked — at most `maxFailures`
+ * are ever checked, the rest are refused (429, Retry-After). Past the budget,
+ * one check is let through per expired lock, and it re-arms a doubled lock at
+ * once, so parallel requests behind it are refused. Afterwards the caller
+ * reports the outcome: recordFailure, or recordSuccess / releaseAttempt.
+ */
+export async function claimAttempt(run: <T>(fn: (tx: Session) => Promise<T>) => Promise<T>, claims: ThrottleClaim[]): Promise<void> {
+  const wait = await run(async (tx) => {
+    // A refused attempt is not a check: it counts against no key.
+    const locked = await secondsLocked(tx, claims.map((c) => c.key));
+    if (locked > 0) return locked;
+    let longest = 0;
+    const counted: string[] = [];
+    for (const { key, policy } of claims) {
+      const { failures, wait: left, wasLocked } = await countAttempt(tx, key, policy);
+      if (left > 0) {
+        longest = Math.max(longest, left); // locked by a concurrent request since the check above
+      } else if (failures > policy.maxFailures) {
+        // Past the budget: lock at once. After an expired lock this one attempt still runs;
+        // within a burst that outran the budget before any lock was set, it is refused.
+        const lock = lockSeconds(failures, policy);
+        await tx.query(sql`UPDATE auth_throttle SET locked_until = now() + make_interval(secs => ${lock}) WHERE key = ${key}`);
+        if (wasLocked) counted.push(key);
+        else longest = Math.max(longest, lock);
+      } else {
+        counted.push(key);
+      }
+    }
+    if (longest > 0) for (const key of counted) await releaseAttempt(tx, key);
+    return longest;
+  });
+  if (wait > 0) throw lockedOut(wait);
+}
+
+/** A claimed check failed: locks the key once its attempts are spent; returns the lock in seconds (0 when none). */
+export async function recordFailure(tx: Session, key: string, policy: ThrottlePolicy): Promise<number> {
+  const [row] = await tx.query<{ failures: number }>(sql`SELECT failures FROM auth_throttle WHERE key = ${key}`);
+  const failures = row?.failures ?? 0;
   if (failures < policy.maxFailures) return 0;
-  const lock = Math.min(policy.maxLockSeconds, policy.baseLockSeconds * 2 ** (failures - policy.maxFailures));
-  await tx.query(sql`UPDATE auth_throttle SET locked_until = now() + make_interval(secs => ${lock}) WHERE key = ${key}`);
+  const lock = lockSeconds(failures, policy);
+  await tx.query(sql`UPDATE auth_throttle SET locked_until = greatest(locked_until, now() + make_interval(secs => ${lock})) WHERE key = ${key}`);
   return lock;
 }
 
+/** A claimed check succeeded on the key of the account (or factor) it proved: its count starts over. */
 export async function recordSuccess(tx: Session, key: string): Promise<void> {
   await tx.query(sql`DELETE FROM auth_throttle WHERE key = ${key}`);
 }
 
-/** Refuses with 429 and Retry-After while any of `keys` is locked; `run` opens the (identity) transaction. */
-export async function assertNotLocked(run: <T>(fn: (tx: Session) => Promise<T>) => Promise<T>, keys: string[]): Promise<void> {
-  const wait = await run((tx) => secondsLocked(tx, keys));
-  if (wait > 0) {
-    throw new ProblemError('locked-out', 429, `Too many failed attempts; try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
-  }
+/** A claimed check succeeded on a shared key (an IP): only this attempt is taken back. */
+export async function releaseAttempt(tx: Session, key: string): Promise<void> {
+  await tx.query(sql`UPDATE auth_throttle SET failures = greatest(failures - 1, 0) WHERE key = ${key} AND (locked_until IS NULL OR locked_until < now())`);
+}
+
+/**
+ * Counts a request that is not a credential check (a reset mail asked for):
+ * past `maxFailures` in the window the key is locked; returns the lock in
+ * seconds it caused (0 when none).
+ */
+export async function countRequest(tx: Session, key: string, policy: ThrottlePolicy): Promise<number> {
+  const { failures } = await countAttempt(tx, key, policy);
+  if (failures < policy.maxFailures) return 0;
+  const lock = lockSeconds(failures, policy);
+  await tx.query(sql`UPDATE auth_throttle SET locked_until = greatest(locked_until, now() + make_interval(secs => ${lock})) WHERE key = ${key}`);
+  return lock;
+}
+
+/**
+ * Takes back claimed attempts whose check ended neither in success nor in a
+ * wrong credential (a 409, a suspended tenant, a ticket used concurrently):
+ * they must not count toward a lock.
+ */
+export async function releaseClaims(run: <T>(fn: (tx: Session) => Promise<T>) => Promise<T>, keys: string[]): Promise<void> {
+  await run(async (tx) => {
+    for (const key of keys) await releaseAttempt(tx, key);
+  });
 }

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { isRole, permissionsOf, type Role } from '../../kernel/access/permissions.ts';
 import { hashOpaqueToken, newOpaqueToken } from '../../kernel/auth/opaque-token.ts';
 import { acceptSecondFactor, mfaState } from '../../kernel/auth/mfa.ts';
-import { ACCOUNT_POLICY, assertNotLocked, IP_POLICY, recordFailure, recordSuccess, throttleKey } from '../../kernel/limits/login-throttle.ts';
+import { ACCOUNT_POLICY, claimAttempt, IP_POLICY, recordFailure, recordSuccess, releaseAttempt, releaseClaims, throttleKey } from '../../kernel/limits/login-throttle.ts';
 import type { Session } from '../../db/client.ts';
 import { assertPasswordAcceptable, hashPassword, verifyPassword } from '../../kernel/auth/passwords.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
@@ -30,11 +30,29 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
     return user;
   }
 
+  /** keys[0] is the account (or factor) being proved, the others are shared (the client's IP). */
+  const claimsOf = (keys: string[]) => keys.map((key, i) => ({ key, policy: i === 0 ? ACCOUNT_POLICY : IP_POLICY }));
+  const claim = (keys: string[]) => claimAttempt(platform.withIdentity, claimsOf(keys));
+
   async function recordFailures(keys: string[]): Promise<void> {
     await platform.withIdentity(async (tx) => {
-      await recordFailure(tx, keys[0]!, ACCOUNT_POLICY);
-      for (const key of keys.slice(1)) await recordFailure(tx, key, IP_POLICY);
+      for (const { key, policy } of claimsOf(keys)) await recordFailure(tx, key, policy);
     });
+  }
+
+  /** The step after a claimed check: if it throws, the attempt is taken back (it was no wrong credential). */
+  async function afterClaim<T>(keys: string[], step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (err) {
+      await releaseClaims(platform.withIdentity, keys).catch(() => {});
+      throw err;
+    }
+  }
+
+  async function recordSuccesses(tx: Session, keys: string[]): Promise<void> {
+    await recordSuccess(tx, keys[0]!);
+    for (const key of keys.slice(1)) await releaseAttempt(tx, key);
   }
 
   return {
@@ -47,14 +65,14 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
       // password check, so it is throttled and counted exactly like login.
       const keys = [throttleKey.account(input.email), throttleKey.ip(client.ip)];
       if (existing) {
-        await assertNotLocked(platform.withIdentity, keys);
+        await claim(keys);
         if (!(await verifyPassword(existing.password_hash, input.password))) {
           await recordFailures(keys);
           throw new ProblemError('conflict', 409, 'This email already has an account; sign up with its password or log in.');
         }
       }
       const passwordHash = existing ? null : await hashPassword(input.password);
-      return platform.withIdentity(async (tx) => {
+      return afterClaim(existing ? keys : [], () => platform.withIdentity(async (tx) => {
         const [tenant] = await tx.query<{ id: string; name: string }>(sql`
           INSERT INTO tenants (name) VALUES (${input.tenantName}) RETURNING id, name`);
         const user = existing
@@ -62,6 +80,7 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
           : (await tx.query<{ id: string; email: string }>(sql`
               INSERT INTO users (email, password_hash) VALUES (${input.email}, ${passwordHash}) RETURNING id, email`))[0]!;
         await tx.query(sql`INSERT INTO memberships (tenant_id, user_id, role) VALUES (${tenant!.id}, ${user.id}, 'owner')`);
+        if (existing) await recordSuccesses(tx, keys);
         // An account with a second factor gets no session from a password alone, here as at login.
         const issued = existing && (await mfaState(tx, user.id)) === 'enabled'
           ? await issueMfaTicket(tx, user.id, tenant!.id)
@@ -71,12 +90,12 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
           outcome: 'success', metadata: { newAccount: !existing },
         });
         return issued;
-      });
+      }));
     },
 
     async login(input: { email: string; password: string; tenant?: string | undefined }, client: ClientInfo): Promise<IssuedTokens | MfaChallenge> {
       const keys = [throttleKey.account(input.email), throttleKey.ip(client.ip)];
-      await assertNotLocked(platform.withIdentity, keys);
+      await claim(keys);
       const user = await findUser(input.email);
       const ok = await verifyPassword(user?.password_hash, input.password);
       if (!user || !ok) {
@@ -84,7 +103,7 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
         void auditLoginFailure(platform, { email: input.email, tenant: input.tenant, userId: user?.id, reason: user ? 'wrong password' : 'unknown account' }, client);
         throw invalidCredentials();
       }
-      const outcome = await platform.withIdentity(async (tx) => {
+      const outcome = await afterClaim(keys, () => platform.withIdentity(async (tx) => {
         const memberships = await tx.query<{ tenant_id: string; name: string; role: string; status: string }>(sql`
           SELECT m.tenant_id, t.name, m.role, t.status FROM memberships m JOIN tenants t ON t.id = m.tenant_id
           WHERE m.user_id = ${user.id} ORDER BY m.created_at`);
@@ -97,13 +116,13 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
         }
         const m = chosen[0]!;
         if (m.status !== 'active' || !isRole(m.role)) throw new ProblemError('forbidden', 403, 'This tenant is suspended.');
-        await recordSuccess(tx, keys[0]!);
+        await recordSuccesses(tx, keys);
         // With a confirmed second factor the password step only earns a short, single-use ticket.
         if ((await mfaState(tx, user.id)) === 'enabled') return issueMfaTicket(tx, user.id, m.tenant_id);
         const issued = await startSession(tx, platform, { tenant: { id: m.tenant_id, name: m.name }, user: { id: user.id, email: user.email }, role: m.role }, client);
         await recordAuditEvent(tx, { tenantId: m.tenant_id, actor: { type: 'user', id: user.id }, action: 'auth.login', outcome: 'success', metadata: { mfa: false } });
         return issued;
-      });
+      }));
       if (!outcome) {
         await recordFailures(keys);
         void auditLoginFailure(platform, { email: input.email, tenant: input.tenant, userId: user.id, reason: 'not a member of the tenant' }, client);
@@ -121,22 +140,24 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
       );
       if (!ticket) throw new ProblemError('invalid-token', 401, 'The MFA ticket is invalid, expired or already used.');
       const keys = [throttleKey.mfa(ticket.user_id), throttleKey.ip(client.ip)];
-      await assertNotLocked(platform.withIdentity, keys);
-      const outcome = await platform.withIdentity(async (tx) => {
-        const factor = await acceptSecondFactor(tx, platform.keyring, ticket.user_id, input.code);
-        if (!factor) return undefined;
-        const claimed = await tx.query(sql`UPDATE mfa_tickets SET used_at = now() WHERE token_hash = ${ticketHash} AND used_at IS NULL RETURNING user_id`);
-        if (claimed.length === 0) return 'used' as const;
-        await recordSuccess(tx, keys[0]!);
+      await claim(keys);
+      const ticketGone = () => new ProblemError('invalid-token', 401, 'The MFA ticket is invalid, expired or already used.');
+      const outcome = await afterClaim(keys, () => platform.withIdentity(async (tx) => {
+        // Membership first: a removed member's code is not consumed by a login that cannot happen.
         const [m] = await tx.query<{ role: string; name: string; email: string }>(sql`
           SELECT m.role, t.name, u.email FROM memberships m JOIN tenants t ON t.id = m.tenant_id AND t.status = 'active'
           JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ${ticket.tenant_id} AND m.user_id = ${ticket.user_id}`);
-        if (!m || !isRole(m.role)) return 'used' as const;
+        if (!m || !isRole(m.role)) throw ticketGone();
+        const factor = await acceptSecondFactor(tx, platform.keyring, ticket.user_id, input.code);
+        if (!factor) return undefined;
+        // Thrown, not returned: a ticket used concurrently rolls back the factor this code consumed.
+        const claimed = await tx.query(sql`UPDATE mfa_tickets SET used_at = now() WHERE token_hash = ${ticketHash} AND used_at IS NULL RETURNING user_id`);
+        if (claimed.length === 0) throw ticketGone();
+        await recordSuccesses(tx, keys);
         const issued = await startSession(tx, platform, { tenant: { id: ticket.tenant_id, name: m.name }, user: { id: ticket.user_id, email: m.email }, role: m.role }, client, { mfa: true });
         await recordAuditEvent(tx, { tenantId: ticket.tenant_id, actor: { type: 'user', id: ticket.user_id }, action: 'auth.login', outcome: 'success', metadata: { mfa: true } });
         return issued;
-      });
-      if (outcome === 'used') throw new ProblemError('invalid-token', 401, 'The MFA ticket is invalid, expired or already used.');
+      }));
       if (!outcome) {
         await recordFailures(keys);
         void auditLoginFailure(platform, { email: '', tenant: ticket.tenant_id, userId: ticket.user_id, reason: 'wrong second factor', action: 'auth.mfa_verified' }, client);

@@ -7,7 +7,7 @@ import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { ProblemError, notFound } from '../../http/problem.ts';
 import type { Platform } from '../../platform.ts';
 import { enqueueMail } from '../../kernel/mail/delivery.ts';
-import { ACCOUNT_POLICY, assertNotLocked, IP_POLICY, recordFailure, throttleKey } from '../../kernel/limits/login-throttle.ts';
+import { ACCOUNT_POLICY, claimAttempt, IP_POLICY, recordFailure, recordSuccess, releaseAttempt, throttleKey } from '../../kernel/limits/login-throttle.ts';
 import { mfaState } from '../../kernel/auth/mfa.ts';
 import { issueMfaTicket, startSession, type ClientInfo, type IssuedTokens, type MfaChallenge } from './sessions.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
@@ -90,7 +90,7 @@ export function createInvitationsService(platform: Platform) {
             WHERE i.token_hash = ${tokenHash} AND i.accepted_at IS NULL AND i.revoked_at IS NULL AND i.expires_at > now()`),
         );
       const throttle = throttleKey.invitation(client.ip);
-      await assertNotLocked(platform.withIdentity, [throttle]);
+      await claimAttempt(platform.withIdentity, [{ key: throttle, policy: IP_POLICY }]);
       const fail = () => platform.withIdentity((tx) => recordFailure(tx, throttle, IP_POLICY));
       const [invite] = await lookup();
       if (!invite || !isRole(invite.role)) {
@@ -101,7 +101,7 @@ export function createInvitationsService(platform: Platform) {
       if (invite.user_id) {
         // The password of an existing account: throttled per account as well as per IP, like login.
         const account = throttleKey.account(invite.email);
-        await assertNotLocked(platform.withIdentity, [account]);
+        await claimAttempt(platform.withIdentity, [{ key: account, policy: ACCOUNT_POLICY }]);
         if (!(await verifyPassword(invite.password_hash, input.password))) {
           await fail();
           await platform.withIdentity((tx) => recordFailure(tx, account, ACCOUNT_POLICY));
@@ -113,6 +113,9 @@ export function createInvitationsService(platform: Platform) {
       }
       const role = invite.role;
       const outcome = await platform.withIdentity(async (tx) => {
+        // A real invitation (and the account's right password) was no guess: take the attempts back.
+        await releaseAttempt(tx, throttle);
+        if (invite.user_id) await recordSuccess(tx, throttleKey.account(invite.email));
         // Claim the invitation first: a second, concurrent acceptance finds nothing to claim.
         const claimed = await tx.query<{ id: string }>(sql`
           UPDATE invitations SET accepted_at = now()

@@ -5,7 +5,7 @@ import { principalOf } from '../../http/authenticate.ts';
 import { conflict, ProblemError } from '../../http/problem.ts';
 import { acceptSecondFactor, beginEnrolment, confirmEnrolment, removeMfa, replaceRecoveryCodes } from '../../kernel/auth/mfa.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
-import { assertNotLocked, recordFailure, recordSuccess, throttleKey, ACCOUNT_POLICY } from '../../kernel/limits/login-throttle.ts';
+import { claimAttempt, recordFailure, recordSuccess, releaseClaims, throttleKey, ACCOUNT_POLICY } from '../../kernel/limits/login-throttle.ts';
 import type { Platform } from '../../platform.ts';
 import * as S from './schemas.ts';
 import { verifyPassword } from '../../kernel/auth/passwords.ts';
@@ -31,7 +31,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
   async function proveSecondFactor(p: Principal, code: string): Promise<void> {
     const { userId, sessionId } = self(p);
     const key = throttleKey.mfa(userId);
-    await assertNotLocked(platform.withIdentity, [key]);
+    await claimAttempt(platform.withIdentity, [{ key, policy: ACCOUNT_POLICY }]);
     const ok = await platform.withIdentity(async (tx) => {
       if (!(await acceptSecondFactor(tx, platform.keyring, userId, code))) return false;
       await recordSuccess(tx, key);
@@ -54,12 +54,13 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
     const p = principalOf(req);
     const { userId } = self(p);
     const key = throttleKey.mfa(userId);
-    await assertNotLocked(platform.withIdentity, [key]);
+    await claimAttempt(platform.withIdentity, [{ key, policy: ACCOUNT_POLICY }]);
     const [stored] = await platform.withIdentity((tx) => tx.query<{ password_hash: string | null }>(sql`SELECT password_hash FROM users WHERE id = ${userId}`));
     if (!(await verifyPassword(stored?.password_hash, req.body.password))) {
       await platform.withIdentity((tx) => recordFailure(tx, key, ACCOUNT_POLICY));
       throw new ProblemError('invalid-credentials', 403, 'The password is not right.');
     }
+    await platform.withIdentity((tx) => recordSuccess(tx, key));
     const enrolment = await platform.withTenant(contextOf(p), async (tx) => {
       const [user] = await tx.query<{ email: string }>(sql`SELECT email FROM users WHERE id = ${userId}`);
       return beginEnrolment(tx, platform.keyring, { id: userId, email: user!.email }, 'OC-Suite');
@@ -76,7 +77,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
     const p = principalOf(req);
     const { userId, sessionId } = self(p);
     const key = throttleKey.mfa(userId);
-    await assertNotLocked(platform.withIdentity, [key]);
+    await claimAttempt(platform.withIdentity, [{ key, policy: ACCOUNT_POLICY }]);
     const codes = await platform.withTenant(contextOf(p), async (tx) => {
       const result = await confirmEnrolment(tx, platform.keyring, userId, req.body.code);
       if (Array.isArray(result)) {
@@ -85,7 +86,10 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
       }
       return result;
     });
-    if (codes === 'not-pending') throw conflict('There is no enrolment waiting for confirmation.');
+    if (codes === 'not-pending') {
+      await releaseClaims(platform.withIdentity, [key]); // no code was checked
+      throw conflict('There is no enrolment waiting for confirmation.');
+    }
     if (!codes) {
       await platform.withIdentity((tx) => recordFailure(tx, key, ACCOUNT_POLICY));
       throw wrongCode();

@@ -6,7 +6,7 @@ import { ProblemError } from '../../http/problem.ts';
 import { enqueueMail } from '../../kernel/mail/delivery.ts';
 import { hashOpaqueToken, newOpaqueToken, tokenPattern } from '../../kernel/auth/opaque-token.ts';
 import { assertPasswordAcceptable, hashPassword } from '../../kernel/auth/passwords.ts';
-import { assertNotLocked, IP_POLICY, recordFailure, secondsLocked, throttleKey } from '../../kernel/limits/login-throttle.ts';
+import { claimAttempt, countRequest, IP_POLICY, recordFailure, releaseAttempt, secondsLocked, throttleKey } from '../../kernel/limits/login-throttle.ts';
 import type { Platform } from '../../platform.ts';
 import { recordAuditEvent } from '../../kernel/audit/events.ts';
 import { Email, Password } from './schemas.ts';
@@ -41,11 +41,15 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
   /** Consumes a token of `purpose`; throttled per IP so guessing is pointless as well as hopeless. */
   async function consume(token: string, purpose: 'password-reset' | 'email-verification', ip: string): Promise<string> {
     const key = throttleKey.ip(ip);
-    await assertNotLocked(platform.withIdentity, [key]);
-    const [row] = await platform.withIdentity((tx) => tx.query<{ user_id: string }>(sql`
-      UPDATE user_tokens SET used_at = now()
-      WHERE token_hash = ${hashOpaqueToken(token)} AND purpose = ${purpose} AND used_at IS NULL AND expires_at > now()
-      RETURNING user_id`));
+    await claimAttempt(platform.withIdentity, [{ key, policy: IP_POLICY }]);
+    const [row] = await platform.withIdentity(async (tx) => {
+      const used = await tx.query<{ user_id: string }>(sql`
+        UPDATE user_tokens SET used_at = now()
+        WHERE token_hash = ${hashOpaqueToken(token)} AND purpose = ${purpose} AND used_at IS NULL AND expires_at > now()
+        RETURNING user_id`);
+      if (used.length > 0) await releaseAttempt(tx, key);
+      return used;
+    });
     if (!row) {
       await platform.withIdentity((tx) => recordFailure(tx, key, IP_POLICY));
       throw invalidToken();
@@ -61,7 +65,7 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
     const locked = await platform.withIdentity((tx) => secondsLocked(tx, [key]));
     const [user] = locked > 0 ? [] : await platform.withIdentity(async (tx) => {
       // Every request counts, so one address cannot be flooded with mail.
-      await recordFailure(tx, key, { maxFailures: 5, windowSeconds: 3600, baseLockSeconds: 900, maxLockSeconds: 3600 });
+      await countRequest(tx, key, { maxFailures: 5, windowSeconds: 3600, baseLockSeconds: 900, maxLockSeconds: 3600 });
       return tx.query<{ id: string; email: string }>(sql`SELECT id, email FROM users WHERE email_normalized = lower(${req.body.email}) AND password_hash IS NOT NULL`);
     });
     if (user) await sendToken(user, 'password-reset');
