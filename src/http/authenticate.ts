@@ -49,12 +49,14 @@ export function registerAuthentication(app: FastifyInstance, platform: Platform)
 
     const { principal, mfaRequired } = await authenticator.authenticate(token);
     request.principal = principal;
-    try {
-      authorize(principal, security, mfaRequired, platform.config.stepUpMaxAgeSeconds);
-    } catch (err) {
-      // A refusal of an authenticated principal is an audit event of its tenant (not awaited).
-      if (err instanceof ProblemError && err.status === 403) void auditDenial(platform, request, principal, err.detail ?? err.kind);
-      throw err;
+    authorize(principal, security, mfaRequired, platform.config.stepUpMaxAgeSeconds);
+  });
+
+  // Every refusal of an authenticated principal is an audit event of its tenant (not awaited):
+  // the route policy's, and those of rules inside handlers (role escalation, last owner, …).
+  app.addHook('onError', async (request, _reply, err) => {
+    if (request.principal && err instanceof ProblemError && err.status === 403) {
+      void auditDenial(platform, request, request.principal, err.detail ?? err.kind);
     }
   });
 }
@@ -83,7 +85,8 @@ function authorize(principal: Principal, security: RouteSecurity, mfaRequired: b
 function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;
   if (!header) return undefined;
-  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/.exec(header);
+  // RFC 9110 §11.1: the scheme is case-insensitive.
+  const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
   return match?.[1];
 }
 

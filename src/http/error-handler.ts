@@ -13,6 +13,7 @@ function fromDatabase(err: { code?: string }): ProblemError | undefined {
     case '22003': // numeric_value_out_of_range
     case '22007': // invalid_datetime_format
     case '22008': // datetime_field_overflow
+    case '22009': // invalid_time_zone_displacement_value (an offset past ±15:59)
     case '22021': // character_not_in_repertoire (e.g. a NUL byte in text)
     case '22P05': // untranslatable_character (\u0000 in jsonb)
       return new ProblemError('validation-failed', 400, 'A value is outside what is allowed.');

@@ -78,6 +78,18 @@ describe('identity flows are audit events', () => {
     expect(rows[0]!.reason).toContain('audit:read');
   });
 
+  it('a refusal by a rule inside a handler (role escalation) is an event too, exactly once', async () => {
+    const admin = await addMember(t.app, owner, 'admin');
+    const res = await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(admin), payload: { email: 'would-be-owner@example.com', role: 'owner' } });
+    expect(res.statusCode).toBe(403);
+    expect(JSON.parse(res.body).type).toBe('urn:ocsuite:problem:role-escalation');
+    const rows = await eventually(async () => (await eventsOf(owner.tenantId, 'access.denied')).filter((r) => r.actor_id === admin.userId));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ outcome: 'failure', target_id: 'POST /api/v1/invitations', request_id: res.headers['x-request-id'] });
+    // Nothing else of the refused request was written.
+    expect((await eventsOf(owner.tenantId, 'invitation.created')).filter((r) => r.actor_id === admin.userId)).toEqual([]);
+  });
+
   it('role changes, removals, invitations and logout are events with who did what to whom', async () => {
     const member = await addMember(t.app, owner, 'member');
     // The route asks for a step-up second factor; the service is what records the event.

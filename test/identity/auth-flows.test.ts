@@ -68,6 +68,21 @@ describe('signup', () => {
     expect(ok.statusCode).toBe(201);
   });
 
+  it('refuses a blank tenant name and a password derived from the email, creating nothing', async () => {
+    const email = uniqueEmail('derived');
+    const local = email.split('@')[0]!;
+    const blank = uniqueEmail('blank');
+    for (const payload of [
+      { tenantName: '   ', email: blank, password: PASSWORD },
+      { tenantName: `Derived ${local}`, email, password: `${local}-rocks-2026` },
+    ]) {
+      const res = await t.app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload });
+      expect(res.statusCode, JSON.stringify(payload)).toBe(400);
+    }
+    expect(await count(sql`SELECT count(*)::int AS n FROM users WHERE email_normalized IN (lower(${email}), lower(${blank}))`)).toBe(0);
+    expect(await count(sql`SELECT count(*)::int AS n FROM tenants WHERE name = ${`Derived ${local}`}`)).toBe(0);
+  });
+
   it('answers 403 signup-disabled when signup is switched off, creating nothing', async () => {
     const off = await startApp({ OCSUITE_SIGNUP_ENABLED: 'false' });
     try {
@@ -188,6 +203,12 @@ describe('refresh tokens', () => {
     // Other sessions of the same user are unaffected.
     const fresh = await login(t.app, owner);
     expect((await me(fresh.accessToken)).statusCode).toBe(200);
+
+    // Replaying the dead tokens again changes nothing: one revocation event, not one per replay.
+    for (let i = 0; i < 3; i++) expect((await refresh(owner.refreshToken)).statusCode).toBe(401);
+    const events = await withOwner(t.platform.db, (tx) => tx.query(sql`
+      SELECT 1 FROM audit_events WHERE tenant_id = ${owner.tenantId} AND action = 'session.revoked' AND actor_id = ${owner.userId}`));
+    expect(events).toHaveLength(1);
   });
 
   it('refuses a well-formed token that was never issued', async () => {
@@ -233,6 +254,13 @@ describe('/me', () => {
     expect(b.permissions).toEqual([...permissionsOf(['owner'])].sort());
     expect(b.sessionId).toMatch(/^[0-9a-f-]{36}$/);
     expect(res.body).not.toMatch(/password|argon2|hash/i);
+  });
+
+  it('takes the bearer scheme in any case (RFC 9110 §11.1)', async () => {
+    const owner = await signup(t.app);
+    for (const scheme of ['bearer', 'BEARER', 'Bearer']) {
+      expect((await t.app.inject({ method: 'GET', url: '/api/v1/me', headers: { authorization: `${scheme} ${owner.accessToken}` } })).statusCode).toBe(200);
+    }
   });
 
   it('refuses a missing or malformed bearer token with 401 unauthenticated', async () => {

@@ -188,6 +188,17 @@ describe('invitations', () => {
     expect(lifetime).toBeLessThanOrEqual(301_000);
   });
 
+  it('an admin cannot revoke an invitation to the owner role; an owner can', async () => {
+    const inv = await inject('POST', '/api/v1/invitations', owner, { email: uniqueEmail('future-owner'), role: 'owner' });
+    expect(inv.statusCode, inv.body).toBe(201);
+    const id = json(inv).id as string;
+    const byAdmin = await inject('DELETE', `/api/v1/invitations/${id}`, admin);
+    expectProblem(byAdmin, 403, 'role-escalation');
+    const [row] = await withOwner(t.platform.db, (tx) => tx.query<{ revoked: boolean }>(sql`SELECT revoked_at IS NOT NULL AS revoked FROM invitations WHERE id = ${id}`));
+    expect(row!.revoked).toBe(false);
+    expect((await inject('DELETE', `/api/v1/invitations/${id}`, owner)).statusCode).toBe(204);
+  });
+
   it('a revoked invitation cannot be accepted and creates no account', async () => {
     const email = uniqueEmail('revoked');
     const inv = await invite(owner, email, 'member');

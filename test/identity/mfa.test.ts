@@ -146,6 +146,24 @@ describe('tenant MFA policy', () => {
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/knowledge', headers: bearer(memberFresh) })).statusCode).toBe(200);
   });
 
+  it('an admin who disables the factor is held by the policy again, at once and in sessions proven earlier', async () => {
+    const owner = await enableMfa(t.app, await signup(t.app));
+    const admin = await enableMfa(t.app, await addMember(t.app, owner, 'admin'));
+    const other = await login(t.app, admin); // a second session that proved the factor at login
+    expect((await t.app.inject({ method: 'PUT', url: '/api/v1/tenant/mfa-policy', headers: bearer(owner), payload: { requiredForAdmins: true } })).statusCode).toBe(204);
+    expect((await t.app.inject({ method: 'GET', url: '/api/v1/invitations', headers: bearer(admin) })).statusCode).toBe(200);
+    const disabled = await post('/api/v1/auth/mfa/disable', admin, { code: await totpCode(admin) });
+    expect(disabled.statusCode, disabled.body).toBe(204);
+    const blocked = await t.app.inject({ method: 'GET', url: '/api/v1/invitations', headers: bearer(admin) });
+    expect(blocked.statusCode).toBe(403);
+    expect(problem(blocked)).toBe('urn:ocsuite:problem:mfa-required');
+    // The other session's cached state lasts at most SESSION_CHECK_TTL_MS (5 s); end it as its expiry would.
+    t.app.forgetSession(JSON.parse(Buffer.from(other.accessToken.split('.')[1]!, 'base64url').toString()).sid);
+    const otherBlocked = await t.app.inject({ method: 'GET', url: '/api/v1/invitations', headers: bearer(other) });
+    expect(otherBlocked.statusCode).toBe(403);
+    expect(problem(otherBlocked)).toBe('urn:ocsuite:problem:mfa-required');
+  });
+
   it('is changed only by an owner', async () => {
     const owner = await signup(t.app);
     const admin: Account = await enableMfa(t.app, await addMember(t.app, owner, 'admin'));

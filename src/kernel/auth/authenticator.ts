@@ -47,9 +47,12 @@ export function createAuthenticator(platform: Platform) {
     const now = Date.now();
     const cached = sessions.get(claims.sid);
     if (cached && now - cached.checkedAt < SESSION_CHECK_TTL_MS) return cached;
+    // A second factor proven earlier counts only while the user still has one (disabling it ends it).
     const [row] = await platform.queryAsTenant<{ active: boolean; mfa_at: Date | null; mfa_required: boolean }>(
       { tenantId: claims.tid, userId: claims.sub },
-      sql`SELECT (s.revoked_at IS NULL AND s.expires_at > now() AND t.status = 'active' AND t.deleted_at IS NULL) AS active, s.mfa_at, t.mfa_required_for_admins AS mfa_required
+      sql`SELECT (s.revoked_at IS NULL AND s.expires_at > now() AND t.status = 'active' AND t.deleted_at IS NULL) AS active,
+            CASE WHEN EXISTS (SELECT 1 FROM user_mfa f WHERE f.user_id = s.user_id AND f.confirmed_at IS NOT NULL) THEN s.mfa_at END AS mfa_at,
+            t.mfa_required_for_admins AS mfa_required
           FROM sessions s JOIN tenants t ON t.id = s.tenant_id WHERE s.id = ${claims.sid} AND s.user_id = ${claims.sub}`,
     );
     const state = { active: row?.active === true, mfaAt: row?.mfa_at ?? null, mfaRequired: row?.mfa_required === true, checkedAt: now };

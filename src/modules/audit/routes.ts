@@ -21,6 +21,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = as
   }, async (req) => audit.list(principalOf(req), req.query));
 
   app.get('/audit-events/export', {
+    // An export is an audited action: a HEAD must not count as one.
+    exposeHeadRoute: false,
     // A bulk download of the tenant's history: rate limited, and only with a recently proven second factor.
     config: { security: { policy: { permission: 'audit:export' }, rateClass: 'export', stepUp: true } },
     schema: { tags, querystring: S.ExportQuery, response: { 200: Type.String({ description: 'JSON Lines or CSV' }) } },

@@ -59,7 +59,7 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
     /** Self-serve signup: a new tenant with the caller as its owner. */
     async signup(input: { tenantName: string; email: string; password: string }, client: ClientInfo): Promise<IssuedTokens | MfaChallenge> {
       if (!platform.config.signupEnabled) throw new ProblemError('signup-disabled', 403, 'Ask a tenant admin for an invitation.');
-      assertPasswordAcceptable(input.password);
+      assertPasswordAcceptable(input.password, { email: input.email });
       const existing = await findUser(input.email);
       // An existing account may open another tenant only by proving its password — a
       // password check, so it is throttled and counted exactly like login.
@@ -193,9 +193,10 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
         // Two tabs refreshing at once: the loser is told to retry, the session survives.
         if (row.used && row.used_recently && row.session_live) return { kind: 'race' as const };
         if (row.used || !row.role || row.tenant_status !== 'active') {
-          await tx.query(sql`UPDATE sessions SET revoked_at = now(), revoked_reason = ${row.used ? 'refresh-token-reuse' : 'membership-ended'}
-            WHERE id = ${row.session_id} AND revoked_at IS NULL`);
-          await recordAuditEvent(tx, {
+          const ended = await tx.query(sql`UPDATE sessions SET revoked_at = now(), revoked_reason = ${row.used ? 'refresh-token-reuse' : 'membership-ended'}
+            WHERE id = ${row.session_id} AND revoked_at IS NULL RETURNING id`);
+          // Once per session: replaying a dead token again must not write to the audit log each time.
+          if (ended.length > 0) await recordAuditEvent(tx, {
             tenantId: row.tenant_id, actor: { type: 'user', id: row.user_id }, action: 'session.revoked', target: { type: 'session', id: row.session_id },
             outcome: row.used ? 'failure' : 'success', reason: row.used ? 'refresh token reused: possible theft' : 'membership ended',
           });

@@ -66,6 +66,10 @@ export function createInvitationsService(platform: Platform) {
 
     async revoke(principal: Principal, id: string) {
       const rows = await platform.withTenant(contextOf(principal), async (tx) => {
+        // Only whoever may grant the invited role may take the invitation back (an owner invitation: owners).
+        const [invite] = await tx.query<{ role: string }>(sql`
+          SELECT role FROM invitations WHERE id = ${id} AND accepted_at IS NULL AND revoked_at IS NULL FOR UPDATE`);
+        if (invite && isRole(invite.role)) assertMayAssign(principal.roles, null, invite.role);
         const revoked = await tx.query(sql`UPDATE invitations SET revoked_at = now() WHERE id = ${id} AND accepted_at IS NULL AND revoked_at IS NULL RETURNING id`);
         if (revoked.length > 0) {
           await recordAuditEvent(tx, { tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'invitation.revoked', target: { type: 'invitation', id }, outcome: 'success' });

@@ -131,8 +131,11 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
     await proveSecondFactor(p, req.body.code);
     await platform.withTenant(contextOf(p), async (tx) => {
       await removeMfa(tx, p.userId!);
+      // Without a factor, no session of the user holds a proven one any more (MFA policy, step-up).
+      await tx.query(sql`UPDATE sessions SET mfa_at = NULL WHERE user_id = ${p.userId!}`);
       await recordAuditEvent(tx, { tenantId: p.tenantId, actor: auditActorOf(p), action: 'mfa.disabled', target: { type: 'user', id: p.userId! }, outcome: 'success' });
     });
+    app.forgetSession(p.sessionId!);
     return reply.code(204).send(null);
   });
 

@@ -76,7 +76,11 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
     config: { security: { policy: 'public', rateClass: 'auth' } },
     schema: { tags, body: Type.Object({ token: Type.String({ pattern: tokenPattern('ocs_pr') }), password: Password }, strict), response: { 204: Type.Null() } },
   }, async (req, reply) => {
-    assertPasswordAcceptable(req.body.password);
+    // The policy knows the account's email (a password derived from it is refused): read, not consumed, here.
+    const [owner] = await platform.withIdentity((tx) => tx.query<{ email: string }>(sql`
+      SELECT u.email FROM user_tokens k JOIN users u ON u.id = k.user_id
+      WHERE k.token_hash = ${hashOpaqueToken(req.body.token)} AND k.purpose = 'password-reset' AND k.used_at IS NULL AND k.expires_at > now()`));
+    assertPasswordAcceptable(req.body.password, owner ? { email: owner.email } : {});
     const passwordHash = await hashPassword(req.body.password);
     const userId = await consume(req.body.token, 'password-reset', req.ip);
     const revoked = await platform.withIdentity(async (tx) => {

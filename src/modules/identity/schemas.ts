@@ -14,7 +14,7 @@ export const IdParams = Type.Object({ id: Uuid }, strict);
 export const UserIdParams = Type.Object({ userId: Uuid }, strict);
 
 export const SignupBody = Type.Object(
-  { tenantName: Type.String({ minLength: 1, maxLength: 200 }), email: Email, password: Password },
+  { tenantName: Type.String({ minLength: 1, maxLength: 200, pattern: '\\S' }), email: Email, password: Password },
   strict,
 );
 export const LoginBody = Type.Object(
