@@ -111,6 +111,10 @@ export async function jobsCommand(config: Config, args: string[]): Promise<numbe
         console.error(`no dead letter ${id} awaiting a retry (missing, already resolved, or not retryable)`);
         return 1;
       }
+      if (r.outcome === 'queue-unknown') {
+        console.error(`dead letter ${id}: queue ${r.queue} is not defined in this version; it stays dead (discard it, or retry after a deploy that defines the queue)`);
+        return 1;
+      }
       console.log(`retried ${id} as job ${r.jobId} on ${r.deadLetter.queue}`);
       return 0;
     }

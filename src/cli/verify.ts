@@ -119,6 +119,10 @@ async function* exportedRows(path: string): AsyncGenerator<LeafRow> {
 function printVerification(r: LogVerification & { origin: string }, io: VerifyIo): number {
   if (r.ok) {
     io.out(`OK log ${r.origin}: ${r.size} leaves re-hashed, root ${r.root.toString('base64')}, ${r.checkpointsVerified} signed checkpoint(s) reproduced`);
+    // Only a signed root authenticates leaves; later ones are consistent with each other, no more.
+    io.out(r.coveredSize < r.size
+      ? `  signed checkpoints cover leaves 0..${r.coveredSize - 1}; ${r.size - r.coveredSize} later leaf(s) are not covered by any signature yet`
+      : `  signed checkpoints cover all ${r.size} leaves`);
     return 0;
   }
   io.err(`FAILED log ${r.origin}: ${r.findings.length} finding(s)`);
@@ -141,6 +145,8 @@ export async function verifyLogCmd(args: string[], io: VerifyIo, env: NodeJS.Pro
     return printVerification({ ...r, origin }, io);
   }
   if (!values.tenant === !values.platform) throw new UsageError('verify log needs --tenant ID or --platform (or --events F)');
+  if (values.tenant && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(values.tenant)) throw new UsageError('--tenant must be a tenant id (UUID)');
+  const kept = (values.checkpoint ?? []).map(checkpointNote);
   let key = values.key ? keyArg(values.key) : undefined;
   if (key) parseVerifierKey(key); // a bad key fails before the database is opened
   const config = loadConfig(env);
@@ -150,7 +156,7 @@ export async function verifyLogCmd(args: string[], io: VerifyIo, env: NodeJS.Pro
       key = await storedVerifierKey(db, config.statementTimeoutMs);
       io.err('note: using the verifier key stored in this database; pass --key to check against a key you trust');
     }
-    const r = await verifyStoredLog(db, config.statementTimeoutMs, values.platform ? null : values.tenant!, key);
+    const r = await verifyStoredLog(db, config.statementTimeoutMs, values.platform ? null : values.tenant!.toLowerCase(), key, kept);
     return printVerification(r, io);
   } finally {
     await db.close();

@@ -6,19 +6,57 @@ import ajvFormats from 'ajv-formats';
  * Request validation (the "schema validation" step of DESIGN.md §3).
  * Bodies are JSON: a value of the wrong type is a 400, never converted
  * (`"name": 12345` is not a name, `"scopes": "crm.read"` is not a list).
- * Path parameters, querystrings and headers are text: they are coerced to
- * the declared number, boolean or array types. Unknown properties are errors,
+ * Path parameters, querystrings and headers are text: they are read as the
+ * declared number, boolean or list types (fromText). Unknown properties are errors,
  * never silently dropped; allErrors stays off (an attacker-sized error list is
  * a DoS, as Fastify's own defaults note).
  */
 const common: Options = { removeAdditional: false, useDefaults: true, allErrors: false, addUsedSchema: false };
 
 export function requestSchemaCompiler(): FastifySchemaCompiler<unknown> {
-  const json = new Ajv({ ...common, coerceTypes: false });
-  const text = new Ajv({ ...common, coerceTypes: 'array' });
-  ajvFormats.default(json);
-  ajvFormats.default(text);
-  return ({ schema, httpPart }) => (httpPart === 'body' ? json : text).compile(schema as object);
+  const ajv = new Ajv({ ...common, coerceTypes: false });
+  ajvFormats.default(ajv);
+  return ({ schema, httpPart }) => {
+    const validate = ajv.compile(schema as object);
+    if (httpPart === 'body') return validate;
+    const properties = (schema as { properties?: Record<string, TextSchema> }).properties ?? {};
+    const check = (data: unknown) => {
+      if (data !== null && typeof data === 'object') {
+        const fields = data as Record<string, unknown>;
+        for (const [name, field] of Object.entries(properties)) if (name in fields) fields[name] = fromText(field, fields[name]);
+      }
+      const ok = validate(data);
+      check.errors = validate.errors;
+      return ok;
+    };
+    check.errors = validate.errors;
+    return check;
+  };
+}
+
+interface TextSchema {
+  type?: string;
+  items?: TextSchema;
+}
+
+/**
+ * Text to the declared type, strictly: plain decimal digits only (Ajv's own
+ * coercion takes `0x1`, `1e2` and ` 5 ` as numbers), `true`/`false`, and a
+ * single value for a list. Anything else stays text and fails validation.
+ */
+const INTEGER = /^-?(?:0|[1-9][0-9]{0,15})$/;
+const NUMBER = /^-?(?:0|[1-9][0-9]{0,15})(?:\.[0-9]{1,15})?$/;
+
+function fromText(schema: TextSchema, value: unknown): unknown {
+  if (schema.type === 'array') {
+    const list = Array.isArray(value) ? value : [value];
+    return schema.items ? list.map((v) => fromText(schema.items!, v)) : list;
+  }
+  if (typeof value !== 'string') return value;
+  if (schema.type === 'integer') return INTEGER.test(value) ? Number(value) : value;
+  if (schema.type === 'number') return NUMBER.test(value) ? Number(value) : value;
+  if (schema.type === 'boolean') return value === 'true' ? true : value === 'false' ? false : value;
+  return value;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { JobDefinitionError } from './errors.ts';
 import type { Database, Session } from '../db/client.ts';
 import { withMaintenance, withTenant, type TransactionOptions } from '../db/transaction.ts';
 import { recordAuditEvent, type AuditEventInput } from '../kernel/audit/events.ts';
@@ -50,7 +51,11 @@ export function listDeadLetters(d: OperationDeps, actor: Actor, f: ListFilter & 
   return inScope(d, actor, (tx) => (actor.kind === 'tenant' ? listTenantDeadLetters(tx, f) : listAllDeadLetters(tx, f)));
 }
 
-export type RetryResult = { outcome: 'retried'; deadLetter: DeadLetter; jobId: string } | { outcome: 'not-found' };
+export type RetryResult =
+  | { outcome: 'retried'; deadLetter: DeadLetter; jobId: string }
+  | { outcome: 'not-found' }
+  /** Its queue is not defined in this version of the platform: the dead letter stays, to retry after a deploy or discard. */
+  | { outcome: 'queue-unknown'; queue: string };
 
 /**
  * Claims the dead letter, sends its payload again as a new job (a new id, so
@@ -67,19 +72,32 @@ export async function retryDeadLetter(d: OperationDeps, actor: Actor, id: string
   });
   if (!claimed) return { outcome: 'not-found' };
   const { table, dl } = claimed;
+  const handBack = () => inScope(d, actor, (tx) => finishRetry(tx, table, id, 'failed'));
   let jobId: string;
   try {
-    const sent = await d.jobs.send(dl.queue, (dl.payload ?? {}) as object, dl.tenantId ? { tenantId: dl.tenantId } : {});
+    // Keyed by the dead letter: if recording the retry fails below, the next retry finds this
+    // job instead of sending a second one.
+    const sent = await d.jobs.send(dl.queue, (dl.payload ?? {}) as object, {
+      idempotencyKey: `dead-letter-retry:${dl.id}`, ...(dl.tenantId ? { tenantId: dl.tenantId } : {}),
+    });
     jobId = sent.id;
   } catch (err) {
-    await inScope(d, actor, (tx) => finishRetry(tx, table, id, 'failed'));
+    await handBack();
+    if (err instanceof JobDefinitionError) return { outcome: 'queue-unknown', queue: dl.queue };
     throw err;
   }
   const by = resolver(actor);
-  await inScope(d, actor, async (tx) => {
-    await finishRetry(tx, table, id, { jobId, by });
-    await recordAuditEvent(tx, auditOf(actor, 'jobs.dead_letter_retried', dl, { newJobId: jobId }));
-  });
+  try {
+    await inScope(d, actor, async (tx) => {
+      await finishRetry(tx, table, id, { jobId, by });
+      await recordAuditEvent(tx, auditOf(actor, 'jobs.dead_letter_retried', dl, { newJobId: jobId }));
+    });
+  } catch (err) {
+    // Never stuck in `retrying`: the dead letter is handed back, and retrying it again records
+    // the retry of the job already sent (same idempotency key).
+    await handBack().catch(() => {});
+    throw err;
+  }
   return { outcome: 'retried', deadLetter: { ...dl, status: 'retried', retriedJobId: jobId, resolvedBy: by }, jobId };
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { toAuditRecord, type AuditEventInput } from '../../src/kernel/audit/events.ts';
 import { canonicalJson, leafBytes } from '../../src/kernel/audit/leaf.ts';
-import { REDACTED, redactMetadata } from '../../src/kernel/audit/redact.ts';
+import { REDACTED, redactMetadata, redactText } from '../../src/kernel/audit/redact.ts';
 
 const base: AuditEventInput = { tenantId: '6f1c7a52-9e55-4c38-9d0e-2b8f5a1b7c11', actor: { type: 'user', id: 'u1' }, action: 'member.role_changed', outcome: 'success' };
 const jwt = 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1MSJ9.c2lnbmF0dXJlc2lnbmF0dXJl';
@@ -26,6 +26,17 @@ describe('metadata redaction', () => {
     expect(out.list).toEqual([REDACTED, 'plain']);
     expect(out.key).toBe(REDACTED);
     expect(JSON.stringify(out)).not.toMatch(/ocs_|eyJ/);
+  });
+
+  it('never cuts a long value or text in the middle of a surrogate pair', () => {
+    for (const offset of [0, 1]) {
+      const long = `${'a'.repeat(1_999 - offset)}😀${'b'.repeat(50)}`;
+      const value = redactMetadata({ long }).long as string;
+      expect(value.isWellFormed()).toBe(true);
+      const text = redactText(`${'a'.repeat(499 - offset)}😀tail`)!;
+      expect(text.isWellFormed()).toBe(true);
+      expect(text.length).toBeLessThanOrEqual(500);
+    }
   });
 
   it('gives plain JSON that jsonb stores unchanged: no NUL, no lone surrogate, no NaN, no functions, bounded depth', () => {

@@ -144,6 +144,48 @@ describe('ocsuite verify log (database)', () => {
     expect(d.err.join('\n')).toMatch(/checkpoint-beyond-log|leaf-missing/);
   });
 
+  it('a log cut back to an older size, its stored checkpoints with it, fails against a checkpoint kept outside', async () => {
+    await startPlatform();
+    let kept: string;
+    const c = await signup(app, 'C');
+    try {
+      await append(c.tenantId, 10);
+      const older = await auditKernel(platform).tenantCheckpoint(c.tenantId);
+      const [head] = await withOwner(platform.db, (tx) => tx.query<{ size: string; root: string; peaks: string }>(sql`
+        SELECT size::text, encode(root, 'hex') AS root, encode(peaks, 'hex') AS peaks FROM translog_heads WHERE tenant_id = ${c.tenantId}`));
+      await append(c.tenantId, 10);
+      kept = (await auditKernel(platform).tenantCheckpoint(c.tenantId)).note;
+      // The owner role cuts history back to the older size, consistently: events, checkpoints, head.
+      await withOwner(platform.db, async (tx) => {
+        for (const table of ['audit_events', 'translog_checkpoints', 'translog_heads']) await tx.exec(`ALTER TABLE ${table} DISABLE TRIGGER USER`);
+        await tx.query(sql`DELETE FROM audit_events WHERE tenant_id = ${c.tenantId} AND leaf_index >= ${older.size}`);
+        await tx.query(sql`DELETE FROM translog_checkpoints WHERE tenant_id = ${c.tenantId} AND size > ${older.size}`);
+        await tx.query(sql`UPDATE translog_heads SET size = ${head!.size}::bigint, root = decode(${head!.root}, 'hex'), peaks = decode(${head!.peaks}, 'hex') WHERE tenant_id = ${c.tenantId}`);
+        for (const table of ['audit_events', 'translog_checkpoints', 'translog_heads']) await tx.exec(`ALTER TABLE ${table} ENABLE TRIGGER USER`);
+      });
+    } finally {
+      await stopPlatform();
+    }
+    // What is left is self-consistent: the database alone cannot tell.
+    const alone = io();
+    expect(await verifyLogCmd(['--tenant', c.tenantId, '--key', key], alone.io, env)).toBe(0);
+    // The checkpoint a witness kept can.
+    const keptFile = path.join(dir, 'kept.checkpoint');
+    fs.writeFileSync(keptFile, kept!);
+    const r = io();
+    expect(await verifyLogCmd(['--tenant', c.tenantId, '--key', key, '--checkpoint', keptFile], r.io, env)).toBe(1);
+    expect(r.err.join('\n')).toMatch(/checkpoint-beyond-log: a checkpoint was signed at size 2\d but only 1\d leaves are present/);
+  });
+
+  it('says how much of the log signatures cover, and refuses an unknown or malformed tenant', async () => {
+    const r = io();
+    expect(await verifyLogCmd(['--platform', '--key', key], r.io, env)).toBe(0);
+    expect(r.out.join('\n')).toMatch(/signed checkpoints cover (all \d+ leaves|leaves 0\.\.\d+; \d+ later leaf\(s\) are not covered)/);
+    const unknown = io();
+    await expect(verifyLogCmd(['--tenant', '00000000-0000-4000-8000-000000000000', '--key', key], unknown.io, env)).rejects.toThrow(/no audit log for tenant/);
+    expect(await verifyCommand(['log', '--tenant', 'not-a-tenant', '--key', key], io().io)).toBe(2);
+  });
+
   it('refuses a key the checkpoints were not signed with', async () => {
     const other = key.replace(/^[^+]+/, 'someone.else');
     const r = io();

@@ -157,6 +157,17 @@ describe('request limits and malformed requests', () => {
     expect(json(entries).items.some((e: { title: unknown }) => e.title === '12345' || e.title === 'true')).toBe(false);
   });
 
+  it('query numbers are plain decimal digits only, and a route without query parameters refuses any', async () => {
+    for (const limit of ['0x1', '1e1', ' 5 ', '5.0', 'Infinity', '1,2']) {
+      const res = await t.app.inject({ method: 'GET', url: `/api/v1/knowledge?limit=${encodeURIComponent(limit)}`, headers: bearer(owner) });
+      expectProblem(res, 400, 'validation-failed');
+    }
+    expect((await t.app.inject({ method: 'GET', url: '/api/v1/knowledge?limit=5', headers: bearer(owner) })).statusCode).toBe(200);
+    expectProblem(await t.app.inject({ method: 'GET', url: '/api/v1/knowledge?limit=5&limit=6', headers: bearer(owner) }), 400, 'validation-failed');
+    expectProblem(await t.app.inject({ method: 'GET', url: '/api/v1/me?debug=1', headers: bearer(owner) }), 400, 'validation-failed');
+    expectProblem(await t.app.inject({ method: 'GET', url: '/api/v1/translog/key?x=1' }), 400, 'validation-failed');
+  });
+
   it('a NUL byte anywhere in a stored value is 400, stores nothing and is not an error in the log', async () => {
     const count = async () => json(await t.app.inject({ method: 'GET', url: '/api/v1/knowledge?limit=100', headers: bearer(owner) })).items.length;
     const stored = await count();

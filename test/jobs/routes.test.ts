@@ -1,6 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withOwner } from '../../src/db/transaction.ts';
 import { PoisonError } from '../../src/jobs/errors.ts';
 import type { JobInfo } from '../../src/jobs/queue.ts';
 import { addMember, bearer, json, signup, startApp, type Account, type TestApp } from '../support/app.ts';
@@ -133,5 +135,48 @@ describe('operator dead-letter routes', () => {
     const names = [...new Set(rules.match(/ocsuite_[a-z_]+/g))];
     expect(names.length).toBeGreaterThanOrEqual(6);
     for (const name of names) expect(metrics.body, name).toContain(`# TYPE ${name} `);
+  });
+});
+
+describe('a retry that cannot finish', () => {
+  const deadLetter = async (queue: string, payload: object) => {
+    const [row] = await withOwner(t.platform.db, (tx) => tx.query<{ id: string }>(sql`
+      INSERT INTO job_dead_letters (tenant_id, queue, job_id, payload, error, attempts)
+      VALUES (${A.tenantId}, ${queue}, ${randomUUID()}, ${JSON.stringify(payload)}::jsonb, 'failed', 1) RETURNING id`));
+    return row!.id;
+  };
+  const statusOf = async (id: string) => (await withOwner(t.platform.db, (tx) => tx.query<{ status: string }>(sql`
+    SELECT status FROM job_dead_letters WHERE id = ${id}`)))[0]!.status;
+
+  it('on a queue this version does not define: 409, and the dead letter stays retryable', async () => {
+    const id = await deadLetter('no.such.queue', { mode: 'ok', who: 'ghost' });
+    const res = await t.app.inject({ method: 'POST', url: `/api/v1/jobs/dead-letters/${id}/retry`, headers: bearer(aAdmin) });
+    expect(res.statusCode, res.body).toBe(409);
+    expect(json(res).type).toBe('urn:ocsuite:problem:conflict');
+    expect(await statusOf(id)).toBe('dead');
+  });
+
+  it('when recording it fails after the job was sent: the dead letter is handed back, and the next retry sends nothing twice', async () => {
+    healthy = true;
+    const id = await deadLetter(q, { mode: 'ok', who: 'once' });
+    // Recording the retry fails, as a crash or a timeout would make it.
+    await withOwner(t.platform.db, (tx) => tx.exec(`
+      CREATE FUNCTION test_refuse_retry_event() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.action = 'jobs.dead_letter_retried' AND NEW.target_id = '${id}' THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$;
+      CREATE TRIGGER test_refuse_retry_event BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION test_refuse_retry_event();`));
+    try {
+      const failed = await t.app.inject({ method: 'POST', url: `/api/v1/jobs/dead-letters/${id}/retry`, headers: bearer(aAdmin) });
+      expect(failed.statusCode).toBe(500);
+      expect(await statusOf(id)).toBe('dead');
+    } finally {
+      await withOwner(t.platform.db, (tx) => tx.exec('DROP TRIGGER test_refuse_retry_event ON audit_events; DROP FUNCTION test_refuse_retry_event();'));
+    }
+    const retried = await t.app.inject({ method: 'POST', url: `/api/v1/jobs/dead-letters/${id}/retry`, headers: bearer(aAdmin) });
+    expect(retried.statusCode, retried.body).toBe(202);
+    expect(await statusOf(id)).toBe('retried');
+    await eventually('the job ran', () => completed.includes(`${A.tenantId}:once`));
+    // One job, not two: the second retry found the job the first had sent.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(completed.filter((c) => c === `${A.tenantId}:once`)).toHaveLength(1);
   });
 });

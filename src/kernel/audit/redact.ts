@@ -26,7 +26,13 @@ function redactString(value: string): string {
   // Well-formed and NUL-free: jsonb rejects both, and the leaf must round-trip.
   let out = value.toWellFormed().replaceAll('\u0000', '');
   for (const pattern of SECRET_VALUE) out = out.replace(pattern, REDACTED);
-  return out.length > MAX_STRING ? `${out.slice(0, MAX_STRING)}…` : out;
+  return out.length > MAX_STRING ? `${cut(out, MAX_STRING)}…` : out;
+}
+
+/** The first `max` UTF-16 units, never ending on half a surrogate pair (the leaf hash covers what is stored). */
+function cut(value: string, max: number): string {
+  const end = max > 0 && /[\uD800-\uDBFF]/.test(value[max - 1] ?? '') ? max - 1 : max;
+  return value.slice(0, end);
 }
 
 function redactValue(value: unknown, depth: number): unknown {
@@ -63,5 +69,5 @@ export function redactMetadata(metadata: Record<string, unknown> | undefined): R
 export function redactText(value: string | undefined, max = 500): string | undefined {
   if (value === undefined) return undefined;
   const out = redactString(value);
-  return out.length > max ? out.slice(0, max) : out;
+  return out.length > max ? cut(out, max) : out;
 }

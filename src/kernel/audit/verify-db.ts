@@ -21,20 +21,37 @@ export async function storedVerifierKey(db: Database, statementTimeoutMs: number
   return verifierKeyString(row.key_name, publicKey);
 }
 
+/** No audit log for this tenant in the database (an unknown id, or a log never written). */
+export class LogNotFoundError extends Error {
+  readonly code = 'ERR_AUDIT_LOG_NOT_FOUND';
+}
+
+/**
+ * `kept` are signed checkpoints held outside the database (a witness's, an
+ * earlier download): checked like the stored ones, so a log cut back to an
+ * older size together with its stored checkpoints is still found out.
+ */
 export async function verifyStoredLog(
   db: Database,
   statementTimeoutMs: number,
   tenantId: string | null,
   verifierKey: string,
+  kept: readonly string[] = [],
 ): Promise<LogVerification & { origin: string }> {
   const verifier: CheckpointVerifier = parseVerifierKey(verifierKey);
   const log = logOf(tenantId);
   const opts = { statementTimeoutMs };
-  const { checkpoints, head } = await withMaintenance(db, opts, async (tx) => ({
+  const { checkpoints, head, exists } = await withMaintenance(db, opts, async (tx) => ({
     checkpoints: (await tx.query<{ note: string }>(sql`
       SELECT note FROM ${log.checkpoints} WHERE ${log.tables.keyColumn} = ${log.key} ORDER BY size`)).map((r) => r.note),
     head: await readHead(tx, log),
+    // The platform log always exists (it may be empty); a tenant's exists with its tenant or its head.
+    exists: tenantId === null
+      || (await tx.query(sql`SELECT 1 FROM ${log.tables.heads} WHERE ${log.tables.keyColumn} = ${log.key}`)).length > 0
+      || (await tx.query(sql`SELECT 1 FROM tenants WHERE id = ${tenantId}`)).length > 0,
   }));
+  // Verifying nothing is not a success: a mistyped tenant id must not print OK.
+  if (!exists && kept.length === 0) throw new LogNotFoundError(`no audit log for tenant ${tenantId} in this database`);
   async function* rows(): AsyncGenerator<LeafRow> {
     let from = 0;
     for (;;) {
@@ -45,6 +62,6 @@ export async function verifyStoredLog(
     }
   }
   const origin = `${verifier.keyName}/${log.name}`;
-  const result = await verifyAuditLog({ rows: rows(), checkpoints, verifier, origin, tenantId: log.tenantId, head: { size: head.size, root: head.root } });
+  const result = await verifyAuditLog({ rows: rows(), checkpoints: [...checkpoints, ...kept], verifier, origin, tenantId: log.tenantId, head: { size: head.size, root: head.root } });
   return { ...result, origin };
 }

@@ -26,6 +26,8 @@ export interface LogVerification {
   size: number;
   root: Buffer;
   checkpointsVerified: number;
+  /** Leaves 0..coveredSize-1 are under a reproduced signed root; later ones are only hash-consistent. */
+  coveredSize: number;
   findings: LogFinding[];
 }
 
@@ -89,13 +91,16 @@ export async function verifyAuditLog(input: VerifyLogInput): Promise<LogVerifica
   }
   checkpoints.sort((a, b) => a.size - b.size);
   let verified = 0;
+  let covered = 0;
   let next = 0;
   const acc = new RootAccumulator();
   const checkAt = (size: number) => {
     while (next < checkpoints.length && checkpoints[next]!.size === size) {
       const cp = checkpoints[next++]!;
-      if (acc.root().equals(cp.root)) verified++;
-      else report({ kind: 'checkpoint-mismatch', detail: `leaves 0..${size - 1} do not fold to the root signed at size ${size}` });
+      if (acc.root().equals(cp.root)) {
+        verified++;
+        covered = size;
+      } else report({ kind: 'checkpoint-mismatch', detail: `leaves 0..${size - 1} do not fold to the root signed at size ${size}` });
     }
   };
   checkAt(0);
@@ -128,5 +133,5 @@ export async function verifyAuditLog(input: VerifyLogInput): Promise<LogVerifica
   if (input.head && (input.head.size !== acc.size || !input.head.root.equals(root))) {
     report({ kind: 'head-mismatch', detail: `stored head (size ${input.head.size}) differs from the recomputed tree (size ${acc.size})` });
   }
-  return { ok: total === 0, size: acc.size, root, checkpointsVerified: verified, findings };
+  return { ok: total === 0, size: acc.size, root, checkpointsVerified: verified, coveredSize: covered, findings };
 }

@@ -1,10 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { principalOf } from '../../http/authenticate.ts';
-import { notFound } from '../../http/problem.ts';
+import { notFound, ProblemError } from '../../http/problem.ts';
 import { auditRequestOf } from '../../kernel/audit/events.ts';
 import { discardDeadLetter, listDeadLetters, retryDeadLetter, type Actor, type OperationDeps } from '../../jobs/operations.ts';
 import type { Platform } from '../../platform.ts';
 import * as S from './schemas.ts';
+
+const queueUnknown = (queue: string) =>
+  new ProblemError('conflict', 409, `The queue ${queue} is not defined in this version of the platform; the dead letter stays (discard it, or retry after a deploy that defines the queue).`);
 
 /**
  * Dead letters and queues (issue #6). Two audiences:
@@ -39,6 +42,7 @@ export const jobsRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asy
   }, async (req, reply) => {
     const r = await retryDeadLetter(deps, tenantActor(req), req.params.id);
     if (r.outcome === 'not-found') throw notFound('dead letter awaiting a retry');
+    if (r.outcome === 'queue-unknown') throw queueUnknown(r.queue);
     return reply.code(202).send({ id: r.deadLetter.id, status: 'retried' as const, jobId: r.jobId });
   });
 
@@ -64,6 +68,7 @@ export const jobsRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asy
   }, async (req, reply) => {
     const r = await retryDeadLetter(deps, operatorActor(req), req.params.id);
     if (r.outcome === 'not-found') throw notFound('dead letter awaiting a retry');
+    if (r.outcome === 'queue-unknown') throw queueUnknown(r.queue);
     return reply.code(202).send({ id: r.deadLetter.id, status: 'retried' as const, jobId: r.jobId });
   });
 
