@@ -97,7 +97,7 @@ export async function jobsCommand(config: Config, args: string[]): Promise<numbe
       return 0;
     }
     if (action === 'show') {
-      const [d] = (await listDeadLetters(deps, actor, { limit: 10_000 })).filter((x) => x.id === id);
+      const [d] = await listDeadLetters(deps, actor, { id, limit: 1 });
       if (!d) {
         console.error(`no dead letter ${id}`);
         return 1;

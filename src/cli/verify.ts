@@ -38,7 +38,8 @@ function readInput(path: string): string {
 /** A verifier key given inline (`name+id+key`) or as a file holding it. */
 function keyArg(value: string | undefined): string {
   if (!value) throw new UsageError('--key is required (the verifier key from GET /api/v1/translog/key)');
-  return value.includes('+') ? value.trim() : readInput(value).trim();
+  // An existing file wins: a path may contain '+' too.
+  return fs.existsSync(value) || !value.includes('+') ? readInput(value).trim() : value.trim();
 }
 
 /** A checkpoint file: the signed note itself, or the JSON body of GET /api/v1/translog/checkpoint. */
@@ -52,9 +53,17 @@ function checkpointNote(path: string): string {
   return text;
 }
 
+/** Canonical padded base64 only: Node's decoder would skip junk characters and whitespace silently. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const b64 = (s: unknown, what: string): Buffer => {
-  if (typeof s !== 'string') throw new UsageError(`${what} must be a base64 string`);
+  if (typeof s !== 'string' || !BASE64.test(s)) throw new UsageError(`${what} must be a canonical base64 string`);
   return Buffer.from(s, 'base64');
+};
+
+/** A tree size or leaf index as the API writes it: a JSON number, a non-negative safe integer. */
+const count = (v: unknown, what: string): number => {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new UsageError(`${what} must be a non-negative integer`);
+  return v;
 };
 
 function proofFile(path: string): Record<string, unknown> & { proof: Buffer[] } {
@@ -79,8 +88,8 @@ function inclusionCmd(args: string[], io: VerifyIo): number {
   if (!values.checkpoint || !values.proof) throw new UsageError('verify inclusion --key K --checkpoint F --proof F [--event F]');
   const head = verifyCheckpoint(checkpointNote(values.checkpoint), parseVerifierKey(keyArg(values.key)));
   const p = proofFile(values.proof);
-  const index = Number(p.index);
-  const size = Number(p.size);
+  const index = count(p.index, 'index');
+  const size = count(p.size, 'size');
   if (size !== head.size) throw new Error(`the proof is for size ${size}, the checkpoint for ${head.size}`);
   let leaf = b64(p.leafHash, 'leafHash');
   if (values.event) {
@@ -105,7 +114,7 @@ function consistencyCmd(args: string[], io: VerifyIo): number {
   const newer = verifyCheckpoint(checkpointNote(values.new), verifier);
   if (older.origin !== newer.origin) throw new Error(`checkpoints of different logs: ${older.origin} and ${newer.origin}`);
   const p = proofFile(values.proof);
-  if (Number(p.from) !== older.size || Number(p.to) !== newer.size) throw new Error(`the proof is for ${String(p.from)}→${String(p.to)}, the checkpoints for ${older.size}→${newer.size}`);
+  if (count(p.from, 'from') !== older.size || count(p.to, 'to') !== newer.size) throw new Error(`the proof is for ${String(p.from)}→${String(p.to)}, the checkpoints for ${older.size}→${newer.size}`);
   verifyConsistency(older.size, newer.size, p.proof, older.root, newer.root);
   io.out(`OK ${describeHead(newer)} extends size ${older.size}`);
   return 0;

@@ -95,6 +95,8 @@ function toDeadLetter(r: Row): DeadLetter {
 }
 
 export interface ListFilter {
+  /** One dead letter by id (however old). */
+  id?: string | undefined;
   status?: DeadLetterStatus | undefined;
   queue?: string | undefined;
   limit: number;
@@ -109,6 +111,7 @@ export async function listTenantDeadLetters(tx: Session, f: ListFilter): Promise
     SELECT ${TENANT_COLUMNS} FROM job_dead_letters
     WHERE (${f.status ?? null}::text IS NULL OR status = ${f.status ?? null})
       AND (${f.queue ?? null}::text IS NULL OR queue = ${f.queue ?? null})
+      AND (${f.id ?? null}::uuid IS NULL OR id = ${f.id ?? null}::uuid)
     ORDER BY failed_at DESC, id DESC LIMIT ${f.limit}`);
   return rows.map(toDeadLetter);
 }
@@ -124,6 +127,7 @@ export async function listAllDeadLetters(tx: Session, f: ListFilter & { tenantId
     ) d
     WHERE (${f.status ?? null}::text IS NULL OR status = ${f.status ?? null})
       AND (${f.queue ?? null}::text IS NULL OR queue = ${f.queue ?? null})
+      AND (${f.id ?? null}::uuid IS NULL OR id = ${f.id ?? null}::uuid)
     ORDER BY failed_at DESC, id DESC LIMIT ${f.limit}`);
   return rows.map(toDeadLetter);
 }

@@ -58,10 +58,12 @@ export type RetryResult =
   | { outcome: 'queue-unknown'; queue: string };
 
 /**
- * Claims the dead letter, sends its payload again as a new job (a new id, so
- * neither the idempotency key nor the completion record of the failed job
- * blocks it) and records the new job's id. A full queue (QueueFullError, 503)
- * hands the claim back.
+ * Claims the dead letter, sends its payload again as a new job (its id comes
+ * from the dead letter's, so neither the idempotency key nor the completion
+ * record of the failed job blocks it, and a retry repeated after a failure
+ * finds the job already sent) and records the new job's id. A full queue
+ * (QueueFullError, 503), an undefined queue or a failure to record hands the
+ * claim back.
  */
 export async function retryDeadLetter(d: OperationDeps, actor: Actor, id: string): Promise<RetryResult> {
   const claimed = await inScope(d, actor, async (tx) => {

@@ -164,6 +164,14 @@ describe('ocsuite verify with files and the public key', () => {
     // B's checkpoint is not a continuation of A's.
     const bCp = json(await get(b, '/api/v1/translog/checkpoint'));
     expect(await verifyCommand(['consistency', '--key', key, '--old', file('o2.cp', older.checkpoint), '--new', file('b.cp', bCp.checkpoint), '--proof', file('con2.json', consistency)], io().io)).toBe(1);
+    // Proof files are read strictly: a fudged index or size, or base64 with junk in it, is a usage error.
+    const inc = JSON.parse(inclusion) as { index: number; size: number; proof: string[] };
+    for (const [name, body] of [
+      ['index-null', { ...inc, index: null }], ['index-string', { ...inc, index: String(inc.index) }], ['size-array', { ...inc, size: [inc.size] }],
+      ['junk-b64', { ...inc, proof: inc.proof.map((h) => `!!${h}**`) }], ['spaced-b64', { ...inc, proof: inc.proof.map((h) => ` ${h} `) }],
+    ] as const) {
+      expect(await verifyCommand(['inclusion', '--key', key, '--checkpoint', file(`s-${name}.cp`, newer.checkpoint), '--proof', file(`s-${name}.json`, JSON.stringify(body))], io().io), name).toBe(2);
+    }
     expect(await verifyCommand(['inclusion', '--key', key], io().io)).toBe(2);
   });
 });

@@ -96,19 +96,18 @@ export function createAuditService(platform: Platform) {
 
     async inclusion(principal: Principal, q: { index?: number | undefined; eventId?: string | undefined; size?: number | undefined }) {
       if (q.index !== undefined && q.eventId !== undefined) throw new ProblemError('validation-failed', 400, 'Pass `index` or `eventId`, not both.');
+      const log = tenantLog(principal.tenantId);
+      // The event first, the checkpoint after: an event appended a moment ago is then inside it.
+      let eventIndex: number | undefined;
+      if (q.eventId !== undefined) {
+        const event = await platform.withTenant(contextOf(principal), (tx) => findEvent(tx, log, q.eventId!));
+        if (!event) throw notFound('audit event');
+        eventIndex = event.leafIndex;
+      }
       const cp = await kernel.tenantCheckpoint(principal.tenantId);
       const size = q.size ?? cp.size;
       if (size === 0) throw notFound('audit event');
-      const log = tenantLog(principal.tenantId);
-      const answer = await platform.withTenant(contextOf(principal), async (tx) => {
-        let index = q.index ?? size - 1;
-        if (q.eventId !== undefined) {
-          const event = await findEvent(tx, log, q.eventId);
-          if (!event) throw notFound('audit event');
-          index = event.leafIndex;
-        }
-        return kernel.inclusion(tx, log, index, size);
-      }).catch((err: unknown) => {
+      const answer = await platform.withTenant(contextOf(principal), (tx) => kernel.inclusion(tx, log, eventIndex ?? q.index ?? size - 1, size)).catch((err: unknown) => {
         throw rangeProblem(err);
       });
       return {
