@@ -6,7 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { registerAuthentication } from './http/authenticate.ts';
-import { isWellFormedBody, requestSchemaCompiler } from './http/schema-validation.ts';
+import { rejectMalformedText, requestSchemaCompiler } from './http/schema-validation.ts';
 import { frameworkErrorProblem, registerErrorHandling } from './http/error-handler.ts';
 import { ProblemError } from './http/problem.ts';
 import { registerRequestLog } from './http/request-log.ts';
@@ -49,10 +49,11 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     frameworkErrors: frameworkErrorProblem,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(requestSchemaCompiler());
-  app.addHook('preValidation', async (request) => {
-    if (request.body !== undefined && !isWellFormedBody(request.body)) {
-      throw new ProblemError('validation-failed', 400, 'The body contains text that is not well-formed Unicode (a lone surrogate).');
-    }
+  // Only routes that take a body pay for the check.
+  app.addHook('onRoute', (route) => {
+    if (!route.schema?.body) return;
+    const existing = route.preValidation === undefined ? [] : Array.isArray(route.preValidation) ? route.preValidation : [route.preValidation];
+    route.preValidation = [...existing, rejectMalformedText];
   });
 
   // Policies first: every later onRoute hook (rate limit, swagger) sees the declared security.

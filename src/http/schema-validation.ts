@@ -1,4 +1,5 @@
-import type { FastifySchemaCompiler } from 'fastify';
+import type { FastifyReply, FastifyRequest, FastifySchemaCompiler, HookHandlerDoneFunction } from 'fastify';
+import { ProblemError } from './problem.ts';
 import { Ajv, type Options } from 'ajv';
 import ajvFormats from 'ajv-formats';
 
@@ -81,4 +82,13 @@ export function isWellFormedBody(body: unknown): boolean {
     }
   }
   return true;
+}
+
+/** preValidation of routes with a body: a lone surrogate anywhere is a 400 (isWellFormedBody). */
+export function rejectMalformedText(request: FastifyRequest, _reply: FastifyReply, done: HookHandlerDoneFunction): void {
+  if (request.body !== undefined && !isWellFormedBody(request.body)) {
+    done(new ProblemError('validation-failed', 400, 'The body contains text that is not well-formed Unicode (a lone surrogate).'));
+    return;
+  }
+  done();
 }
