@@ -41,7 +41,8 @@ export async function doctor(env: Record<string, string | undefined>): Promise<n
         const { pending } = await migrationStatus(db);
         checks.push({ ok: pending.length === 0, name: 'migrations', detail: pending.length ? `pending: ${pending.join(', ')}` : 'up to date' });
         if (pending.length === 0) {
-          for (const p of await withOwner(db, (tx) => roleProblems(tx, config.production))) checks.push({ ok: false, name: 'database roles', detail: p });
+          // Judged as production whenever NODE_ENV says so, even if other settings made the config fall back.
+          for (const p of await withOwner(db, (tx) => roleProblems(tx, config.production || env.NODE_ENV === 'production'))) checks.push({ ok: false, name: 'database roles', detail: p });
           const lint = await withOwner(db, (tx) => lintSchema(tx));
           checks.push({ ok: lint.length === 0, name: 'schema lint', detail: lint.length ? lint.map((f) => `${f.rule} ${f.object}: ${f.detail}`).join('; ') : 'clean' });
           checks.push(...(await keyChecks(db, config)));

@@ -5,8 +5,17 @@ import { buildServer } from '../server.ts';
 /** Starts the API and stops cleanly on SIGINT/SIGTERM (in-flight requests finish first). */
 export async function serve(config: Config): Promise<number> {
   const platform = await bootPlatform(config, { workers: config.inProcessWorkers });
-  const app = await buildServer(platform);
-  const address = await app.listen({ host: config.host, port: config.port });
+  let app: Awaited<ReturnType<typeof buildServer>> | undefined;
+  let address: string;
+  try {
+    app = await buildServer(platform);
+    address = await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    // A port in use or a bad HOST: stop everything started so far, so the process exits instead of hanging.
+    await app?.close().catch(() => {});
+    await shutdownPlatform(platform).catch(() => {});
+    throw err;
+  }
   const lines = [
     '',
     `  OC-Suite is running (${config.profile} profile) at ${address}`,

@@ -129,9 +129,9 @@ function printVerification(r: LogVerification & { origin: string }, io: VerifyIo
   if (r.ok) {
     io.out(`OK log ${r.origin}: ${r.size} leaves re-hashed, root ${r.root.toString('base64')}, ${r.checkpointsVerified} signed checkpoint(s) reproduced`);
     // Only a signed root authenticates leaves; later ones are consistent with each other, no more.
-    io.out(r.coveredSize < r.size
-      ? `  signed checkpoints cover leaves 0..${r.coveredSize - 1}; ${r.size - r.coveredSize} later leaf(s) are not covered by any signature yet`
-      : `  signed checkpoints cover all ${r.size} leaves`);
+    io.out(r.coveredSize >= r.size ? `  signed checkpoints cover all ${r.size} leaves`
+      : r.coveredSize === 0 ? `  no signed checkpoint covers any of the ${r.size} leaves yet`
+        : `  signed checkpoints cover leaves 0..${r.coveredSize - 1}; ${r.size - r.coveredSize} later leaf(s) are not covered by any signature yet`);
     return 0;
   }
   io.err(`FAILED log ${r.origin}: ${r.findings.length} finding(s)`);

@@ -1,6 +1,17 @@
 import path from 'node:path';
 import { validateIssuerConfig, type OidcIssuerConfig } from '../kernel/auth/oidc.ts';
+import { webhookKey } from '../kernel/webhooks/standard-webhooks.ts';
 import { ConfigError } from './errors.ts';
+
+const isWebhookSecret = (secret: string) => {
+  if (!secret.startsWith('whsec_')) return false;
+  try {
+    webhookKey(secret).fill(0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 export type Profile = 'embedded' | 'production';
 
@@ -217,13 +228,14 @@ export function loadConfig(env: Env = process.env): Config {
     keyRotationDays: int('OCSUITE_KEY_ROTATION_DAYS', 90, 1, 3650),
   };
   if (config.witnessUrl && !config.witnessSecret) problems.push('OCSUITE_WITNESS_SECRET: required with OCSUITE_WITNESS_URL');
-  if (config.witnessSecret && !/^whsec_[A-Za-z0-9+/]{22,}={0,2}$/.test(config.witnessSecret)) {
-    problems.push('OCSUITE_WITNESS_SECRET: expected whsec_ followed by base64 of at least 16 random bytes');
+  // The signer's own check (canonical base64, 16 to 128 bytes): a secret accepted here always signs.
+  if (config.witnessSecret && !isWebhookSecret(config.witnessSecret)) {
+    problems.push('OCSUITE_WITNESS_SECRET: expected whsec_ followed by canonical base64 of 16 to 128 random bytes');
   }
   if (!/^[A-Za-z0-9_.-]{1,100}$/.test(config.jobsPrefix)) problems.push('OCSUITE_JOBS_PREFIX: letters, digits, _ . - only (at most 100)');
   if (config.alertWebhookUrl && !config.alertWebhookSecret) problems.push('OCSUITE_ALERT_WEBHOOK_SECRET: required with OCSUITE_ALERT_WEBHOOK_URL (alerts are signed)');
-  if (config.alertWebhookSecret && !/^whsec_[A-Za-z0-9+/]{22,}={0,2}$/.test(config.alertWebhookSecret)) {
-    problems.push('OCSUITE_ALERT_WEBHOOK_SECRET: expected whsec_ followed by base64 of at least 16 random bytes');
+  if (config.alertWebhookSecret && !isWebhookSecret(config.alertWebhookSecret)) {
+    problems.push('OCSUITE_ALERT_WEBHOOK_SECRET: expected whsec_ followed by canonical base64 of 16 to 128 random bytes');
   }
 
   if (production) problems.push(...productionProblems(config, env));

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { lockDataDir } from './data-dir-lock.ts';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
@@ -44,7 +45,14 @@ export function toQuery(statement: SQL): { text: string; params: unknown[] } {
 
 export async function openPglite(dataDir: string | undefined): Promise<Database> {
   if (dataDir) fs.mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o700 });
-  const client = await PGlite.create(dataDir ? { dataDir } : {});
+  const unlock = dataDir ? lockDataDir(dataDir) : () => {};
+  let client: PGlite;
+  try {
+    client = await PGlite.create(dataDir ? { dataDir } : {});
+  } catch (err) {
+    unlock();
+    throw err;
+  }
   // One connection: a lease is a turn on a queue, so two transactions never interleave.
   let tail: Promise<void> = Promise.resolve();
   const session: Session = {
@@ -92,6 +100,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
     async close() {
       await tail;
       await client.close();
+      unlock();
     },
   };
 }

@@ -46,6 +46,7 @@ export async function migrate(db: Database): Promise<MigrationStatus> {
     try {
       await lease.exec(`CREATE TABLE IF NOT EXISTS ocsuite_schema_migrations (
         version text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+      await keepOwnerPolicy(lease);
       const status = await compare(lease);
       for (const m of readMigrations().filter((x) => status.pending.includes(x.version))) {
         try {
@@ -64,6 +65,19 @@ export async function migrate(db: Database): Promise<MigrationStatus> {
   } finally {
     lease.release(broken);
   }
+}
+
+/**
+ * Migration 0001 forces row-level security on the history (every table here has
+ * it): the owner who migrates needs a policy of its own, or a non-superuser
+ * owner sees no history and cannot record a migration. Idempotent.
+ */
+async function keepOwnerPolicy(session: Session): Promise<void> {
+  await session.exec(`DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_policies WHERE tablename = 'ocsuite_schema_migrations' AND policyname = 'ocsuite_schema_migrations_owner') THEN
+      CREATE POLICY ocsuite_schema_migrations_owner ON ocsuite_schema_migrations TO CURRENT_USER USING (true) WITH CHECK (true);
+    END IF;
+  END $$`);
 }
 
 async function compare(session: Session): Promise<MigrationStatus> {
@@ -90,6 +104,18 @@ export async function migrationStatus(db: Database): Promise<MigrationStatus> {
   try {
     const exists = await lease.query<{ ok: boolean }>(sql`SELECT to_regclass('ocsuite_schema_migrations') IS NOT NULL AS ok`);
     if (!exists[0]?.ok) return { applied: [], pending: readMigrations().map((m) => m.version) };
+    // The application's login reads the history as the maintenance role (migration 0012); the
+    // owner, or a database from before 0012, directly.
+    try {
+      await lease.exec('BEGIN');
+      await lease.exec('SET LOCAL ROLE ocsuite_maintenance');
+      const status = await compare(lease);
+      await lease.exec('COMMIT');
+      if (status.applied.length > 0) return status;
+    } catch (err) {
+      await lease.exec('ROLLBACK').catch(() => {});
+      if (err instanceof MigrationError) throw err;
+    }
     return await compare(lease);
   } finally {
     lease.release();

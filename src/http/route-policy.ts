@@ -55,7 +55,7 @@ export function enforceRoutePolicies(app: FastifyInstance, opts: { authRateLimit
     route.schema = {
       ...route.schema,
       // An API route that takes no query parameters refuses any, as a strict schema refuses unknown ones.
-      ...(route.url.startsWith('/api/') && !route.schema?.querystring ? { querystring: { type: 'object', additionalProperties: false } } : {}),
+      ...(route.url.startsWith('/api/') && !route.schema?.querystring ? { querystring: { type: 'object', properties: {}, additionalProperties: false } } : {}),
       ...(security.policy === 'public' ? {} : { security: [security.policy === 'operator' ? { operatorToken: [] } : { bearerAuth: [] }] }),
       'x-ocsuite-policy': policy,
       'x-ocsuite-rate-class': rateClass,

@@ -33,6 +33,12 @@ interface Entry {
 
 // The depth gate reads the driver's count at most this often and counts its own sends in between.
 const DEPTH_REFRESH_MS = 250;
+
+interface DepthGate {
+  at: number;
+  count: number;
+  ready: Promise<void>;
+}
 const DEFAULT_CONCURRENCY = 4;
 
 /**
@@ -49,7 +55,9 @@ export class JobSystem implements JobQueue {
   readonly #observe: JobSystemOptions['observe'];
   readonly #deferMs: number;
   readonly #entries = new Map<string, Entry>();
-  readonly #depth = new Map<string, { at: number; count: number; ready: Promise<void> }>();
+  readonly #depth = new Map<string, DepthGate>();
+  /** Sends admitted by the depth gate and not stored yet, per queue. */
+  readonly #admitted = new Map<string, number>();
   readonly #working = new Set<string>();
   #workersStarted = false;
   #stopping = false;
@@ -100,31 +108,37 @@ export class JobSystem implements JobQueue {
     const tenantId = opts.tenantId ?? null;
     if (definition.scope === 'tenant' && !isUuid(tenantId)) throw new JobDefinitionError(`queue ${queue} is a tenant queue: a tenant id is required`);
     if (definition.scope === 'platform' && tenantId !== null) throw new JobDefinitionError(`queue ${queue} is a platform queue: it takes no tenant id`);
-    await this.#admit(definition);
+    const counted = await this.#admit(definition);
     // Always our own UUID: ids name dead letters and completion records, so they must never repeat
     // (BullMQ's own ids are a per-queue counter that starts again with an empty Redis).
     const id = opts.idempotencyKey ? idempotentJobId(queue, tenantId?.toLowerCase() ?? null, opts.idempotencyKey) : randomUUID();
-    return this.raw.send(queue, seal(tenantId, data), {
-      id,
-      idempotent: Boolean(opts.idempotencyKey),
-      delayMs: opts.delaySeconds ? opts.delaySeconds * 1000 : undefined,
-      groupId: tenantId?.toLowerCase() ?? undefined,
-    });
+    try {
+      return await this.raw.send(queue, seal(tenantId, data), {
+        id,
+        idempotent: Boolean(opts.idempotencyKey),
+        delayMs: opts.delaySeconds ? opts.delaySeconds * 1000 : undefined,
+        groupId: tenantId?.toLowerCase() ?? undefined,
+      });
+    } finally {
+      if (counted) this.#admitted.set(queue, (this.#admitted.get(queue) ?? 1) - 1);
+    }
   }
 
   /**
    * Backpressure: refuse past the queue's depth limit before anything is stored.
    * The driver's count is read at most every DEPTH_REFRESH_MS and this
-   * process's own sends are added in between; a refusal is always confirmed
-   * by a fresh count.
+   * process's own sends are added in between; a refusal is confirmed by a
+   * fresh count, which still includes this process's sends that are admitted
+   * but not stored yet (so a burst of concurrent sends cannot reset the gate
+   * below them), and which concurrent refusals share.
    */
-  async #admit(definition: QueueDefinition, fresh = false): Promise<void> {
-    if (!definition.maxDepth) return;
+  async #admit(definition: QueueDefinition, refused?: DepthGate): Promise<boolean> {
+    if (!definition.maxDepth) return false;
     const now = Date.now();
     let gate = this.#depth.get(definition.name);
-    const stale = !gate || fresh || now - gate.at > DEPTH_REFRESH_MS;
+    const stale = !gate || (refused !== undefined && gate === refused) || now - gate.at > DEPTH_REFRESH_MS;
     if (stale) {
-      const next = { at: now, count: 0, ready: Promise.resolve() };
+      const next: DepthGate = { at: now, count: this.#admitted.get(definition.name) ?? 0, ready: Promise.resolve() };
       next.ready = this.raw.waiting(definition.name).then((n) => {
         next.count += n;
       });
@@ -138,10 +152,12 @@ export class JobSystem implements JobQueue {
       throw err;
     }
     if (gate!.count >= definition.maxDepth) {
-      if (!stale) return this.#admit(definition, true);
+      if (!stale) return this.#admit(definition, gate);
       throw new QueueFullError(definition.name, Math.min(60, Math.max(1, Math.ceil(definition.expireInSeconds / 2))));
     }
     gate!.count++;
+    this.#admitted.set(definition.name, (this.#admitted.get(definition.name) ?? 0) + 1);
+    return true;
   }
 
   async startWorkers(): Promise<void> {

@@ -180,7 +180,7 @@ describe('ocsuite verify log (database)', () => {
   it('says how much of the log signatures cover, and refuses an unknown or malformed tenant', async () => {
     const r = io();
     expect(await verifyLogCmd(['--platform', '--key', key], r.io, env)).toBe(0);
-    expect(r.out.join('\n')).toMatch(/signed checkpoints cover (all \d+ leaves|leaves 0\.\.\d+; \d+ later leaf\(s\) are not covered)/);
+    expect(r.out.join('\n')).toMatch(/signed checkpoints cover (all \d+ leaves|leaves 0\.\.\d+; \d+ later leaf\(s\) are not covered)|no signed checkpoint covers any of the \d+ leaves/);
     const unknown = io();
     await expect(verifyLogCmd(['--tenant', '00000000-0000-4000-8000-000000000000', '--key', key], unknown.io, env)).rejects.toThrow(/no audit log for tenant/);
     expect(await verifyCommand(['log', '--tenant', 'not-a-tenant', '--key', key], io().io)).toBe(2);

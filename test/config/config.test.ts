@@ -132,6 +132,16 @@ describe('ConfigError names each bad variable', () => {
     for (const name of Object.keys(env)) expect(message).toContain(`  - ${name}: `);
   });
 
+  it('refuses webhook secrets the signer would refuse at the first delivery', () => {
+    const url = { OCSUITE_ALERT_WEBHOOK_URL: 'https://alerts.example/hook', OCSUITE_WITNESS_URL: 'https://witness.example/in' };
+    for (const secret of [`whsec_${'A'.repeat(23)}`, `whsec_${randomBytes(16).toString('base64').replace(/=+$/, '')}`, `whsec_${randomBytes(129).toString('base64')}`, randomBytes(32).toString('base64')]) {
+      const problems = problemsOf({ ...url, OCSUITE_ALERT_WEBHOOK_SECRET: secret, OCSUITE_WITNESS_SECRET: secret });
+      expect(problems.map((p) => p.split(':')[0]).sort(), secret).toEqual(['OCSUITE_ALERT_WEBHOOK_SECRET', 'OCSUITE_WITNESS_SECRET']);
+    }
+    const good = `whsec_${randomBytes(32).toString('base64')}`;
+    expect(loadConfig({ ...url, OCSUITE_ALERT_WEBHOOK_SECRET: good, OCSUITE_WITNESS_SECRET: good }).alertWebhookSecret).toBe(good);
+  });
+
   it('accepts the boundaries of each range', () => {
     const c = loadConfig({ PORT: '0', OCSUITE_BODY_LIMIT: '1024', OCSUITE_ACCESS_TOKEN_TTL: '86400', OCSUITE_SIGNUP_ENABLED: 'YES' });
     expect(c.port).toBe(0);

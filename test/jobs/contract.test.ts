@@ -179,6 +179,16 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     expect((await jobs.counts(q)).waiting).toBe(3);
   });
 
+  it.concurrent('holds the depth limit under a burst of concurrent sends', async () => {
+    const q = queueName('depth-burst');
+    await jobs.define(base(q, { maxDepth: 5, expireInSeconds: 20 })); // no handler: nothing drains it
+    const results = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => jobs.send(q, { i })));
+    const accepted = results.filter((r) => r.status === 'fulfilled').length;
+    expect(accepted).toBe(5);
+    expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof QueueFullError)).toBe(true);
+    expect((await jobs.counts(q)).waiting).toBe(5);
+  });
+
   it.concurrent("runs a tenant job inside its own tenant: it cannot read or write tenant B's rows", async () => {
     const q = queueName('isolation');
     const seen: Array<{ visible: number; byId: number; own: number }> = [];
