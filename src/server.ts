@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import { randomUUID } from 'node:crypto';
 import { registerAuthentication } from './http/authenticate.ts';
 import { rejectMalformedText, requestSchemaCompiler } from './http/schema-validation.ts';
-import { frameworkErrorProblem, registerErrorHandling } from './http/error-handler.ts';
+import { clientErrorProblem, frameworkErrorProblem, registerErrorHandling } from './http/error-handler.ts';
 import { ProblemError } from './http/problem.ts';
 import { registerRequestLog } from './http/request-log.ts';
 import { enforceRoutePolicies, type RouteInventoryEntry } from './http/route-policy.ts';
@@ -47,6 +47,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     trustProxy: false,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     frameworkErrors: frameworkErrorProblem,
+    clientErrorHandler: clientErrorProblem,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(requestSchemaCompiler());
   // Only routes that take a body pay for the check.

@@ -116,11 +116,16 @@ const MIN_OPERATOR_TOKEN = 32;
 export function loadConfig(env: Env = process.env): Config {
   const problems: string[] = [];
   const production = env.NODE_ENV === 'production';
+  // "Production", "prod" or "production " would silently switch the production guardrails off.
+  if (env.NODE_ENV !== undefined && env.NODE_ENV !== '' && !['production', 'development', 'test'].includes(env.NODE_ENV)) {
+    problems.push(`NODE_ENV: expected production, development or test, got "${env.NODE_ENV}"`);
+  }
 
   const int = (name: keyof typeof variables, fallback: number, min: number, max: number): number => {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
-    const n = Number(raw);
+    // Plain decimal digits: Number() would also take 0x50, 8e1 and " 80 ".
+    const n = /^[0-9]{1,15}$/.test(raw) ? Number(raw) : Number.NaN;
     if (!Number.isInteger(n) || n < min || n > max) {
       problems.push(`${name}: expected an integer between ${min} and ${max}, got "${raw}"`);
       return fallback;
@@ -248,6 +253,17 @@ function productionProblems(config: Config, env: Env): string[] {
   const out: string[] = [];
   if (!config.databaseUrl) out.push('DATABASE_URL: required when NODE_ENV=production (the embedded profile is for development)');
   if (!env.PUBLIC_URL) out.push('PUBLIC_URL: required when NODE_ENV=production');
+  else {
+    // It becomes the token issuer and the base of every mailed link: https, nothing but scheme, host and path.
+    try {
+      const u = new URL(env.PUBLIC_URL);
+      if (u.protocol !== 'https:' || u.username || u.password || u.search || u.hash) {
+        out.push('PUBLIC_URL: must be an https URL without credentials, query or fragment in production');
+      }
+    } catch {
+      /* already reported */
+    }
+  }
   if (!config.masterKeys && !config.masterKeysFile) {
     out.push('OCSUITE_MASTER_KEYS: master keys are required in production (or OCSUITE_MASTER_KEYS_FILE)');
   }

@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isCryptoError } from '../kernel/crypto/errors.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemError, unauthenticated } from './problem.ts';
@@ -23,6 +25,9 @@ function fromDatabase(err: { code?: string }): ProblemError | undefined {
       return new ProblemError('forbidden', 403, 'Not allowed.');
     case '57014':
       return new ProblemError('service-unavailable', 503, 'The operation took too long.');
+    case '40001': // serialization_failure
+    case '40P01': // deadlock_detected: the database chose this request to give way; nothing was changed
+      return new ProblemError('service-unavailable', 503, 'The operation met a concurrent one; retry it.', { headers: { 'retry-after': '1' } });
     default:
       return undefined;
   }
@@ -99,4 +104,23 @@ export function frameworkErrorProblem(err: FastifyError, request: FastifyRequest
   // No route, so no route hooks: the request id header is set here.
   reply.header('x-request-id', request.id);
   return sendProblem(reply, request, toProblem(err));
+}
+
+/**
+ * Node's `clientError`: a request the HTTP parser could not read (a malformed
+ * request line, Content-Length with Transfer-Encoding, oversized headers, a
+ * timeout) never reaches Fastify, so it is answered here, as problem+json too,
+ * and the connection is closed.
+ */
+export function clientErrorProblem(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+  const problem = status === 408
+    ? new ProblemError('request-timeout', 408, 'The request was not received in time.')
+    : new ProblemError('validation-failed', status, status === 431 ? 'The request headers are too large.' : 'The request is not valid HTTP.');
+  const body = JSON.stringify(problem.toBody('none'));
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

@@ -24,6 +24,7 @@ export type ProblemKind =
   | 'refresh-race'
   | 'service-unavailable'
   | 'queue-full'
+  | 'request-timeout'
   | 'internal';
 
 const titles: Record<ProblemKind, string> = {
@@ -47,6 +48,7 @@ const titles: Record<ProblemKind, string> = {
   'refresh-race': 'Refresh token already rotated moments ago',
   'service-unavailable': 'Service unavailable',
   'queue-full': 'Job queue at capacity',
+  'request-timeout': 'Request timeout',
   internal: 'Internal server error',
 };
 

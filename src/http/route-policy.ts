@@ -6,6 +6,8 @@ export interface RouteInventoryEntry {
   path: string;
   policy: string;
   rateClass: RateClass;
+  /** A second factor proven within OCSUITE_STEP_UP_SECONDS is required (403 step-up-required otherwise). */
+  stepUp: boolean;
   /** The request body schema, so generated security suites can send a valid body. */
   body?: unknown;
 }
@@ -35,7 +37,7 @@ export function enforceRoutePolicies(app: FastifyInstance, opts: { authRateLimit
     // The CORS plugin's preflight route: a browser sends it without credentials by definition.
     if (!security && route.url === '*' && methods.every((m) => m === 'OPTIONS')) {
       route.config = { ...route.config, security: { policy: 'public' } } as typeof route.config;
-      inventory.push({ method: 'OPTIONS', path: '*', policy: 'public (CORS preflight)', rateClass: 'default' });
+      inventory.push({ method: 'OPTIONS', path: '*', policy: 'public (CORS preflight)', rateClass: 'default', stepUp: false });
       return;
     }
     if (!security) {
@@ -59,8 +61,9 @@ export function enforceRoutePolicies(app: FastifyInstance, opts: { authRateLimit
       ...(security.policy === 'public' ? {} : { security: [security.policy === 'operator' ? { operatorToken: [] } : { bearerAuth: [] }] }),
       'x-ocsuite-policy': policy,
       'x-ocsuite-rate-class': rateClass,
+      'x-ocsuite-step-up': security.stepUp === true,
     } as typeof route.schema;
-    for (const method of methods) inventory.push({ method, path: route.url, policy, rateClass, body: route.schema?.body });
+    for (const method of methods) inventory.push({ method, path: route.url, policy, rateClass, stepUp: security.stepUp === true, body: route.schema?.body });
   });
   return inventory;
 }

@@ -94,5 +94,11 @@ export interface JobQueue {
   counts(queue: string): Promise<QueueCounts>;
   /** The payloads of jobs not finished yet: waiting, delayed, retrying or running. */
   pendingData(queue: string): Promise<unknown[]>;
+  /**
+   * Refuses (QueueFullError, 503) when the queue is at its depth limit now;
+   * admits nothing. For work that must not be done when its job could not be
+   * queued: check first, then write, then send.
+   */
+  assertRoom(queue: string): Promise<void>;
   stop(): Promise<void>;
 }

@@ -34,6 +34,9 @@ interface Entry {
 // The depth gate reads the driver's count at most this often and counts its own sends in between.
 const DEPTH_REFRESH_MS = 250;
 
+const queueFull = (definition: QueueDefinition) =>
+  new QueueFullError(definition.name, Math.min(60, Math.max(1, Math.ceil(definition.expireInSeconds / 2))));
+
 interface DepthGate {
   at: number;
   count: number;
@@ -153,7 +156,7 @@ export class JobSystem implements JobQueue {
     }
     if (gate!.count >= definition.maxDepth) {
       if (!stale) return this.#admit(definition, gate);
-      throw new QueueFullError(definition.name, Math.min(60, Math.max(1, Math.ceil(definition.expireInSeconds / 2))));
+      throw queueFull(definition);
     }
     gate!.count++;
     this.#admitted.set(definition.name, (this.#admitted.get(definition.name) ?? 0) + 1);
@@ -182,6 +185,13 @@ export class JobSystem implements JobQueue {
 
   counts(queue: string): Promise<QueueCounts> {
     return this.raw.counts(queue);
+  }
+
+  async assertRoom(queue: string): Promise<void> {
+    const definition = this.#entries.get(queue)?.definition;
+    if (!definition?.maxDepth) return;
+    const depth = (await this.raw.waiting(queue)) + (this.#admitted.get(queue) ?? 0);
+    if (depth >= definition.maxDepth) throw queueFull(definition);
   }
 
   async pendingData(queue: string): Promise<unknown[]> {
@@ -243,7 +253,8 @@ export class JobSystem implements JobQueue {
       if (err instanceof TenantRefusedError) {
         const gone = err.reason === 'gone';
         this.#log.warn({ queue: job.queue, jobId: job.id, tenantId: envelope.tenantId }, `tenant job refused: ${err.message}`);
-        return this.#dead(job, entry, gone ? null : envelope.tenantId, { payload: envelope.data, error: `refused: ${err.message}`, retryable: !gone, claimedTenantId: gone ? envelope.tenantId : null });
+        // A deleted tenant's data is not kept behind its shredding: its job's payload is dropped.
+        return this.#dead(job, entry, gone ? null : envelope.tenantId, { payload: gone ? null : envelope.data, error: `refused: ${err.message}`, retryable: !gone, claimedTenantId: gone ? envelope.tenantId : null });
       }
       const error = message(err);
       if (err instanceof PoisonError || job.delivery >= maxAttempts) {
@@ -288,9 +299,9 @@ export class JobSystem implements JobQueue {
     const timer = setTimeout(() => controller.abort(new JobTimeoutError(`timed out after ${seconds} s`)), seconds * 1000);
     const body = async (tx: Session) => {
       const [state] = await tx.query<{ status: string | null; done: boolean }>(sql`
-        SELECT (SELECT status FROM tenants WHERE id = ${tenantId}) AS status,
+        SELECT (SELECT CASE WHEN deleted_at IS NOT NULL THEN 'deleted' ELSE status END FROM tenants WHERE id = ${tenantId}) AS status,
                EXISTS (SELECT 1 FROM job_completions WHERE job_id = ${info.id}) AS done`);
-      if (!state?.status) throw new TenantRefusedError('gone', 'the tenant does not exist (deleted or never created)');
+      if (!state?.status || state.status === 'deleted') throw new TenantRefusedError('gone', 'the tenant does not exist (deleted or never created)');
       if (state.status !== 'active') throw new TenantRefusedError('suspended', `the tenant is ${state.status}`);
       if (state.done) return; // delivered again after its work committed: already done
       await (entry.handler as TenantHandler)(info, tx);

@@ -89,12 +89,15 @@ describe('ocsuite CLI', () => {
     const r = await run(['routes', '--json'], { OCSUITE_DATA_DIR: dataDir('routes'), OCSUITE_MASTER_KEYS: masterKeys() });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const rows = JSON.parse(r.stdout) as Array<{ method: string; path: string; policy: string; rateClass: string }>;
-    expect(rows).toContainEqual({ method: 'GET', path: '/api/v1/knowledge/:id', policy: 'knowledge:read', rateClass: 'default' });
-    expect(rows).toContainEqual({ method: 'POST', path: '/api/v1/auth/login', policy: 'public', rateClass: 'auth' });
-    expect(rows).toContainEqual({ method: 'GET', path: '/metrics', policy: 'operator', rateClass: 'default' });
+    const rows = JSON.parse(r.stdout) as Array<{ method: string; path: string; policy: string; rateClass: string; stepUp: boolean }>;
+    expect(rows).toContainEqual({ method: 'GET', path: '/api/v1/knowledge/:id', policy: 'knowledge:read', rateClass: 'default', stepUp: false });
+    expect(rows).toContainEqual({ method: 'POST', path: '/api/v1/auth/login', policy: 'public', rateClass: 'auth', stepUp: false });
+    expect(rows).toContainEqual({ method: 'GET', path: '/metrics', policy: 'operator', rateClass: 'default', stepUp: false });
+    // Operations that need a fresh second factor say so.
+    expect(rows).toContainEqual({ method: 'POST', path: '/api/v1/api-keys', policy: 'apikeys:manage', rateClass: 'default', stepUp: true });
+    expect(rows).toContainEqual({ method: 'DELETE', path: '/api/v1/tenant', policy: 'tenant:delete', rateClass: 'default', stepUp: true });
     expect(rows.length).toBeGreaterThan(15);
-    for (const row of rows) expect(Object.keys(row).sort()).toEqual(['method', 'path', 'policy', 'rateClass']);
+    for (const row of rows) expect(Object.keys(row).sort()).toEqual(['method', 'path', 'policy', 'rateClass', 'stepUp']);
     const sorted = [...rows].sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method));
     expect(rows).toEqual(sorted);
   });

@@ -132,6 +132,24 @@ describe('ConfigError names each bad variable', () => {
     for (const name of Object.keys(env)) expect(message).toContain(`  - ${name}: `);
   });
 
+  it('refuses a NODE_ENV it does not know (the guardrails would silently be off) and numbers that are not plain digits', () => {
+    for (const value of ['Production', 'prod', 'production ']) {
+      expect(problemsOf({ NODE_ENV: value }).map((p) => p.split(':')[0])).toEqual(['NODE_ENV']);
+    }
+    for (const port of ['0x50', '8e1', ' 80 ', '80.0']) {
+      expect(problemsOf({ PORT: port }).map((p) => p.split(':')[0]), port).toEqual(['PORT']);
+    }
+    expect(loadConfig({ PORT: '8080' }).port).toBe(8080);
+  });
+
+  it('wants an https PUBLIC_URL without credentials, query or fragment in production', () => {
+    const base = { NODE_ENV: 'production', DATABASE_URL: strongDbUrl(), OCSUITE_MASTER_KEYS: masterKeys() };
+    for (const url of ['http://api.example.com', 'https://user:pw@api.example.com', 'https://api.example.com/?q=1', 'https://api.example.com/#f']) {
+      expect(problemsOf({ ...base, PUBLIC_URL: url }).map((p) => p.split(':')[0]), url).toEqual(['PUBLIC_URL']);
+    }
+    expect(loadConfig({ ...base, PUBLIC_URL: 'https://api.example.com/ocsuite' }).production).toBe(true);
+  });
+
   it('refuses webhook secrets the signer would refuse at the first delivery', () => {
     const url = { OCSUITE_ALERT_WEBHOOK_URL: 'https://alerts.example/hook', OCSUITE_WITNESS_URL: 'https://witness.example/in' };
     for (const secret of [`whsec_${'A'.repeat(23)}`, `whsec_${randomBytes(16).toString('base64').replace(/=+$/, '')}`, `whsec_${randomBytes(129).toString('base64')}`, randomBytes(32).toString('base64')]) {

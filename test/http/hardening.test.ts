@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import net from 'node:net';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addMember, bearer, json, login, PASSWORD, signup, startApp, uniqueEmail, type Account, type TestApp } from '../support/app.ts';
@@ -192,6 +193,25 @@ describe('request limits and malformed requests', () => {
     expect(json(ok).title).toBe('😀');
   });
 
+  it('a request the HTTP parser refuses (smuggling-shaped, oversized headers) is problem+json too, and the connection closes', async () => {
+    const address = await t.app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = new URL(address);
+    const raw = (text: string) => new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () => socket.write(text));
+      let got = '';
+      socket.on('data', (c) => (got += c.toString()));
+      socket.on('end', () => resolve(got));
+      socket.on('error', reject);
+    });
+    const smuggled = await raw('POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n');
+    expect(smuggled).toMatch(/^HTTP\/1\.1 400 /);
+    expect(smuggled.toLowerCase()).toContain('content-type: application/problem+json');
+    expect(JSON.parse(smuggled.slice(smuggled.indexOf('\r\n\r\n') + 4))).toMatchObject({ type: problemType('validation-failed'), status: 400 });
+    const huge = await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(huge).toMatch(/^HTTP\/1\.1 431 /);
+    expect(huge.toLowerCase()).toContain('content-type: application/problem+json');
+  });
+
   it('errors before routing (bad percent-encoding, an over-long path parameter) are problem+json too', async () => {
     expectProblem(await t.app.inject({ method: 'GET', url: '/api/v1/knowledge/%E0%A4%A', headers: bearer(owner) }), 400, 'validation-failed');
     expectProblem(await t.app.inject({ method: 'GET', url: `/api/v1/knowledge/${'a'.repeat(300)}`, headers: bearer(owner) }), 414, 'validation-failed');
@@ -287,12 +307,16 @@ describe('documents', () => {
       .filter((r) => !(r.method === 'OPTIONS' && r.path === '*'))
       // The document does not describe itself (hide: true).
       .filter((r) => r.path !== '/openapi.json')
-      .map((r) => ({ key: `${r.method} ${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}`, policy: r.policy }));
+      .map((r) => ({ key: `${r.method} ${r.path.replace(/:([A-Za-z]+)/g, '{$1}')}`, policy: r.policy, stepUp: r.stepUp }));
     expect(expected.length).toBeGreaterThan(15);
     expect([...operations.keys()].sort()).toEqual(expected.map((e) => e.key).sort());
-    for (const { key, policy } of expected) {
+    for (const { key, policy, stepUp } of expected) {
       const op = operations.get(key)!;
-      expect({ key, policy: op['x-ocsuite-policy'] }).toEqual({ key, policy });
+      expect({ key, policy: op['x-ocsuite-policy'], stepUp: op['x-ocsuite-step-up'] }).toEqual({ key, policy, stepUp });
+      // Only declared query parameters are described (none is invented for a route without any).
+      for (const p of (op.parameters as Array<{ in: string; name: string; schema: unknown }> | undefined) ?? []) {
+        expect(typeof p.schema === 'object' && p.schema !== null, `${key} ?${p.name}`).toBe(true);
+      }
       if (policy !== 'public') {
         expect(Array.isArray(op.security) && (op.security as unknown[]).length > 0, `${key} has no security requirement`).toBe(true);
       }

@@ -179,6 +179,18 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     expect((await jobs.counts(q)).waiting).toBe(3);
   });
 
+  it.concurrent('tells whether a queue has room before anything is written (assertRoom admits nothing)', async () => {
+    const q = queueName('room');
+    await jobs.define(base(q, { maxDepth: 2, expireInSeconds: 20 })); // no handler: nothing drains it
+    await jobs.assertRoom(q);
+    await jobs.send(q, { i: 1 });
+    await jobs.assertRoom(q);
+    await jobs.assertRoom(q); // asking twice takes no place
+    await jobs.send(q, { i: 2 });
+    await expect(jobs.assertRoom(q)).rejects.toBeInstanceOf(QueueFullError);
+    expect((await jobs.counts(q)).waiting).toBe(2);
+  });
+
   it.concurrent('holds the depth limit under a burst of concurrent sends', async () => {
     const q = queueName('depth-burst');
     await jobs.define(base(q, { maxDepth: 5, expireInSeconds: 20 })); // no handler: nothing drains it

@@ -26,7 +26,8 @@ beforeAll(async () => {
       stream.on('end', () => {
         if (refusals === 0) {
           refusals++;
-          const err = Object.assign(new Error('try again later'), { responseCode: 451 });
+          // Like a real server, the refusal quotes the recipient.
+          const err = Object.assign(new Error(`try again later for <${session.envelope.rcptTo.map((r) => r.address).join(',')}>`), { responseCode: 451 });
           return done(err);
         }
         received.push({ to: session.envelope.rcptTo.map((r) => r.address).join(','), raw });
@@ -71,6 +72,10 @@ describe('mail delivery job', () => {
     expect(received).toHaveLength(1);
     expect(received[0]!.to).toBe(email);
     expect(received[0]!.raw.replace(/=\r?\n/g, '').replace(/=3D/g, '=')).toContain(acceptUrl);
+    // The refused attempt was logged by its SMTP code, never by the address the server quoted.
+    const logged = t.logs.join('\n');
+    expect(logged).toContain('mail delivery failed');
+    expect(logged).not.toContain(email);
   });
 
   it('never stores the one-time link in clear in the job store', async () => {

@@ -1,4 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
+import type { JobInfo } from '../../src/jobs/queue.ts';
+import { eventually } from '../jobs/support.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../src/db/transaction.ts';
 import { sealForTenant } from '../../src/kernel/crypto/tenant-keys.ts';
@@ -51,6 +54,28 @@ describe('tenant deletion racing requests', () => {
       sealForTenant(tx, t.platform.keyring, { tenantId: owner.tenantId, table: 'connectors', column: 'secret_sealed', rowId: owner.userId }, 'x'.repeat(12))))
       .rejects.toMatchObject({ code: 'ERR_TENANT_DELETED' });
     expect(await keysOf(owner.tenantId)).toEqual([]);
+  });
+
+  it("erases the tenant's dead letters, and a job arriving for it afterwards is dropped as gone: no payload kept, not retryable", async () => {
+    const owner = await signup(t.app, 'Jobs After Ltd');
+    const queue = `test.after-deletion.${randomUUID().slice(0, 8)}`;
+    const ran: string[] = [];
+    await t.platform.jobs.define({ name: queue, scope: 'tenant', retryLimit: 0, retryDelaySeconds: 1, expireInSeconds: 10, concurrency: 1 }, async (job: JobInfo<{ note: string }>) => {
+      ran.push(job.data.note);
+    });
+    await asOwner(t.platform, (tx) => tx.query(sql`
+      INSERT INTO job_dead_letters (tenant_id, queue, job_id, payload, error, attempts) VALUES (${owner.tenantId}, ${queue}, ${randomUUID()}, '{"note":"customer data"}', 'failed', 1)`));
+    await deleteTenant(t.platform, owner.tenantId, operator);
+    expect(await asOwner(t.platform, (tx) => tx.query(sql`SELECT 1 FROM job_dead_letters WHERE tenant_id = ${owner.tenantId}`))).toEqual([]);
+
+    await t.platform.jobs.send(queue, { note: 'sent after the deletion' }, { tenantId: owner.tenantId });
+    const parked = await eventually('the refused job parked', async () => {
+      const rows = await asOwner(t.platform, (tx) => tx.query<{ payload: unknown; retryable: boolean; error: string }>(sql`
+        SELECT payload, retryable, error FROM job_platform_dead_letters WHERE queue = ${queue} AND claimed_tenant_id = ${owner.tenantId}`));
+      return rows.length ? rows : undefined;
+    });
+    expect(parked).toEqual([{ payload: null, retryable: false, error: expect.stringContaining('does not exist') }]);
+    expect(ran).toEqual([]);
   });
 
   it('deletion and concurrent connector creations: whatever order they run in, the deleted tenant ends with no key and no connector', async () => {

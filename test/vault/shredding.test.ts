@@ -111,11 +111,11 @@ describe('tenant deletion', () => {
   it("leaves other tenants' secrets readable, and a second deletion changes nothing", async () => {
     const [mine] = await asOwner(t.platform, (tx) => tx.query<{ id: string }>(sql`SELECT id FROM connectors WHERE tenant_id = ${other.tenantId}`));
     expect((await useConnectorSecret(t.platform, other.tenantId, mine!.id, 'test.verify')).secret).toBe(secrets[3]);
-    const [before] = await asOwner(t.platform, (tx) => tx.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM platform_audit_events WHERE action = 'tenant.deleted'`));
+    const [before] = await asOwner(t.platform, (tx) => tx.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM platform_audit_events WHERE action = 'tenant.deleted' AND target_id = ${owner.tenantId}`));
     const { deleteTenant: shred } = await import('../../src/modules/tenants/deletion.ts');
     const again = await shred(t.platform, owner.tenantId, { type: 'operator', id: 'test' });
     expect(again.alreadyDeleted).toBe(true);
-    const [after] = await asOwner(t.platform, (tx) => tx.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM platform_audit_events WHERE action = 'tenant.deleted'`));
+    const [after] = await asOwner(t.platform, (tx) => tx.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM platform_audit_events WHERE action = 'tenant.deleted' AND target_id = ${owner.tenantId}`));
     expect(after!.n).toBe(before!.n);
   });
 });

@@ -39,7 +39,14 @@ export async function registerMailJobs(jobs: JobQueue, keyring: Keyring, mailer:
       // A payload that does not open under our keys never will: straight to the dead letters.
       throw new PoisonError(`mail payload does not open: ${(err as Error).message}`);
     }
-    await mailer.send(mail);
+    try {
+      await mailer.send(mail);
+    } catch (err) {
+      // SMTP replies quote the recipient ("550 <someone@…>: no such user"): the error that reaches logs
+      // and dead letters names the failure, never the address.
+      const e = err as { responseCode?: unknown; code?: unknown };
+      throw new Error(`mail delivery failed (${[e.code, e.responseCode].filter((x) => typeof x === 'string' || typeof x === 'number').join(' ') || 'unknown error'})`);
+    }
   }, { parse: parseMailJob });
 }
 

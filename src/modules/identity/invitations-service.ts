@@ -6,7 +6,7 @@ import { assertPasswordAcceptable, hashPassword, verifyPassword } from '../../ke
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { ProblemError, notFound } from '../../http/problem.ts';
 import type { Platform } from '../../platform.ts';
-import { enqueueMail } from '../../kernel/mail/delivery.ts';
+import { enqueueMail, MAIL_QUEUE } from '../../kernel/mail/delivery.ts';
 import { ACCOUNT_POLICY, claimAttempt, IP_POLICY, recordFailure, recordSuccess, releaseAttempt, throttleKey } from '../../kernel/limits/login-throttle.ts';
 import { mfaState } from '../../kernel/auth/mfa.ts';
 import { issueMfaTicket, startSession, type ClientInfo, type IssuedTokens, type MfaChallenge } from './sessions.ts';
@@ -32,6 +32,8 @@ export function createInvitationsService(platform: Platform) {
       assertMayAssign(principal.roles, null, input.role);
       const { token, hash } = newOpaqueToken('ocs_inv');
       const ttl = platform.config.invitationTtlSeconds;
+      // A full mail queue refuses before anything is written (503 changes nothing).
+      await platform.jobs.assertRoom(MAIL_QUEUE.name);
       const [row] = await platform.withTenant(contextOf(principal), async (tx) => {
         const rows = await tx.query<InvitationRow>(sql`
           INSERT INTO invitations (tenant_id, email, role, token_hash, invited_by, expires_at)
@@ -46,11 +48,23 @@ export function createInvitationsService(platform: Platform) {
       // The fragment keeps the token out of server and proxy logs when the link is opened.
       const acceptUrl = `${platform.config.publicUrl}/invitations/accept#token=${token}`;
       // Delivered by the mail job with retries; the response also carries the link for the admin.
-      await enqueueMail(platform.jobs, platform.keyring, {
-        to: input.email,
-        subject: 'You have been invited to OC-Suite',
-        text: `You have been invited to join a tenant on OC-Suite as ${input.role}.\n\nAccept: ${acceptUrl}\n\nThe link works once and expires in ${Math.round(ttl / 3600)} hours.`,
-      });
+      try {
+        await enqueueMail(platform.jobs, platform.keyring, {
+          to: input.email,
+          subject: 'You have been invited to OC-Suite',
+          text: `You have been invited to join a tenant on OC-Suite as ${input.role}.\n\nAccept: ${acceptUrl}\n\nThe link works once and expires in ${Math.round(ttl / 3600)} hours.`,
+        });
+      } catch (err) {
+        // Filled up in between: take the invitation back, so the refusal leaves nothing usable behind.
+        await platform.withTenant(contextOf(principal), async (tx) => {
+          await tx.query(sql`UPDATE invitations SET revoked_at = now() WHERE id = ${row!.id} AND revoked_at IS NULL`);
+          await recordAuditEvent(tx, {
+            tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'invitation.revoked',
+            target: { type: 'invitation', id: row!.id }, outcome: 'success', reason: 'its mail could not be queued',
+          });
+        }).catch(() => {});
+        throw err;
+      }
       return { ...view(row!), acceptUrl };
     },
 

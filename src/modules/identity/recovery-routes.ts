@@ -3,7 +3,8 @@ import { Type } from '@fastify/type-provider-typebox';
 import { sql } from 'drizzle-orm';
 import { principalOf } from '../../http/authenticate.ts';
 import { ProblemError } from '../../http/problem.ts';
-import { enqueueMail } from '../../kernel/mail/delivery.ts';
+import { QueueFullError } from '../../jobs/errors.ts';
+import { enqueueMail, MAIL_QUEUE } from '../../kernel/mail/delivery.ts';
 import { hashOpaqueToken, newOpaqueToken, tokenPattern } from '../../kernel/auth/opaque-token.ts';
 import { assertPasswordAcceptable, hashPassword } from '../../kernel/auth/passwords.ts';
 import { claimAttempt, countRequest, IP_POLICY, recordFailure, releaseAttempt, secondsLocked, throttleKey } from '../../kernel/limits/login-throttle.ts';
@@ -25,17 +26,37 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
   const tags = ['identity'];
   const accepted = { status: 'accepted' as const, detail: 'If an account exists for this address, a link is on its way.' };
 
-  async function sendToken(user: { id: string; email: string }, purpose: 'password-reset' | 'email-verification') {
+  /**
+   * Stores a one-time token and queues its mail. A full mail queue stores nothing: the caller
+   * answers as for an unknown address (a 503 here would tell who has an account).
+   */
+  async function sendToken(user: { id: string; email: string }, purpose: 'password-reset' | 'email-verification'): Promise<boolean> {
     const { token, hash } = newOpaqueToken(purpose === 'password-reset' ? 'ocs_pr' : 'ocs_ev');
+    try {
+      await platform.jobs.assertRoom(MAIL_QUEUE.name);
+    } catch (err) {
+      if (!(err instanceof QueueFullError)) throw err;
+      app.log.warn({ purpose }, 'mail queue full: a one-time token was not sent');
+      return false;
+    }
     await platform.withIdentity((tx) => tx.query(sql`
       INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at) VALUES (${hash}, ${user.id}, ${purpose}, now() + make_interval(secs => ${TOKEN_TTL_SECONDS}))`));
     const path = purpose === 'password-reset' ? 'reset-password' : 'verify-email';
     const link = `${platform.config.publicUrl}/${path}#token=${token}`;
-    await enqueueMail(platform.jobs, platform.keyring, {
-      to: user.email,
-      subject: purpose === 'password-reset' ? 'Reset your OC-Suite password' : 'Confirm your OC-Suite email address',
-      text: `${purpose === 'password-reset' ? 'Someone asked to reset the password of this account.' : 'Confirm this address for your OC-Suite account.'}\n\n${link}\n\nThe link works once and expires in 30 minutes. If this was not you, ignore this mail.`,
-    });
+    try {
+      await enqueueMail(platform.jobs, platform.keyring, {
+        to: user.email,
+        subject: purpose === 'password-reset' ? 'Reset your OC-Suite password' : 'Confirm your OC-Suite email address',
+        text: `${purpose === 'password-reset' ? 'Someone asked to reset the password of this account.' : 'Confirm this address for your OC-Suite account.'}\n\n${link}\n\nThe link works once and expires in 30 minutes. If this was not you, ignore this mail.`,
+      });
+    } catch (err) {
+      // Filled up in between: the stored token is withdrawn, the answer stays the same.
+      await platform.withIdentity((tx) => tx.query(sql`UPDATE user_tokens SET used_at = now() WHERE token_hash = ${hash}`)).catch(() => {});
+      if (!(err instanceof QueueFullError)) throw err;
+      app.log.warn({ purpose }, 'mail queue full: a one-time token was not sent');
+      return false;
+    }
+    return true;
   }
 
   /** Consumes a token of `purpose`; throttled per IP so guessing is pointless as well as hopeless. */

@@ -37,6 +37,9 @@ export async function deleteTenant(
 ): Promise<TenantDeletionReceipt> {
   const id = tenantId.toLowerCase();
   const shred = await platform.withMaintenance(async (tx) => {
+    // The key lock before the tenant row: a sealing request holds the key lock (shared) and then
+    // needs the row (its foreign key check); taking them in the other order could deadlock with it.
+    await holdTenantKeysExclusive(tx, id);
     const [tenant] = await tx.query<{ name: string; deleted_at: Date | null }>(sql`
       SELECT name, deleted_at FROM tenants WHERE id = ${id} FOR UPDATE`);
     if (!tenant) throw notFound('tenant');
@@ -65,13 +68,15 @@ export async function deleteTenant(
 
 /** Step 1: in the caller's maintenance transaction, with the tenant row locked. */
 async function shredTenant(tx: Session, id: string, actor: AuditEventInput['actor']) {
-  // Sealing transactions hold this lock (shared) until they commit: waiting for it here means every
-  // key and connector they wrote is seen by the statements below, and none can be written after.
-  await holdTenantKeysExclusive(tx, id);
+  // The caller holds the tenant-key lock exclusively (sealing transactions hold it shared until they
+  // commit): every key and connector they wrote is seen by the statements below, none is written after.
   // Versions already destroyed by a rotation hold no key; the count is of keys destroyed now.
   const keys = (await tx.query<{ live: boolean }>(sql`
     DELETE FROM tenant_data_keys WHERE tenant_id = ${id} RETURNING wrapped_key IS NOT NULL AS live`)).filter((k) => k.live);
   const connectors = await tx.query<{ id: string }>(sql`DELETE FROM connectors WHERE tenant_id = ${id} RETURNING id`);
+  // Dead letters hold job payloads (tenant data in clear); completion records are bookkeeping.
+  await tx.query(sql`DELETE FROM job_dead_letters WHERE tenant_id = ${id}`);
+  await tx.query(sql`DELETE FROM job_completions WHERE tenant_id = ${id}`);
   const [row] = await tx.query<{ deleted_at: Date }>(sql`
     UPDATE tenants SET status = 'suspended', deleted_at = now(), name = 'deleted tenant' WHERE id = ${id} RETURNING deleted_at`);
   await recordAuditEvent(tx, {
