@@ -45,6 +45,15 @@ describe('Standard Webhooks vector', () => {
     expect(verifyWebhook(good(), v.payload, [generateWebhookSecret(), v.secret], { now: at }).msgId).toBe(v.msgId);
   });
 
+  it('refuses an unusable replay window or clock instead of accepting any timestamp', () => {
+    const stale = signWebhook({ secret: v.secret, msgId: v.msgId, timestamp: v.timestamp - 86_400, body: v.payload });
+    rejects(() => verifyWebhook(stale, v.payload, v.secret, { now: at, toleranceSeconds: Number.NaN }), 'ERR_WEBHOOK_OPTIONS_INVALID');
+    rejects(() => verifyWebhook(stale, v.payload, v.secret, { now: Number.NaN }), 'ERR_WEBHOOK_OPTIONS_INVALID');
+    rejects(() => verifyWebhook(stale, v.payload, v.secret, { now: new Date('not a date') }), 'ERR_WEBHOOK_OPTIONS_INVALID');
+    rejects(() => verifyWebhook(stale, v.payload, v.secret, { now: at, toleranceSeconds: -1 }), 'ERR_WEBHOOK_OPTIONS_INVALID');
+    rejects(() => verifyWebhook(stale, v.payload, v.secret, { now: at }), 'ERR_WEBHOOK_TIMESTAMP_OUT_OF_RANGE');
+  });
+
   // Each mustReject case of the vector file, in its order.
   it('has exactly the reject cases tested below', () => {
     expect(v.mustReject).toHaveLength(6);

@@ -23,7 +23,8 @@ export type WebhookErrorCode =
   | 'ERR_WEBHOOK_HEADERS_MISSING'
   | 'ERR_WEBHOOK_TIMESTAMP_INVALID'
   | 'ERR_WEBHOOK_TIMESTAMP_OUT_OF_RANGE'
-  | 'ERR_WEBHOOK_SIGNATURE_INVALID';
+  | 'ERR_WEBHOOK_SIGNATURE_INVALID'
+  | 'ERR_WEBHOOK_OPTIONS_INVALID';
 
 export class WebhookError extends Error {
   readonly code: WebhookErrorCode;
@@ -108,6 +109,10 @@ export function verifyWebhook(
   const timestamp = Number(timestampText);
   const tolerance = options.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS;
   const nowMs = options.now === undefined ? Date.now() : typeof options.now === 'number' ? options.now : options.now.getTime();
+  // NaN compares false with everything: an unusable window or clock would accept any timestamp.
+  if (!Number.isFinite(tolerance) || tolerance < 0 || !Number.isFinite(nowMs)) {
+    throw new WebhookError('ERR_WEBHOOK_OPTIONS_INVALID', 'toleranceSeconds and now must be finite (tolerance ≥ 0)');
+  }
   const nowSeconds = Math.floor(nowMs / 1000);
   if (timestamp < nowSeconds - tolerance) throw new WebhookError('ERR_WEBHOOK_TIMESTAMP_OUT_OF_RANGE', 'message timestamp is too old');
   if (timestamp > nowSeconds + tolerance) throw new WebhookError('ERR_WEBHOOK_TIMESTAMP_OUT_OF_RANGE', 'message timestamp is too new');
