@@ -6,6 +6,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { registerAuthentication } from './http/authenticate.ts';
+import { rateLimitByClass } from './http/rate-classes.ts';
 import { rejectMalformedText, requestSchemaCompiler } from './http/schema-validation.ts';
 import { clientErrorProblem, frameworkErrorProblem, registerErrorHandling } from './http/error-handler.ts';
 import { ProblemError } from './http/problem.ts';
@@ -58,7 +59,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   });
 
   // Policies first: every later onRoute hook (rate limit, swagger) sees the declared security.
-  app.decorate('routeInventory', enforceRoutePolicies(app, { authRateLimitPerMinute: config.authRateLimitPerMinute, exportRateLimitPerMinute: config.exportRateLimitPerMinute }));
+  app.decorate('routeInventory', enforceRoutePolicies(app));
   registerErrorHandling(app);
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
@@ -77,9 +78,8 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   });
   await app.register(rateLimit, {
     global: true,
-    max: config.rateLimitPerMinute,
     timeWindow: 60_000,
-    keyGenerator: (req) => req.ip,
+    ...rateLimitByClass({ perMinute: config.rateLimitPerMinute, authPerMinute: config.authRateLimitPerMinute, exportPerMinute: config.exportRateLimitPerMinute }),
     errorResponseBuilder: (_req, ctx) => {
       const err = new ProblemError('rate-limited', 429, `Rate limit exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s.`);
       (err as unknown as { statusCode: number }).statusCode = 429;

@@ -28,7 +28,7 @@ export class UndeclaredPolicyError extends Error {
  * schema decides what leaves. The inventory feeds `ocsuite routes`, the
  * OpenAPI document and the generated security suites.
  */
-export function enforceRoutePolicies(app: FastifyInstance, opts: { authRateLimitPerMinute: number; exportRateLimitPerMinute?: number }): RouteInventoryEntry[] {
+export function enforceRoutePolicies(app: FastifyInstance): RouteInventoryEntry[] {
   const inventory: RouteInventoryEntry[] = [];
   app.addHook('onRoute', (route: RouteOptions) => {
     const security = route.config?.security;
@@ -46,13 +46,8 @@ export function enforceRoutePolicies(app: FastifyInstance, opts: { authRateLimit
     if (route.url.startsWith('/api/') && !route.schema?.response) {
       throw new UndeclaredPolicyError(`route ${methods.join(',')} ${route.url} declares no response schema`);
     }
+    // The limit of a rate class is applied per client by rate-classes.ts, one budget per class.
     const rateClass = security.rateClass ?? 'default';
-    if (rateClass === 'auth') {
-      route.config = { ...route.config, rateLimit: { max: opts.authRateLimitPerMinute, timeWindow: 60_000 } } as typeof route.config;
-    }
-    if (rateClass === 'export') {
-      route.config = { ...route.config, rateLimit: { max: opts.exportRateLimitPerMinute ?? 10, timeWindow: 60_000 } } as typeof route.config;
-    }
     const policy = describePolicy(security.policy);
     route.schema = {
       ...route.schema,

@@ -262,6 +262,12 @@ describe('rate limits', () => {
     expect(retryAfter).toBeLessThanOrEqual(60);
     // Ordinary routes keep their own, larger budget.
     expect((await limited.app.inject({ method: 'GET', url: '/healthz' })).statusCode).toBe(200);
+    // Every auth-class route draws on the same budget: another one is refused too.
+    const reset = await limited.app.inject({ method: 'POST', url: '/api/v1/auth/password-reset', payload: { email } });
+    expectProblem(reset, 429, 'rate-limited');
+    // Another client has its own.
+    const other = await limited.app.inject({ method: 'POST', url: '/api/v1/auth/password-reset', payload: { email }, remoteAddress: '198.51.100.77' });
+    expect(other.statusCode).toBe(202);
   });
 });
 

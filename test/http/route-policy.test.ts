@@ -8,7 +8,7 @@ const open: FastifyInstance[] = [];
 function fresh(): { app: FastifyInstance; inventory: RouteInventoryEntry[] } {
   const app = Fastify({ logger: false });
   open.push(app);
-  const inventory = enforceRoutePolicies(app, { authRateLimitPerMinute: 7 });
+  const inventory = enforceRoutePolicies(app);
   return { app, inventory };
 }
 
@@ -87,7 +87,7 @@ describe('enforceRoutePolicies', () => {
     expect(inventory.some((r) => r.method === 'HEAD')).toBe(false);
   });
 
-  it('writes the policy into the route schema and an auth rate limit into the route config', async () => {
+  it('writes the policy, its rate class and step-up into the route schema', async () => {
     const { app } = fresh();
     const seen = new Map<string, { schema: Record<string, unknown>; config: Record<string, unknown> }>();
     app.addHook('onRoute', (route) => {
@@ -101,11 +101,11 @@ describe('enforceRoutePolicies', () => {
     const login = seen.get('/api/v1/login-like')!;
     expect(login.schema['x-ocsuite-policy']).toBe('public');
     expect(login.schema.security).toBeUndefined();
-    expect(login.config.rateLimit).toEqual({ max: 7, timeWindow: 60_000 });
+    expect(login.schema['x-ocsuite-rate-class']).toBe('auth');
     const item = seen.get('/api/v1/items/:id')!;
     expect(item.schema['x-ocsuite-policy']).toBe('knowledge:read');
     expect(item.schema.security).toEqual([{ bearerAuth: [] }]);
-    expect(item.config.rateLimit).toBeUndefined();
+    expect(item.schema['x-ocsuite-rate-class']).toBe('default');
     expect(seen.get('/metrics-like')!.schema.security).toEqual([{ operatorToken: [] }]);
   });
 
