@@ -72,7 +72,7 @@ const load = (url: string, headers: Record<string, string>) => autocannon(url, h
 if (parts.has('access')) {
 const on = await buildServer(platform);
 const off = await buildServer({ ...platform, config: { ...platform.config, accessLogEnabled: false } });
-const signup = await on.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: { tenantName: 'Bench', email: 'bench-audit@example.com', password: 'bench password 123' } });
+const signup = await on.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: { tenantName: 'Bench', email: 'bench-audit@example.com', password: 'correct horse battery staple 42' } });
 const { accessToken } = signup.json();
 const auth = { authorization: `Bearer ${accessToken}` };
 const entry = (await on.inject({ method: 'POST', url: '/api/v1/knowledge', headers: auth, payload: { title: 'bench', body: 'x'.repeat(500) } })).json();

@@ -38,7 +38,8 @@ if (config.databaseUrl) {
 }
 const platform = await bootPlatform(config, { db, jobsConnectionString: benchUrl });
 const app = await buildServer(platform);
-const signup = await app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: { tenantName: 'Bench', email: 'bench@example.com', password: 'bench password 123' } });
+const signup = await app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: { tenantName: 'Bench', email: 'bench@example.com', password: 'correct horse battery staple 42' } });
+if (signup.statusCode !== 201) throw new Error(`bench signup failed: ${signup.statusCode} ${signup.body}`);
 const { accessToken, tenant } = signup.json();
 const entry = (await app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: { authorization: `Bearer ${accessToken}` }, payload: { title: 'bench', body: 'x'.repeat(500), tags: ['a', 'b'] } })).json();
 const fullUrl = await app.listen({ host: '127.0.0.1', port: 0 });

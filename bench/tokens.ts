@@ -29,7 +29,7 @@ const config = loadConfig({
 });
 const platform = await bootPlatform(config, { db: await openPglite(undefined), workers: false });
 const app = await buildServer(platform);
-const signup = (await app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: { tenantName: 'Bench', email: 'tokens@example.com', password: 'bench passphrase 123' } })).json();
+const signup = (await app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: { tenantName: 'Bench', email: 'tokens@example.com', password: 'correct horse battery staple 42' } })).json();
 await withOwner(platform.db, (tx) => tx.query(sql`INSERT INTO external_tenants (issuer, external_id, tenant_id) VALUES (${issuer}, 'org_bench', ${signup.tenant.id})`));
 const external = await new SignJWT({ azp: 'bench', org_id: 'org_bench', org_role: 'org:member', email: 'ext-bench@example.com', email_verified: true })
   .setProtectedHeader({ alg: 'ES256', kid: 'bench' }).setIssuer(issuer).setSubject('ext_1').setIssuedAt().setExpirationTime('1h').sign(idp.privateKey);

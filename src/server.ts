@@ -61,8 +61,10 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   // Policies first: every later onRoute hook (rate limit, swagger) sees the declared security.
   app.decorate('routeInventory', enforceRoutePolicies(app));
   registerErrorHandling(app);
-  app.addHook('onSend', async (request, reply) => {
+  // Callback style: an async hook would cost a promise on every response.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    done(null, payload);
   });
 
   await app.register(helmet, {

@@ -20,11 +20,15 @@ export function requestSchemaCompiler(): FastifySchemaCompiler<unknown> {
   return ({ schema, httpPart }) => {
     const validate = ajv.compile(schema as object);
     if (httpPart === 'body') return validate;
-    const properties = (schema as { properties?: Record<string, TextSchema> }).properties ?? {};
+    // Only fields declared as numbers, booleans or lists are read from text; a schema of strings
+    // (an `:id` parameter) is validated as it is, at no extra cost on the request path.
+    const typed = Object.entries((schema as { properties?: Record<string, TextSchema> }).properties ?? {})
+      .filter(([, field]) => field.type === 'integer' || field.type === 'number' || field.type === 'boolean' || field.type === 'array');
+    if (typed.length === 0) return validate;
     const check = (data: unknown) => {
       if (data !== null && typeof data === 'object') {
         const fields = data as Record<string, unknown>;
-        for (const [name, field] of Object.entries(properties)) if (name in fields) fields[name] = fromText(field, fields[name]);
+        for (const [name, field] of typed) if (name in fields) fields[name] = fromText(field, fields[name]);
       }
       const ok = validate(data);
       check.errors = validate.errors;
