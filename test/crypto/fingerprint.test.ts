@@ -1,4 +1,4 @@
-import { createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes, randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { fingerprintSecret, importAeadKey, lastFour } from '../../src/kernel/crypto/index.ts';
 
@@ -14,7 +14,7 @@ describe('write-only display helpers', () => {
   });
 
   it('cannot be checked against guesses without the data key, and does not link tenants sharing a secret', () => {
-    const secret = '12345678'; // the shortest secret a connector accepts
+    const secret = String(randomInt(10_000_000, 100_000_000)); // 8 digits: the shortest, weakest secret a connector accepts
     const unkeyed = createHash('sha256').update(secret).digest('hex').slice(0, 16);
     const a = fingerprintSecret(randomBytes(32), secret);
     const b = fingerprintSecret(randomBytes(32), secret);

@@ -98,18 +98,23 @@ function unwrapVersion(keyring: Keyring, tenantId: string, version: number, wrap
 }
 
 /**
- * Seals `plaintext` for one cell with the tenant's active data key. Call it in
- * the transaction that writes the value: the shared lock it takes lasts until
- * that transaction ends (see holdTenantKeysShared).
+ * Runs `use` with the tenant's active data key under the shared key lock, and
+ * zeroes the key after. Call it in the transaction that writes the value: the
+ * lock lasts until that transaction ends (see holdTenantKeysShared).
  */
-export async function sealForTenant(tx: Session, keyring: Keyring, cell: TenantCell, plaintext: string | Uint8Array): Promise<string> {
-  await holdTenantKeysShared(tx, cell.tenantId);
-  const { version, key } = await activeDataKey(tx, keyring, cell.tenantId);
+async function withActiveKey<T>(tx: Session, keyring: Keyring, tenantId: string, use: (key: Buffer, version: number) => T): Promise<T> {
+  await holdTenantKeysShared(tx, tenantId);
+  const { version, key } = await activeDataKey(tx, keyring, tenantId);
   try {
-    return sealValue(key, { ...cellOf(cell), dataKeyVersion: version }, plaintext);
+    return use(key, version);
   } finally {
     key.fill(0);
   }
+}
+
+/** Seals `plaintext` for one cell with the tenant's active data key (in the writing transaction). */
+export function sealForTenant(tx: Session, keyring: Keyring, cell: TenantCell, plaintext: string | Uint8Array): Promise<string> {
+  return withActiveKey(tx, keyring, cell.tenantId, (key, version) => sealValue(key, { ...cellOf(cell), dataKeyVersion: version }, plaintext));
 }
 
 /**
@@ -117,14 +122,11 @@ export async function sealForTenant(tx: Session, keyring: Keyring, cell: TenantC
  * fingerprinted under the same data key (fingerprint.ts), so what the API
  * shows of it is keyed to the tenant and shredded with it.
  */
-export async function sealSecretForTenant(tx: Session, keyring: Keyring, cell: TenantCell, secret: string): Promise<{ sealed: string; fingerprint: string }> {
-  await holdTenantKeysShared(tx, cell.tenantId);
-  const { version, key } = await activeDataKey(tx, keyring, cell.tenantId);
-  try {
-    return { sealed: sealValue(key, { ...cellOf(cell), dataKeyVersion: version }, secret), fingerprint: fingerprintSecret(key, secret) };
-  } finally {
-    key.fill(0);
-  }
+export function sealSecretForTenant(tx: Session, keyring: Keyring, cell: TenantCell, secret: string): Promise<{ sealed: string; fingerprint: string }> {
+  return withActiveKey(tx, keyring, cell.tenantId, (key, version) => ({
+    sealed: sealValue(key, { ...cellOf(cell), dataKeyVersion: version }, secret),
+    fingerprint: fingerprintSecret(key, secret),
+  }));
 }
 
 /** Opens a value read from `cell`; the token names the data-key version to fetch. */

@@ -63,6 +63,13 @@ async function countAttempt(tx: Session, key: string, policy: ThrottlePolicy): P
   return { failures: row?.failures ?? 1, wait: Math.max(0, row?.wait ?? 0), wasLocked: row?.was_locked === true };
 }
 
+/** Locks `key` for the lock its `failures` earn, never shortening one already set; returns the seconds. */
+async function armLock(tx: Session, key: string, failures: number, policy: ThrottlePolicy): Promise<number> {
+  const lock = lockSeconds(failures, policy);
+  await tx.query(sql`UPDATE auth_throttle SET locked_until = greatest(locked_until, now() + make_interval(secs => ${lock})) WHERE key = ${key}`);
+  return lock;
+}
+
 export interface ThrottleClaim {
   key: string;
   policy: ThrottlePolicy;
@@ -91,8 +98,7 @@ export async function claimAttempt(run: <T>(fn: (tx: Session) => Promise<T>) => 
       } else if (failures > policy.maxFailures) {
         // Past the budget: lock at once. After an expired lock this one attempt still runs;
         // within a burst that outran the budget before any lock was set, it is refused.
-        const lock = lockSeconds(failures, policy);
-        await tx.query(sql`UPDATE auth_throttle SET locked_until = now() + make_interval(secs => ${lock}) WHERE key = ${key}`);
+        const lock = await armLock(tx, key, failures, policy);
         if (wasLocked) counted.push(key);
         else longest = Math.max(longest, lock);
       } else {
@@ -109,10 +115,7 @@ export async function claimAttempt(run: <T>(fn: (tx: Session) => Promise<T>) => 
 export async function recordFailure(tx: Session, key: string, policy: ThrottlePolicy): Promise<number> {
   const [row] = await tx.query<{ failures: number }>(sql`SELECT failures FROM auth_throttle WHERE key = ${key}`);
   const failures = row?.failures ?? 0;
-  if (failures < policy.maxFailures) return 0;
-  const lock = lockSeconds(failures, policy);
-  await tx.query(sql`UPDATE auth_throttle SET locked_until = greatest(locked_until, now() + make_interval(secs => ${lock})) WHERE key = ${key}`);
-  return lock;
+  return failures < policy.maxFailures ? 0 : armLock(tx, key, failures, policy);
 }
 
 /** A claimed check succeeded on the key of the account (or factor) it proved: its count starts over. */
@@ -132,10 +135,7 @@ export async function releaseAttempt(tx: Session, key: string): Promise<void> {
  */
 export async function countRequest(tx: Session, key: string, policy: ThrottlePolicy): Promise<number> {
   const { failures } = await countAttempt(tx, key, policy);
-  if (failures < policy.maxFailures) return 0;
-  const lock = lockSeconds(failures, policy);
-  await tx.query(sql`UPDATE auth_throttle SET locked_until = greatest(locked_until, now() + make_interval(secs => ${lock})) WHERE key = ${key}`);
-  return lock;
+  return failures < policy.maxFailures ? 0 : armLock(tx, key, failures, policy);
 }
 
 /**
@@ -147,4 +147,14 @@ export async function releaseClaims(run: <T>(fn: (tx: Session) => Promise<T>) =>
   await run(async (tx) => {
     for (const key of keys) await releaseAttempt(tx, key);
   });
+}
+
+/** Runs the step after a claimed check; if it throws, the claims are taken back (it was no wrong credential). */
+export async function releasingClaimsOnThrow<T>(run: <R>(fn: (tx: Session) => Promise<R>) => Promise<R>, keys: string[], step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    await releaseClaims(run, keys).catch(() => {});
+    throw err;
+  }
 }

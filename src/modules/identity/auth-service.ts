@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { isRole, permissionsOf, type Role } from '../../kernel/access/permissions.ts';
 import { hashOpaqueToken, newOpaqueToken } from '../../kernel/auth/opaque-token.ts';
 import { acceptSecondFactor, mfaState } from '../../kernel/auth/mfa.ts';
-import { ACCOUNT_POLICY, claimAttempt, IP_POLICY, recordFailure, recordSuccess, releaseAttempt, releaseClaims, throttleKey } from '../../kernel/limits/login-throttle.ts';
+import { ACCOUNT_POLICY, claimAttempt, IP_POLICY, recordFailure, recordSuccess, releaseAttempt, releasingClaimsOnThrow, throttleKey } from '../../kernel/limits/login-throttle.ts';
 import type { Session } from '../../db/client.ts';
 import { assertPasswordAcceptable, hashPassword, verifyPassword } from '../../kernel/auth/passwords.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
@@ -13,6 +13,7 @@ import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { auditLoginFailure } from './audit-events.ts';
 
 const invalidCredentials = () => new ProblemError('invalid-credentials', 401, 'The email, password or tenant is not right.');
+const ticketGone = () => new ProblemError('invalid-token', 401, 'The MFA ticket is invalid, expired or already used.');
 const invalidRefresh = () => new ProblemError('invalid-token', 401, 'The refresh token is invalid, expired or already used.');
 
 interface UserRow {
@@ -40,15 +41,7 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
     });
   }
 
-  /** The step after a claimed check: if it throws, the attempt is taken back (it was no wrong credential). */
-  async function afterClaim<T>(keys: string[], step: () => Promise<T>): Promise<T> {
-    try {
-      return await step();
-    } catch (err) {
-      await releaseClaims(platform.withIdentity, keys).catch(() => {});
-      throw err;
-    }
-  }
+  const afterClaim = <T>(keys: string[], step: () => Promise<T>) => releasingClaimsOnThrow(platform.withIdentity, keys, step);
 
   async function recordSuccesses(tx: Session, keys: string[]): Promise<void> {
     await recordSuccess(tx, keys[0]!);
@@ -138,10 +131,9 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
         tx.query<{ user_id: string; tenant_id: string }>(sql`
           SELECT user_id, tenant_id FROM mfa_tickets WHERE token_hash = ${ticketHash} AND used_at IS NULL AND expires_at > now()`),
       );
-      if (!ticket) throw new ProblemError('invalid-token', 401, 'The MFA ticket is invalid, expired or already used.');
+      if (!ticket) throw ticketGone();
       const keys = [throttleKey.mfa(ticket.user_id), throttleKey.ip(client.ip)];
       await claim(keys);
-      const ticketGone = () => new ProblemError('invalid-token', 401, 'The MFA ticket is invalid, expired or already used.');
       const outcome = await afterClaim(keys, () => platform.withIdentity(async (tx) => {
         // Membership first: a removed member's code is not consumed by a login that cannot happen.
         const [m] = await tx.query<{ role: string; name: string; email: string }>(sql`

@@ -7,7 +7,7 @@ import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { ProblemError, notFound } from '../../http/problem.ts';
 import type { Platform } from '../../platform.ts';
 import { enqueueMail, MAIL_QUEUE } from '../../kernel/mail/delivery.ts';
-import { ACCOUNT_POLICY, claimAttempt, IP_POLICY, recordFailure, recordSuccess, releaseAttempt, throttleKey } from '../../kernel/limits/login-throttle.ts';
+import { ACCOUNT_POLICY, claimAttempt, IP_POLICY, recordFailure, recordSuccess, releaseAttempt, releasingClaimsOnThrow, throttleKey } from '../../kernel/limits/login-throttle.ts';
 import { mfaState } from '../../kernel/auth/mfa.ts';
 import { issueMfaTicket, startSession, type ClientInfo, type IssuedTokens, type MfaChallenge } from './sessions.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
@@ -130,7 +130,9 @@ export function createInvitationsService(platform: Platform) {
         passwordHash = await hashPassword(input.password);
       }
       const role = invite.role;
-      const outcome = await platform.withIdentity(async (tx) => {
+      // A refusal below (already a member) was no guess either: the claims are taken back on a throw.
+      const claimedKeys = invite.user_id ? [throttle, throttleKey.account(invite.email)] : [throttle];
+      const outcome = await releasingClaimsOnThrow(platform.withIdentity, claimedKeys, () => platform.withIdentity(async (tx) => {
         // A real invitation (and the account's right password) was no guess: take the attempts back.
         await releaseAttempt(tx, throttle);
         if (invite.user_id) await recordSuccess(tx, throttleKey.account(invite.email));
@@ -159,7 +161,7 @@ export function createInvitationsService(platform: Platform) {
           target: { type: 'invitation', id: invite.id }, outcome: 'success', metadata: { role, newAccount: !invite.user_id },
         });
         return issued;
-      });
+      }));
       if (!outcome) throw invalidInvitation();
       return outcome;
     },

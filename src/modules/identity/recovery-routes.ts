@@ -30,20 +30,16 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
    * Stores a one-time token and queues its mail. A full mail queue stores nothing: the caller
    * answers as for an unknown address (a 503 here would tell who has an account).
    */
-  async function sendToken(user: { id: string; email: string }, purpose: 'password-reset' | 'email-verification'): Promise<boolean> {
+  async function sendToken(user: { id: string; email: string }, purpose: 'password-reset' | 'email-verification'): Promise<void> {
     const { token, hash } = newOpaqueToken(purpose === 'password-reset' ? 'ocs_pr' : 'ocs_ev');
-    try {
-      await platform.jobs.assertRoom(MAIL_QUEUE.name);
-    } catch (err) {
-      if (!(err instanceof QueueFullError)) throw err;
-      app.log.warn({ purpose }, 'mail queue full: a one-time token was not sent');
-      return false;
-    }
-    await platform.withIdentity((tx) => tx.query(sql`
-      INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at) VALUES (${hash}, ${user.id}, ${purpose}, now() + make_interval(secs => ${TOKEN_TTL_SECONDS}))`));
     const path = purpose === 'password-reset' ? 'reset-password' : 'verify-email';
     const link = `${platform.config.publicUrl}/${path}#token=${token}`;
+    let stored = false;
     try {
+      await platform.jobs.assertRoom(MAIL_QUEUE.name);
+      await platform.withIdentity((tx) => tx.query(sql`
+        INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at) VALUES (${hash}, ${user.id}, ${purpose}, now() + make_interval(secs => ${TOKEN_TTL_SECONDS}))`));
+      stored = true;
       await enqueueMail(platform.jobs, platform.keyring, {
         to: user.email,
         subject: purpose === 'password-reset' ? 'Reset your OC-Suite password' : 'Confirm your OC-Suite email address',
@@ -51,12 +47,10 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
       });
     } catch (err) {
       // Filled up in between: the stored token is withdrawn, the answer stays the same.
-      await platform.withIdentity((tx) => tx.query(sql`UPDATE user_tokens SET used_at = now() WHERE token_hash = ${hash}`)).catch(() => {});
+      if (stored) await platform.withIdentity((tx) => tx.query(sql`UPDATE user_tokens SET used_at = now() WHERE token_hash = ${hash}`)).catch(() => {});
       if (!(err instanceof QueueFullError)) throw err;
       app.log.warn({ purpose }, 'mail queue full: a one-time token was not sent');
-      return false;
     }
-    return true;
   }
 
   /** Consumes a token of `purpose`; throttled per IP so guessing is pointless as well as hopeless. */
