@@ -40,6 +40,12 @@ export interface Config {
   invitationTtlSeconds: number;
   bodyLimitBytes: number;
   requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long (shorter than the request timeout). */
+  keepAliveTimeoutMs: number;
+  /** Open connections allowed from one client IP at a time; more are refused at accept. */
+  maxConnectionsPerIp: number;
+  /** Requests per minute per IP to /healthz and /readyz (their own budget, so a client's spent budget never fails readiness). */
+  healthRateLimitPerMinute: number;
   statementTimeoutMs: number;
   rateLimitPerMinute: number;
   authRateLimitPerMinute: number;
@@ -90,7 +96,10 @@ export const variables = {
   OCSUITE_REFRESH_TOKEN_TTL: 'refresh token lifetime in seconds (default 2592000)',
   OCSUITE_INVITATION_TTL: 'invitation lifetime in seconds (default 604800)',
   OCSUITE_BODY_LIMIT: 'maximum request body in bytes (default 1048576)',
-  OCSUITE_REQUEST_TIMEOUT_MS: 'per-request timeout (default 10000)',
+  OCSUITE_REQUEST_TIMEOUT_MS: 'bound on receiving a whole request, headers and body, and on handling it; 408 after it (default 10000)',
+  OCSUITE_KEEP_ALIVE_TIMEOUT_MS: 'idle keep-alive connections are closed after this many milliseconds (default 5000)',
+  OCSUITE_MAX_CONNECTIONS_PER_IP: 'concurrent connections allowed from one client IP; more are refused with 503 (default 100)',
+  OCSUITE_HEALTH_RATE_LIMIT: 'requests per minute per IP to /healthz and /readyz, a budget of their own (default 600)',
   OCSUITE_STATEMENT_TIMEOUT_MS: 'per-transaction statement_timeout (default 5000)',
   OCSUITE_RATE_LIMIT: 'requests per minute per IP (default 600)',
   OCSUITE_AUTH_RATE_LIMIT: 'auth requests per minute per IP (default 20)',
@@ -213,6 +222,9 @@ export function loadConfig(env: Env = process.env): Config {
     invitationTtlSeconds: int('OCSUITE_INVITATION_TTL', 604_800, 300, 2_592_000),
     bodyLimitBytes: int('OCSUITE_BODY_LIMIT', 1_048_576, 1024, 104_857_600),
     requestTimeoutMs: int('OCSUITE_REQUEST_TIMEOUT_MS', 10_000, 100, 600_000),
+    keepAliveTimeoutMs: int('OCSUITE_KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+    maxConnectionsPerIp: int('OCSUITE_MAX_CONNECTIONS_PER_IP', 100, 1, 1_000_000),
+    healthRateLimitPerMinute: int('OCSUITE_HEALTH_RATE_LIMIT', 600, 1, 1_000_000),
     statementTimeoutMs: int('OCSUITE_STATEMENT_TIMEOUT_MS', 5_000, 100, 600_000),
     rateLimitPerMinute: int('OCSUITE_RATE_LIMIT', 600, 1, 1_000_000),
     authRateLimitPerMinute: int('OCSUITE_AUTH_RATE_LIMIT', 20, 1, 1_000_000),
