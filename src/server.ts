@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { registerAuthentication } from './http/authenticate.ts';
 import { rateLimitByClass } from './http/rate-classes.ts';
 import { rejectMalformedText, requestSchemaCompiler } from './http/schema-validation.ts';
-import { clientErrorProblem, frameworkErrorProblem, registerErrorHandling } from './http/error-handler.ts';
+import { registerErrorHandling } from './http/error-handler.ts';
+import { answerClientError, limitConnectionsPerIp, registerSlowClientGuards, serverTimeouts } from './http/slow-clients.ts';
+import { answerBeforeRouting, registerNotFound } from './http/unrouted.ts';
 import { ProblemError } from './http/problem.ts';
 import { registerRequestLog } from './http/request-log.ts';
 import { enforceRoutePolicies, type RouteInventoryEntry } from './http/route-policy.ts';
@@ -19,7 +21,7 @@ import { jobsRoutes } from './modules/jobs/routes.ts';
 import { auditRoutes } from './modules/audit/routes.ts';
 import { connectorsRoutes } from './modules/connectors/routes.ts';
 import { tenantRoutes } from './modules/tenants/routes.ts';
-import { registerAuditHooks } from './kernel/audit/access-log.ts';
+import { registerAuditHooks } from './http/access-log.ts';
 import type { Platform } from './platform.ts';
 
 declare module 'fastify' {
@@ -35,6 +37,7 @@ declare module 'fastify' {
  */
 export async function buildServer(platform: Platform): Promise<FastifyInstance> {
   const { config } = platform;
+  let self: FastifyInstance | undefined;
   const app = Fastify({
     loggerInstance: platform.log as FastifyBaseLogger,
     // Our own access line (http/request-log.ts) replaces Fastify's, which would log raw URLs.
@@ -42,14 +45,14 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     bodyLimit: config.bodyLimitBytes,
-    connectionTimeout: config.requestTimeoutMs * 2,
-    requestTimeout: config.requestTimeoutMs,
+    ...serverTimeouts(config),
     return503OnClosing: true,
     trustProxy: false,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
-    frameworkErrors: frameworkErrorProblem,
-    clientErrorHandler: clientErrorProblem,
+    frameworkErrors: answerBeforeRouting(() => self!),
+    clientErrorHandler: answerClientError,
   }).withTypeProvider<TypeBoxTypeProvider>();
+  self = app as unknown as FastifyInstance;
   app.setValidatorCompiler(requestSchemaCompiler());
   // Only routes that take a body pay for the check.
   app.addHook('onRoute', (route) => {
@@ -61,6 +64,8 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   // Policies first: every later onRoute hook (rate limit, swagger) sees the declared security.
   app.decorate('routeInventory', enforceRoutePolicies(app));
   registerErrorHandling(app);
+  registerSlowClientGuards(self, config.requestTimeoutMs);
+  limitConnectionsPerIp(self, config.maxConnectionsPerIp);
   // Callback style: an async hook would cost a promise on every response.
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
@@ -78,10 +83,17 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     exposedHeaders: ['x-request-id', 'retry-after'],
     maxAge: 600,
   });
+  // Not per route (global: false): one onRequest hook ahead of authentication, so every answer —
+  // 401s, 404s for unknown paths — draws on its client's budget (DESIGN.md §3: rate limit, then authenticate).
   await app.register(rateLimit, {
-    global: true,
+    global: false,
     timeWindow: 60_000,
-    ...rateLimitByClass({ perMinute: config.rateLimitPerMinute, authPerMinute: config.authRateLimitPerMinute, exportPerMinute: config.exportRateLimitPerMinute }),
+    ...rateLimitByClass({
+      perMinute: config.rateLimitPerMinute,
+      authPerMinute: config.authRateLimitPerMinute,
+      exportPerMinute: config.exportRateLimitPerMinute,
+      healthPerMinute: config.healthRateLimitPerMinute,
+    }),
     errorResponseBuilder: (_req, ctx) => {
       const err = new ProblemError('rate-limited', 429, `Rate limit exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s.`);
       (err as unknown as { statusCode: number }).statusCode = 429;
@@ -102,6 +114,8 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
     },
   });
 
+  app.addHook('onRequest', app.rateLimit());
+  registerNotFound(self);
   registerAuthentication(app, platform);
   registerRequestLog(app, platform);
   registerAuditHooks(app, platform);

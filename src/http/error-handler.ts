@@ -1,5 +1,3 @@
-import { STATUS_CODES } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isCryptoError } from '../kernel/crypto/errors.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemError, unauthenticated } from './problem.ts';
@@ -33,7 +31,7 @@ function fromDatabase(err: { code?: string }): ProblemError | undefined {
   }
 }
 
-function toProblem(err: FastifyError & { code?: string }): ProblemError {
+export function toProblem(err: FastifyError & { code?: string }): ProblemError {
   if (err instanceof ProblemError) return err;
   // A request that raced its tenant's deletion: the tenant is gone, like its sessions.
   if (isCryptoError(err, 'ERR_TENANT_DELETED')) return unauthenticated('The tenant was deleted.');
@@ -93,34 +91,4 @@ export function registerErrorHandling(app: FastifyInstance): void {
     // Headers set earlier (e.g. Retry-After from the rate limiter) are kept.
     return sendProblem(reply, request, problem);
   });
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, request, new ProblemError('not-found', 404, 'No such route.')));
-}
-
-/**
- * Fastify's `frameworkErrors`: errors raised before routing (bad percent-encoding,
- * an over-long path parameter) get the same problem+json as every other error.
- */
-export function frameworkErrorProblem(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
-  // No route, so no route hooks: the request id header is set here.
-  reply.header('x-request-id', request.id);
-  return sendProblem(reply, request, toProblem(err));
-}
-
-/**
- * Node's `clientError`: a request the HTTP parser could not read (a malformed
- * request line, Content-Length with Transfer-Encoding, oversized headers, a
- * timeout) never reaches Fastify, so it is answered here, as problem+json too,
- * and the connection is closed.
- */
-export function clientErrorProblem(err: NodeJS.ErrnoException, socket: Duplex): void {
-  if (!socket.writable) {
-    socket.destroy();
-    return;
-  }
-  const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
-  const problem = status === 408
-    ? new ProblemError('request-timeout', 408, 'The request was not received in time.')
-    : new ProblemError('validation-failed', status, status === 431 ? 'The request headers are too large.' : 'The request is not valid HTTP.');
-  const body = JSON.stringify(problem.toBody('none'));
-  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

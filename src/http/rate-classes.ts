@@ -11,13 +11,34 @@ export function rateClassOf(req: FastifyRequest): RateClass {
   return (req.routeOptions.config as { security?: { rateClass?: RateClass } } | undefined)?.security?.rateClass ?? 'default';
 }
 
-export function rateLimitByClass(limits: { perMinute: number; authPerMinute: number; exportPerMinute: number }) {
+export interface RateLimits {
+  perMinute: number;
+  authPerMinute: number;
+  exportPerMinute: number;
+  healthPerMinute: number;
+}
+
+/**
+ * Answers outside any route (unknown paths, errors before routing) have no
+ * route config and so draw on the `default` budget of their client, like any request.
+ */
+export function rateLimitByClass(limits: RateLimits) {
+  const perClass: Record<RateClass, number> = {
+    default: limits.perMinute,
+    auth: limits.authPerMinute,
+    export: limits.exportPerMinute,
+    health: limits.healthPerMinute,
+  };
   return {
     keyGenerator: (req: FastifyRequest) => {
       const rateClass = rateClassOf(req);
       return rateClass === 'default' ? req.ip : `${rateClass}:${req.ip}`;
     },
-    max: (_req: FastifyRequest, key: string) =>
-      key.startsWith('auth:') ? limits.authPerMinute : key.startsWith('export:') ? limits.exportPerMinute : limits.perMinute,
+    max: (_req: FastifyRequest, key: string) => {
+      const colon = key.indexOf(':');
+      // IPv6 addresses contain colons too: only a known class name before the first one is a class.
+      const rateClass = colon > 0 ? key.slice(0, colon) : 'default';
+      return perClass[rateClass as RateClass] ?? limits.perMinute;
+    },
   };
 }

@@ -12,12 +12,12 @@ const Jwks = Type.Object({
 /** Health, readiness, the public keys and the OpenAPI document; metrics behind the operator token. */
 export const systemRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
   app.get('/healthz', {
-    config: { security: { policy: 'public' } },
+    config: { security: { policy: 'public', rateClass: 'health' } },
     schema: { tags: ['system'], response: { 200: Status } },
   }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', {
-    config: { security: { policy: 'public' } },
+    config: { security: { policy: 'public', rateClass: 'health' } },
     schema: { tags: ['system'], response: { 200: Status } },
   }, async () => {
     try {

@@ -3,8 +3,12 @@ import type { Permission } from './permissions.ts';
 /** What a route requires. `operator` is the platform operator's bearer token (/metrics). */
 export type RoutePolicy = 'public' | 'operator' | { permission: Permission };
 
-/** Rate-limit classes: `auth` for credential endpoints, `export` for bulk downloads, `default` otherwise. */
-export type RateClass = 'default' | 'auth' | 'export';
+/**
+ * Rate-limit classes: `auth` for credential endpoints, `export` for bulk downloads,
+ * `health` for liveness/readiness probes (a budget of their own, so a client that
+ * spent its budget cannot make readiness fail for everyone), `default` otherwise.
+ */
+export type RateClass = 'default' | 'auth' | 'export' | 'health';
 
 export interface RouteSecurity {
   policy: RoutePolicy;

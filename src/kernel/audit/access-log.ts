@@ -4,18 +4,14 @@
  * pushes into a memory buffer; a timer flushes it in ONE transaction of
  * multi-row INSERTs, as the maintenance role — the only role that may insert
  * access lines across tenants (the runtime role never gets cross-tenant
- * INSERT). Fastify's onClose flushes what is left, so a clean shutdown loses
- * no line. A crash loses at most one interval; a failed flush is retried with
+ * INSERT). close() flushes what is left, so a clean shutdown loses no line
+ * (the HTTP glue is http/access-log.ts). A crash loses at most one interval; a failed flush is retried with
  * the next one while the buffer stays under its cap.
  */
 import { sql } from 'drizzle-orm';
-import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Database } from '../../db/client.ts';
 import { withMaintenance } from '../../db/transaction.ts';
-import type { Platform } from '../../platform.ts';
-import { registerAuditRequestContext } from './request-context.ts';
-import { drainAuditWrites } from './background.ts';
 
 export interface AccessLine {
   at: Date;
@@ -121,52 +117,4 @@ export async function insertAccessLines(db: Database, statementTimeoutMs: number
           ${col(platform, (l) => l.ip)}::text[], ${col(platform, (l) => l.requestId)}::text[])`);
     }
   });
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    accessLog: AccessLogWriter | null;
-  }
-}
-
-const clip = (s: string, max: number) => (s.length > max ? s.slice(0, max) : s);
-
-/** Audit hooks of the HTTP server: the request scope of audit events, and the access log. */
-export function registerAuditHooks(app: FastifyInstance, platform: Platform): void {
-  registerAuditRequestContext(app);
-  registerAccessLog(app, platform);
-  // Denials and failed logins recorded off the response path finish before the database closes.
-  app.addHook('onClose', async () => drainAuditWrites());
-}
-
-/** Adds the access-log hook and its flush on close (no-op when OCSUITE_ACCESS_LOG=false). */
-export function registerAccessLog(app: FastifyInstance, platform: Platform): void {
-  if (!platform.config.accessLogEnabled) {
-    app.decorate('accessLog', null);
-    return;
-  }
-  const writer = new AccessLogWriter({
-    db: platform.db,
-    statementTimeoutMs: platform.config.statementTimeoutMs,
-    flushMs: platform.config.accessLogFlushMs,
-    log: platform.log,
-  });
-  app.decorate('accessLog', writer);
-  app.addHook('onResponse', (request, reply, done) => {
-    const p = request.principal;
-    writer.push({
-      at: new Date(),
-      tenantId: p?.tenantId ?? null,
-      userId: p?.userId ?? null,
-      method: clip(request.method, 10),
-      // The route template, never the raw URL (which can carry tokens).
-      route: clip(request.routeOptions.url ?? 'unmatched', 300),
-      status: reply.statusCode,
-      durationMs: Math.round(reply.elapsedTime * 100) / 100,
-      ip: request.ip ? clip(request.ip, 100) : null,
-      requestId: clip(String(request.id), 200),
-    });
-    done();
-  });
-  app.addHook('onClose', async () => writer.close());
 }
