@@ -1,27 +1,27 @@
 import { sql } from 'drizzle-orm';
+import { LRUCache } from 'lru-cache';
 import { unauthenticated } from '../../http/problem.ts';
 import type { Platform } from '../../platform.ts';
 import { permissionsOf } from '../access/permissions.ts';
 import { InvalidTokenError } from './access-tokens.ts';
 import { isApiKey } from './api-keys.ts';
 import { principalFromApiKey, principalFromExternal, UnmappedIdentityError } from './credentials.ts';
-import { OidcError, OidcVerifier } from './oidc.ts';
+import { OidcError, OidcVerifier, peekIssuer, type ExternalRefusal } from './oidc.ts';
 import type { Principal } from './principal.ts';
 
 const SESSION_CHECK_TTL_MS = 5_000;
-const EXTERNAL_RECHECK_SECONDS = 60;
 const CACHE_MAX = 50_000;
 
 interface SessionState {
   active: boolean;
   mfaAt: Date | null;
   mfaRequired: boolean;
-  checkedAt: number;
 }
 
-function remember<K, V>(map: Map<K, V>, key: K, value: V): void {
-  if (map.size >= CACHE_MAX) map.delete(map.keys().next().value as K);
-  map.set(key, value);
+interface VerifiedExternal {
+  principal: Principal;
+  issuer: string;
+  kid: string | undefined;
 }
 
 export interface Authenticated {
@@ -32,21 +32,32 @@ export interface Authenticated {
 
 /**
  * A bearer credential → a Principal: API keys (`ocs_ak_…`, looked up every
- * time), external OIDC tokens of configured issuers (verified once, cached
- * until `exp`), built-in EdDSA access tokens (verified once, cached until
- * `exp`) whose session is re-checked at most every SESSION_CHECK_TTL_MS;
- * an external principal's tenant mapping is re-resolved every minute.
- * Every cache holds only what passed full verification.
+ * time), external OIDC tokens of configured issuers (verified, then trusted
+ * for at most the issuer's `tokenCacheSeconds` — 60 s by default — and never
+ * past `exp`, and dropped as soon as the JWKS no longer publishes their key; the
+ * tenant mapping is re-resolved with each verification), built-in EdDSA access
+ * tokens (verified once, cached until `exp`) whose session is re-checked at most
+ * every SESSION_CHECK_TTL_MS. Every cache holds only what passed full
+ * verification. Refused external tokens are logged and counted by reason,
+ * never with the token.
  */
 export function createAuthenticator(platform: Platform) {
-  const sessions = new Map<string, SessionState>();
-  const external = new Map<string, { principal: Principal; exp: number }>();
+  // Wall-clock time, read on every check (no ttlResolution debounce), like every expiry it is compared with.
+  const clock = { perf: { now: () => Date.now() }, ttlResolution: 0 };
+  const sessions = new LRUCache<string, SessionState>({ max: CACHE_MAX, ttl: SESSION_CHECK_TTL_MS, ...clock });
+  const external = new LRUCache<string, VerifiedExternal>({ max: CACHE_MAX, ttl: 60_000, ...clock });
   const oidc = platform.config.oidcIssuers.length ? new OidcVerifier(platform.config.oidcIssuers) : undefined;
 
+  function refuseExternal(reason: ExternalRefusal, issuer: string | undefined): never {
+    platform.metrics.externalTokenRefusals.inc({ reason });
+    // The issuer is what the token claims; it is logged clipped, and the token never is.
+    platform.log.warn({ reason, issuer: issuer?.slice(0, 200) }, 'external token refused');
+    throw unauthenticated('The bearer token is invalid or expired.');
+  }
+
   async function sessionState(claims: { sid: string; tid: string; sub: string }): Promise<SessionState> {
-    const now = Date.now();
     const cached = sessions.get(claims.sid);
-    if (cached && now - cached.checkedAt < SESSION_CHECK_TTL_MS) return cached;
+    if (cached) return cached;
     // A second factor proven earlier counts only while the user still has one (disabling it ends it).
     const [row] = await platform.queryAsTenant<{ active: boolean; mfa_at: Date | null; mfa_required: boolean }>(
       { tenantId: claims.tid, userId: claims.sub },
@@ -55,8 +66,8 @@ export function createAuthenticator(platform: Platform) {
             t.mfa_required_for_admins AS mfa_required
           FROM sessions s JOIN tenants t ON t.id = s.tenant_id WHERE s.id = ${claims.sid} AND s.user_id = ${claims.sub}`,
     );
-    const state = { active: row?.active === true, mfaAt: row?.mfa_at ?? null, mfaRequired: row?.mfa_required === true, checkedAt: now };
-    remember(sessions, claims.sid, state);
+    const state = { active: row?.active === true, mfaAt: row?.mfa_at ?? null, mfaRequired: row?.mfa_required === true };
+    sessions.set(claims.sid, state);
     return state;
   }
 
@@ -65,7 +76,12 @@ export function createAuthenticator(platform: Platform) {
     try {
       claims = await platform.tokens.verify(token);
     } catch (err) {
-      if (err instanceof InvalidTokenError) throw unauthenticated('The bearer token is invalid or expired.');
+      if (err instanceof InvalidTokenError) {
+        // A JWT naming an issuer that is neither ours nor configured: an external token from nowhere we trust.
+        const iss = oidc ? peekIssuer(token) : undefined;
+        if (iss !== undefined && iss !== platform.config.issuer) refuseExternal('unknown-issuer', iss);
+        throw unauthenticated('The bearer token is invalid or expired.');
+      }
       throw err;
     }
     const state = await sessionState(claims);
@@ -81,16 +97,18 @@ export function createAuthenticator(platform: Platform) {
 
   async function externalToken(token: string): Promise<Principal> {
     const hit = external.get(token);
-    if (hit && hit.exp > Date.now() / 1000) return hit.principal;
+    if (hit && oidc!.keyStillPublished(hit.issuer, hit.kid)) return hit.principal;
+    if (hit) external.delete(token);
     try {
       const identity = await oidc!.verify(token);
       const principal = await principalFromExternal(platform, identity);
-      // The signature stays valid until exp, but the tenant mapping can change (deletion, suspension):
-      // re-resolve at least once a minute.
-      remember(external, token, { principal, exp: Math.min(identity.expiresAt, Date.now() / 1000 + EXTERNAL_RECHECK_SECONDS) });
+      // The signature stays valid until exp, but the provider may withdraw its key and the tenant
+      // mapping can change (deletion, suspension): trust the verification for a bounded time only.
+      const boundMs = oidc!.cacheSeconds(oidc!.issuer(identity.issuer)!) * 1000;
+      external.set(token, { principal, issuer: identity.issuer, kid: identity.kid }, { ttl: Math.max(1, Math.min(boundMs, identity.expiresAt * 1000 - Date.now())) });
       return principal;
     } catch (err) {
-      if (err instanceof OidcError || err instanceof UnmappedIdentityError) throw unauthenticated('The bearer token is invalid or expired.');
+      if (err instanceof OidcError || err instanceof UnmappedIdentityError) refuseExternal(err.reason, peekIssuer(token));
       throw err;
     }
   }

@@ -41,6 +41,12 @@ export async function principalFromApiKey(platform: Platform, key: string): Prom
 
 export class UnmappedIdentityError extends Error {
   readonly code = 'ERR_EXTERNAL_IDENTITY_UNMAPPED';
+  readonly reason: 'unmapped-organisation' | 'unverified-email';
+
+  constructor(reason: UnmappedIdentityError['reason'], message: string) {
+    super(message);
+    this.reason = reason;
+  }
 }
 
 /** Resolves an external identity to a local tenant and user; links a new subject by verified email only. */
@@ -51,14 +57,14 @@ export async function principalFromExternal(platform: Platform, id: ExternalIden
       : await tx.query<{ id: string }>(sql`
           SELECT t.id FROM external_tenants e JOIN tenants t ON t.id = e.tenant_id AND t.status = 'active'
           WHERE e.issuer = ${id.issuer} AND e.external_id = ${id.tenant.externalId}`);
-    if (!tenant) throw new UnmappedIdentityError('no local tenant for this organisation');
+    if (!tenant) throw new UnmappedIdentityError('unmapped-organisation', 'no local tenant for this organisation');
     let [link] = await tx.query<{ user_id: string }>(sql`SELECT user_id FROM external_identities WHERE issuer = ${id.issuer} AND subject = ${id.subject}`);
     if (!link) {
-      if (!id.email || !id.emailVerified) throw new UnmappedIdentityError('first sight needs a verified email');
+      if (!id.email || !id.emailVerified) throw new UnmappedIdentityError('unverified-email', 'first sight needs a verified email');
       const [existing] = await tx.query<{ id: string; verified: boolean }>(sql`
         SELECT id, email_verified_at IS NOT NULL AS verified FROM users WHERE email_normalized = lower(${id.email})`);
       // A local account whose address was never proven may have been registered by someone else.
-      if (existing && !existing.verified) throw new UnmappedIdentityError('the local account with this email is not verified');
+      if (existing && !existing.verified) throw new UnmappedIdentityError('unverified-email', 'the local account with this email is not verified');
       const userId = existing?.id
         ?? (await tx.query<{ id: string }>(sql`INSERT INTO users (email, email_verified_at) VALUES (${id.email}, now()) RETURNING id`))[0]!.id;
       await tx.query(sql`INSERT INTO external_identities (issuer, subject, user_id) VALUES (${id.issuer}, ${id.subject}, ${userId}) ON CONFLICT DO NOTHING`);

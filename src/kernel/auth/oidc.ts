@@ -1,21 +1,25 @@
-import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
 import { isRole, type Role } from '../access/permissions.ts';
 
 /**
- * External OpenID Connect access/ID tokens (Clerk, Auth0, Keycloak …).
- * Keys come only from the issuer's configured JWKS URL (cached, with jose's
- * cooldown); algorithms only from the allowlist, so `none` and HS* signed with
- * a public key never verify; the issuer must match exactly; the audience or
- * the authorised party (`azp`, which Clerk sets instead of `aud`) must be
- * allowlisted. Clerk's organisation claims are the worked example in docs.
+ * External OpenID Connect access/ID tokens (Clerk, Auth0, Keycloak, any
+ * RFC 9068 provider). Keys come only from the issuer's configured JWKS URL
+ * (cached for at most `tokenCacheSeconds`, with jose's cooldown); algorithms
+ * only from the allowlist, so `none` and HS* signed with a public key never
+ * verify; the issuer must match exactly; the audience must be allowlisted, and
+ * the client must be: `azp` (OIDC Core §2, which Clerk sets instead of `aud`)
+ * or `client_id` (RFC 9068 §2.2, JWT access tokens). Clerk's organisation
+ * claims are the worked example in docs.
  */
 export interface OidcIssuerConfig {
   issuer: string;
   jwksUrl: string;
   /** Allowed `aud` values; at least one of audiences / authorizedParties is required. */
   audiences?: string[];
-  /** Allowed `azp` values. */
+  /** Allowed clients: a token's `azp`, else its `client_id` (RFC 9068), must be one of them; a token naming no client is refused. */
   authorizedParties?: string[];
+  /** How long a verified token (and the issuer's JWKS) is trusted before it is checked again (default 60 s). */
+  tokenCacheSeconds?: number;
   algorithms: string[];
   clockToleranceSeconds?: number;
   /** A tenant-bound issuer: every token maps to this local tenant. */
@@ -36,10 +40,42 @@ export interface ExternalIdentity {
   tenant: { localId: string } | { externalId: string };
   role: Role;
   expiresAt: number;
+  /** The signing key's id, so a cached verification can be dropped when the provider withdraws the key. */
+  kid: string | undefined;
 }
+
+/** Why an external token was refused: logged and counted, never the token itself. */
+export type ExternalRefusal =
+  | 'unknown-issuer'
+  | 'signature'
+  | 'audience'
+  | 'client'
+  | 'expired'
+  | 'claims'
+  | 'role-unmapped'
+  | 'tenant-claim'
+  | 'unmapped-organisation'
+  | 'unverified-email'
+  | 'jwks-unavailable';
 
 export class OidcError extends Error {
   readonly code = 'ERR_OIDC_TOKEN';
+  readonly reason: ExternalRefusal;
+
+  constructor(reason: ExternalRefusal, message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+export const DEFAULT_TOKEN_CACHE_SECONDS = 60;
+
+/** jose's verification errors → the refusal reason an operator can act on. */
+function refusalOf(err: unknown): ExternalRefusal {
+  if (err instanceof errors.JWTExpired) return 'expired';
+  if (err instanceof errors.JWTClaimValidationFailed) return err.claim === 'aud' ? 'audience' : err.claim === 'iss' ? 'unknown-issuer' : 'claims';
+  if (err instanceof errors.JWKSTimeout || (err instanceof Error && !(err instanceof errors.JOSEError))) return 'jwks-unavailable';
+  return 'signature';
 }
 
 const ASYMMETRIC = /^(RS|PS|ES)(256|384|512)$|^EdDSA$/;
@@ -61,7 +97,15 @@ export function validateIssuerConfig(c: OidcIssuerConfig): string[] {
   if (!c.audiences?.length && !c.authorizedParties?.length) problems.push(`${where}: set audiences or authorizedParties`);
   if (!c.tenantId && !c.tenantClaim) problems.push(`${where}: set tenantId or tenantClaim`);
   if (!c.roleClaim || !c.roleMap || Object.values(c.roleMap).some((r) => !isRole(r))) problems.push(`${where}: roleClaim and a roleMap onto local roles are required`);
+  if (c.tokenCacheSeconds !== undefined && !(Number.isInteger(c.tokenCacheSeconds) && c.tokenCacheSeconds >= 1 && c.tokenCacheSeconds <= 300)) {
+    problems.push(`${where}: tokenCacheSeconds must be an integer from 1 to 300`);
+  }
   return problems;
+}
+
+/** The client a token was issued to: `azp` (OIDC), else `client_id` (RFC 9068 §2.2). Both, when present, must be allowed. */
+function clientsOf(payload: JWTPayload): unknown[] {
+  return [payload.azp, (payload as { client_id?: unknown }).client_id].filter((c) => c !== undefined);
 }
 
 export class OidcVerifier {
@@ -70,9 +114,36 @@ export class OidcVerifier {
   constructor(configs: OidcIssuerConfig[]) {
     for (const config of configs) {
       const problems = validateIssuerConfig(config);
-      if (problems.length) throw new OidcError(problems.join('; '));
-      this.#issuers.set(config.issuer, { config, jwks: createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 }) });
+      if (problems.length) throw new Error(`OIDC issuer configuration: ${problems.join('; ')}`);
+      const cacheMs = this.cacheSeconds(config) * 1000;
+      // A key the provider withdrew stops verifying within the cache bound: the JWKS is refetched at
+      // least that often, and a missing kid may trigger a refetch after half of it.
+      this.#issuers.set(config.issuer, {
+        config,
+        jwks: createRemoteJWKSet(new URL(config.jwksUrl), { cooldownDuration: Math.min(30_000, cacheMs / 2), cacheMaxAge: cacheMs, timeoutDuration: 5_000 }),
+      });
     }
+  }
+
+  cacheSeconds(config: OidcIssuerConfig): number {
+    return config.tokenCacheSeconds ?? DEFAULT_TOKEN_CACHE_SECONDS;
+  }
+
+  /** The verified token's issuer configuration (for its cache bound). */
+  issuer(iss: string): OidcIssuerConfig | undefined {
+    return this.#issuers.get(iss)?.config;
+  }
+
+  /**
+   * Whether the key that signed a cached token is still in its issuer's JWKS as
+   * last fetched: a key withdrawn at the provider drops its tokens at the next
+   * JWKS refresh, not only when their cache entry ends.
+   */
+  keyStillPublished(iss: string, kid: string | undefined): boolean {
+    const entry = this.#issuers.get(iss);
+    if (!entry || kid === undefined) return entry !== undefined;
+    const keys = entry.jwks.jwks()?.keys;
+    return keys === undefined || keys.some((k) => k.kid === kid);
   }
 
   get size(): number {
@@ -88,38 +159,43 @@ export class OidcVerifier {
   async verify(token: string): Promise<ExternalIdentity> {
     const iss = peekIssuer(token);
     const entry = iss === undefined ? undefined : this.#issuers.get(iss);
-    if (!entry) throw new OidcError('unknown issuer');
+    if (!entry) throw new OidcError('unknown-issuer', 'unknown issuer');
     const { config } = entry;
     let payload: JWTPayload;
+    let kid: string | undefined;
     try {
-      ({ payload } = await jwtVerify(token, entry.jwks, {
+      const verified = await jwtVerify(token, entry.jwks, {
         issuer: config.issuer,
         algorithms: config.algorithms,
         clockTolerance: config.clockToleranceSeconds ?? 30,
         requiredClaims: ['sub', 'exp', 'iat'],
         ...(config.audiences?.length ? { audience: config.audiences } : {}),
-      }));
-    } catch {
-      throw new OidcError('token failed verification');
+      });
+      payload = verified.payload;
+      kid = verified.protectedHeader.kid;
+    } catch (err) {
+      throw new OidcError(refusalOf(err), 'token failed verification');
     }
-    if (!config.audiences?.length) {
-      const azp = payload.azp;
-      if (typeof azp !== 'string' || !config.authorizedParties?.includes(azp)) throw new OidcError('azp not allowed');
-    } else if (config.authorizedParties?.length && payload.azp !== undefined && !config.authorizedParties.includes(String(payload.azp))) {
-      throw new OidcError('azp not allowed');
+    // With a client list, the token must name a client, and every client it names must be listed.
+    if (config.authorizedParties?.length) {
+      const clients = clientsOf(payload);
+      if (clients.length === 0 || !clients.every((c) => typeof c === 'string' && config.authorizedParties!.includes(c))) {
+        throw new OidcError('client', 'client not allowed');
+      }
     }
     const claims = payload as Record<string, unknown>;
     const externalRole = claims[config.roleClaim];
-    const role = typeof externalRole === 'string' ? config.roleMap[externalRole] : undefined;
-    if (!role) throw new OidcError('role not mapped');
+    const role = typeof externalRole === 'string' && Object.hasOwn(config.roleMap, externalRole) ? config.roleMap[externalRole] : undefined;
+    if (!role) throw new OidcError('role-unmapped', 'role not mapped');
     let tenant: ExternalIdentity['tenant'];
     if (config.tenantId) tenant = { localId: config.tenantId };
     else {
       const org = claims[config.tenantClaim!];
-      if (typeof org !== 'string' || org.length === 0 || org.length > 200) throw new OidcError('tenant claim missing');
+      if (typeof org !== 'string' || org.length === 0 || org.length > 200) throw new OidcError('tenant-claim', 'tenant claim missing');
       tenant = { externalId: org };
     }
     return {
+      kid,
       issuer: config.issuer,
       subject: String(payload.sub),
       email: typeof claims.email === 'string' ? claims.email : null,
@@ -131,7 +207,8 @@ export class OidcVerifier {
   }
 }
 
-function peekIssuer(token: string): string | undefined {
+/** The `iss` a JWT claims, unverified: only to pick a verifier, or to name an unknown issuer in a refusal. */
+export function peekIssuer(token: string): string | undefined {
   const part = token.split('.')[1];
   if (!part || token.split('.').length !== 3) return undefined;
   try {

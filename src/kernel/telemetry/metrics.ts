@@ -1,8 +1,10 @@
-import { collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client';
 
 export interface Metrics {
   registry: Registry;
   httpDuration: Histogram<'method' | 'route' | 'status'>;
+  /** External (OIDC) bearer tokens refused, by reason code. */
+  externalTokenRefusals: Counter<'reason'>;
 }
 
 /** One registry per app instance; labels are route templates, never raw URLs or ids. */
@@ -16,5 +18,11 @@ export function createMetrics(): Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
     registers: [registry],
   });
-  return { registry, httpDuration };
+  const externalTokenRefusals = new Counter({
+    name: 'ocsuite_external_token_refusals_total',
+    help: 'External OIDC tokens refused, by reason (unknown-issuer, signature, audience, client, expired, unmapped-organisation, unverified-email, …)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  return { registry, httpDuration, externalTokenRefusals };
 }
