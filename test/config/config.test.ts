@@ -1,8 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { Type } from 'typebox';
+import { Value } from 'typebox/value';
 import { describe, expect, it } from 'vitest';
-import { loadConfig, variables } from '../../src/config/config.ts';
+import { loadConfig, variables, type Config } from '../../src/config/config.ts';
 import { ConfigError } from '../../src/config/errors.ts';
+import { declared } from '../../src/config/parse.ts';
+import { configSchema } from '../../src/config/schema.ts';
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -167,6 +171,65 @@ describe('ConfigError names each bad variable', () => {
     expect(c.accessTokenTtlSeconds).toBe(86_400);
     expect(c.signupEnabled).toBe(true);
     expect(problemsOf({ PORT: '65536' })[0]).toMatch(/^PORT: /);
+  });
+});
+
+describe('the declaration drives the parser', () => {
+  const all = declared(configSchema).map(([, v]) => v);
+
+  it('names each variable once, describes it, and declares defaults it would accept', () => {
+    expect(new Set(all.map((v) => v.env)).size).toBe(all.length);
+    for (const v of all) {
+      expect(v.description, v.env).toMatch(/\w/);
+      if (v.default !== undefined) expect(Value.Check(v, v.default), v.env).toBe(true);
+    }
+  });
+
+  it.each(all.filter((v) => Type.IsInteger(v)).map((v) => [v.env, v] as const))('%s takes plain digits within its bounds only', (name, v) => {
+    const { minimum, maximum } = v as { minimum: number; maximum: number };
+    expect(() => loadConfig({ [name]: String(minimum) })).not.toThrow();
+    expect(() => loadConfig({ [name]: String(maximum) })).not.toThrow();
+    const refused = [String(maximum + 1), `${minimum}.0`, ` ${minimum} `, `+${minimum}`, `0x${maximum.toString(16)}`, '1e2', ...(minimum > 0 ? [String(minimum - 1)] : ['-1'])];
+    for (const raw of refused) expect(problemsOf({ [name]: raw }), raw).toEqual([`${name}: expected an integer between ${minimum} and ${maximum}, got "${raw}"`]);
+  });
+
+  const booleans = declared(configSchema).filter(([, v]) => Type.IsBoolean(v));
+  it.each(booleans.map(([field, v]) => [v.env, field as keyof Config] as const))('%s takes the on/off words in any case, nothing else', (name, field) => {
+    for (const raw of ['1', 'true', 'YES', 'On']) expect(loadConfig({ [name]: raw })[field], raw).toBe(true);
+    for (const raw of ['0', 'False', 'no', 'OFF']) expect(loadConfig({ [name]: raw })[field], raw).toBe(false);
+    for (const raw of ['maybe', 'y', '2', ' true']) expect(problemsOf({ [name]: raw }), raw).toEqual([`${name}: expected true or false, got "${raw}"`]);
+  });
+
+  it('lists the accepted values of an enumerated variable', () => {
+    expect(problemsOf({ LOG_LEVEL: 'verbose' })).toEqual(['LOG_LEVEL: expected fatal, error, warn, info, debug, trace or silent, got "verbose"']);
+    expect(loadConfig({ LOG_LEVEL: 'debug' }).logLevel).toBe('debug');
+  });
+
+  it('does not echo a refused URL, which may carry a password', () => {
+    const password = randomBytes(12).toString('hex');
+    for (const name of ['DATABASE_URL', 'REDIS_URL', 'SMTP_URL']) {
+      const [problem] = problemsOf({ [name]: `ftp://app:${password}@host.internal/x` });
+      expect(problem).toMatch(new RegExp(`^${name}: protocol must be one of `));
+      expect(problem).not.toContain(password);
+    }
+  });
+
+  it('reports each bad OIDC issuer entry as configuration, including entries that are not objects', () => {
+    expect(problemsOf({ OCSUITE_OIDC_ISSUERS: '[null, 1]' })).toEqual(['OCSUITE_OIDC_ISSUERS: expected a JSON array of issuer objects']);
+    expect(problemsOf({ OCSUITE_OIDC_ISSUERS: '{"issuer":"https://idp.example.com"}' })).toEqual(['OCSUITE_OIDC_ISSUERS: expected a JSON array of issuer objects']);
+    expect(problemsOf({ OCSUITE_OIDC_ISSUERS: '[{' })).toEqual(['OCSUITE_OIDC_ISSUERS: not valid JSON']);
+    const [problem, ...rest] = problemsOf({ OCSUITE_OIDC_ISSUERS: JSON.stringify([{ issuer: 'http://idp.example.com' }]) });
+    expect(rest).toEqual([]);
+    expect(problem).toMatch(/^OCSUITE_OIDC_ISSUERS: issuer http:\/\/idp\.example\.com: must be https; /);
+  });
+
+  it('reports each bad CORS origin, and hands out a fresh default list each time', () => {
+    expect(problemsOf({ CORS_ORIGINS: 'app.example.com,https://ok.example.com,https://x.example.com/p' })).toEqual([
+      'CORS_ORIGINS: "app.example.com" is not an origin',
+      'CORS_ORIGINS: "https://x.example.com/p" must be a bare origin like https://app.example.com',
+    ]);
+    loadConfig({}).corsOrigins.push('https://evil.example');
+    expect(loadConfig({}).corsOrigins).toEqual([]);
   });
 });
 

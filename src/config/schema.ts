@@ -1,0 +1,94 @@
+import { Type } from 'typebox';
+import { validateIssuerConfig, type OidcIssuerConfig } from '../kernel/auth/oidc.ts';
+import { webhookKey } from '../kernel/webhooks/standard-webhooks.ts';
+import type { Declared } from './parse.ts';
+
+type Annotations = Pick<Declared, 'env' | 'description' | 'errorMessage'>;
+
+const url = (protocols: readonly string[], annotations: Annotations) =>
+  Type.Optional(
+    Type.Refine(
+      Type.String(annotations),
+      (raw) => URL.canParse(raw) && protocols.includes(new URL(raw).protocol),
+      (raw) => (URL.canParse(raw) ? `protocol must be one of ${protocols.join(', ')}` : 'not a valid URL'),
+    ),
+  );
+
+/** The signer's own check (canonical base64, 16 to 128 bytes): a secret accepted here always signs. */
+const isWebhookSecret = (secret: string) => {
+  if (!secret.startsWith('whsec_')) return false;
+  try {
+    webhookKey(secret).fill(0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const webhookSecret = (annotations: Annotations) =>
+  Type.Optional(Type.Refine(Type.String(annotations), isWebhookSecret, () => 'expected whsec_ followed by canonical base64 of 16 to 128 random bytes'));
+
+const origin = Type.Refine(
+  Type.String(),
+  (o) => o === '*' || (URL.canParse(o) && new URL(o).origin === o),
+  (o) => (URL.canParse(o) ? `"${o}" must be a bare origin like https://app.example.com` : `"${o}" is not an origin`),
+);
+
+const issuer = Type.Refine(
+  Type.Unsafe<OidcIssuerConfig>(Type.Object({})),
+  (c) => validateIssuerConfig(c).length === 0,
+  (c) => validateIssuerConfig(c).join('; '),
+);
+
+const MIN_OPERATOR_TOKEN = 32;
+
+/**
+ * Every variable the platform reads, declared once: the key is the config field, `env` the
+ * variable, the JSON Schema keywords its type, default and bounds, `description` what the README
+ * table and `.env.example` say (`npm run docs:config` writes them; the defaults are appended there).
+ * `errorMessage` is the problem reported when a value fails the keywords; Refine checks carry their own.
+ */
+export const configSchema = Type.Object({
+  nodeEnv: Type.Optional(Type.Enum(['production', 'development', 'test'], { env: 'NODE_ENV', description: 'production turns on the production guardrails' })),
+  host: Type.String({ env: 'HOST', default: '127.0.0.1', description: 'interface to listen on' }),
+  port: Type.Integer({ env: 'PORT', default: 3000, minimum: 0, maximum: 65535, description: 'TCP port' }),
+  publicUrl: url(['http:', 'https:'], { env: 'PUBLIC_URL', description: 'external base URL, used in links and as token issuer (required in production)' }),
+  databaseUrl: url(['postgres:', 'postgresql:'], { env: 'DATABASE_URL', description: 'PostgreSQL URL; unset = embedded PGlite under OCSUITE_DATA_DIR' }),
+  migrationDatabaseUrl: url(['postgres:', 'postgresql:'], { env: 'DATABASE_MIGRATION_URL', description: 'owner connection for migrations (default DATABASE_URL)' }),
+  dbPoolMax: Type.Integer({ env: 'OCSUITE_DB_POOL_MAX', default: 10, minimum: 1, maximum: 1000, description: 'PostgreSQL pool size' }),
+  redisUrl: url(['redis:', 'rediss:'], { env: 'REDIS_URL', description: 'Redis URL for jobs, rate limits and chat fan-out in production' }),
+  dataDir: Type.String({ env: 'OCSUITE_DATA_DIR', default: './.ocsuite', description: 'embedded profile data folder' }),
+  masterKeys: Type.Optional(Type.String({ env: 'OCSUITE_MASTER_KEYS', description: 'master keys as id:base64 entries, * marks the primary (required in production unless _FILE)' })),
+  masterKeysFile: Type.Optional(Type.String({ env: 'OCSUITE_MASTER_KEYS_FILE', description: 'path of a mounted secret file holding the master keys' })),
+  corsOrigins: Type.Array(origin, { env: 'CORS_ORIGINS', separator: ',', default: [], description: 'comma-separated allowed browser origins (default none; * is refused in production)' }),
+  signupEnabled: Type.Boolean({ env: 'OCSUITE_SIGNUP_ENABLED', default: true, description: 'self-serve signup on/off' }),
+  operatorToken: Type.Optional(Type.String({ env: 'OCSUITE_OPERATOR_TOKEN', minLength: MIN_OPERATOR_TOKEN, errorMessage: `must be at least ${MIN_OPERATOR_TOKEN} characters`, description: `bearer token for /metrics, at least ${MIN_OPERATOR_TOKEN} characters` })),
+  logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { env: 'LOG_LEVEL', default: 'info', description: 'pino level' }),
+  audience: Type.String({ env: 'OCSUITE_TOKEN_AUDIENCE', default: 'ocsuite-api', description: 'aud claim of access tokens' }),
+  accessTokenTtlSeconds: Type.Integer({ env: 'OCSUITE_ACCESS_TOKEN_TTL', default: 900, minimum: 30, maximum: 86_400, description: 'access token lifetime in seconds' }),
+  refreshTokenTtlSeconds: Type.Integer({ env: 'OCSUITE_REFRESH_TOKEN_TTL', default: 2_592_000, minimum: 300, maximum: 31_536_000, description: 'refresh token lifetime in seconds' }),
+  invitationTtlSeconds: Type.Integer({ env: 'OCSUITE_INVITATION_TTL', default: 604_800, minimum: 300, maximum: 2_592_000, description: 'invitation lifetime in seconds' }),
+  bodyLimitBytes: Type.Integer({ env: 'OCSUITE_BODY_LIMIT', default: 1_048_576, minimum: 1024, maximum: 104_857_600, description: 'maximum request body in bytes' }),
+  requestTimeoutMs: Type.Integer({ env: 'OCSUITE_REQUEST_TIMEOUT_MS', default: 10_000, minimum: 100, maximum: 600_000, description: 'bound on receiving a whole request, headers and body, and on handling it; 408 after it' }),
+  keepAliveTimeoutMs: Type.Integer({ env: 'OCSUITE_KEEP_ALIVE_TIMEOUT_MS', default: 5_000, minimum: 100, maximum: 600_000, description: 'idle keep-alive connections are closed after this many milliseconds' }),
+  maxConnectionsPerIp: Type.Integer({ env: 'OCSUITE_MAX_CONNECTIONS_PER_IP', default: 100, minimum: 1, maximum: 1_000_000, description: 'concurrent connections allowed from one client IP; more are refused with 503' }),
+  healthRateLimitPerMinute: Type.Integer({ env: 'OCSUITE_HEALTH_RATE_LIMIT', default: 600, minimum: 1, maximum: 1_000_000, description: 'requests per minute per IP to /healthz and /readyz, a budget of their own' }),
+  statementTimeoutMs: Type.Integer({ env: 'OCSUITE_STATEMENT_TIMEOUT_MS', default: 5_000, minimum: 100, maximum: 600_000, description: 'per-transaction statement_timeout' }),
+  rateLimitPerMinute: Type.Integer({ env: 'OCSUITE_RATE_LIMIT', default: 600, minimum: 1, maximum: 1_000_000, description: 'requests per minute per IP' }),
+  authRateLimitPerMinute: Type.Integer({ env: 'OCSUITE_AUTH_RATE_LIMIT', default: 20, minimum: 1, maximum: 1_000_000, description: 'auth requests per minute per IP' }),
+  stepUpMaxAgeSeconds: Type.Integer({ env: 'OCSUITE_STEP_UP_SECONDS', default: 600, minimum: 30, maximum: 86_400, description: 'how recent a second-factor check must be for sensitive operations' }),
+  refreshReuseGraceSeconds: Type.Integer({ env: 'OCSUITE_REFRESH_GRACE_SECONDS', default: 10, minimum: 0, maximum: 120, description: 'a rotated refresh token reused within this many seconds is a benign race, not theft' }),
+  oidcIssuers: Type.Array(issuer, { env: 'OCSUITE_OIDC_ISSUERS', default: [], errorMessage: 'expected a JSON array of issuer objects', description: 'JSON array of external OIDC issuers (see docs/security/identity.md)' }),
+  smtpUrl: url(['smtp:', 'smtps:'], { env: 'SMTP_URL', description: 'smtp(s)://user:pass@host:port; unset = mail written to the local outbox' }),
+  mailFrom: Type.String({ env: 'MAIL_FROM', default: 'OC-Suite <no-reply@localhost>', description: 'sender address' }),
+  jobsPrefix: Type.String({ env: 'OCSUITE_JOBS_PREFIX', default: 'ocsuite', pattern: '^[A-Za-z0-9_.-]{1,100}$', errorMessage: 'letters, digits, _ . - only (at most 100)', description: 'BullMQ key prefix in Redis' }),
+  inProcessWorkers: Type.Optional(Type.Boolean({ env: 'OCSUITE_INPROCESS_WORKERS', description: 'run job workers inside serve (default true unless REDIS_URL is set; then run `ocsuite worker`)' })),
+  alertWebhookUrl: url(['http:', 'https:'], { env: 'OCSUITE_ALERT_WEBHOOK_URL', description: 'where alert events (job failure spikes) are POSTed, e.g. an n8n alerts/* workflow' }),
+  alertWebhookSecret: webhookSecret({ env: 'OCSUITE_ALERT_WEBHOOK_SECRET', description: 'Standard Webhooks secret (whsec_…) signing alert deliveries; required with OCSUITE_ALERT_WEBHOOK_URL' }),
+  exportRateLimitPerMinute: Type.Integer({ env: 'OCSUITE_EXPORT_RATE_LIMIT', default: 10, minimum: 1, maximum: 1_000_000, description: 'audit export requests per minute per IP' }),
+  accessLogEnabled: Type.Boolean({ env: 'OCSUITE_ACCESS_LOG', default: true, description: 'write one access-log row per request, in batches' }),
+  accessLogFlushMs: Type.Integer({ env: 'OCSUITE_ACCESS_LOG_FLUSH_MS', default: 1_000, minimum: 10, maximum: 60_000, description: 'access-log batch interval in milliseconds' }),
+  witnessUrl: url(['http:', 'https:'], { env: 'OCSUITE_WITNESS_URL', description: 'optional https URL that receives each new audit checkpoint as a signed webhook' }),
+  witnessSecret: webhookSecret({ env: 'OCSUITE_WITNESS_SECRET', description: 'Standard Webhooks secret (whsec_…) signing the witness pushes; required with OCSUITE_WITNESS_URL' }),
+  keyRotationDays: Type.Integer({ env: 'OCSUITE_KEY_ROTATION_DAYS', default: 90, minimum: 1, maximum: 3650, description: 'age in days after which the scheduled job rotates tenant data keys and doctor warns about key ages' }),
+});
