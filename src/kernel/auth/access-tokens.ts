@@ -1,6 +1,7 @@
 import { createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type { KeyObject } from 'node:crypto';
 import { isRole, type Role } from '../access/permissions.ts';
+import { isUuid } from '../ids.ts';
 
 export interface SigningKey {
   kid: string;
@@ -24,7 +25,6 @@ export class InvalidTokenError extends Error {
   readonly code = 'ERR_INVALID_TOKEN';
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CACHE_MAX = 10_000;
 
 /**
@@ -124,9 +124,9 @@ export class AccessTokenIssuer {
 
 function parseClaims(p: JWTPayload): AccessClaims {
   const { sub, tid, sid, roles, exp } = p as Record<string, unknown>;
-  if (typeof sub !== 'string' || !UUID.test(sub)) throw new InvalidTokenError('bad sub');
-  if (typeof tid !== 'string' || !UUID.test(tid)) throw new InvalidTokenError('bad tid');
-  if (typeof sid !== 'string' || !UUID.test(sid)) throw new InvalidTokenError('bad sid');
+  if (!isUuid(sub)) throw new InvalidTokenError('bad sub');
+  if (!isUuid(tid)) throw new InvalidTokenError('bad tid');
+  if (!isUuid(sid)) throw new InvalidTokenError('bad sid');
   if (!Array.isArray(roles) || roles.length === 0 || !roles.every(isRole)) throw new InvalidTokenError('bad roles');
   if (typeof exp !== 'number') throw new InvalidTokenError('bad exp');
   return { sub, tid, sid, roles: roles as Role[], exp };
