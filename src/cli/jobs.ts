@@ -41,7 +41,7 @@ export async function jobsCommand(config: Config, args: string[]): Promise<numbe
     console.error(USAGE);
     return 2;
   }
-  if (area === 'dead' && action !== 'list' && !isUuid(id ?? '')) {
+  if (area === 'dead' && action !== 'list' && !isUuid(id)) {
     console.error(`ocsuite jobs dead ${action}: give the dead letter's id (a UUID)\n${USAGE}`);
     return 2;
   }
