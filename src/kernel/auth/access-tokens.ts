@@ -1,5 +1,6 @@
 import { createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type { KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { isRole, type Role } from '../access/permissions.ts';
 import { isUuid } from '../ids.ts';
 
@@ -40,7 +41,7 @@ export class AccessTokenIssuer {
   #keys: SigningKey[] = [];
   #jwks: JSONWebKeySet = { keys: [] };
   #keySet!: ReturnType<typeof createLocalJWKSet>;
-  #verified = new Map<string, AccessClaims>();
+  readonly #verified = new LRUCache<string, AccessClaims>({ max: CACHE_MAX });
   #reload: ReturnType<typeof setInterval> | undefined;
 
   constructor(opts: { keys: SigningKey[]; issuer: string; audience: string; ttlSeconds: number }) {
@@ -113,11 +114,9 @@ export class AccessTokenIssuer {
       throw new InvalidTokenError('token failed verification');
     }
     const claims = parseClaims(payload);
-    if (this.#verified.size >= CACHE_MAX) {
-      const oldest = this.#verified.keys().next().value;
-      if (oldest !== undefined) this.#verified.delete(oldest);
-    }
-    this.#verified.set(token, claims);
+    // The entry goes when the token expires; the exp check above holds hits to the clock jose verified against.
+    const ttl = claims.exp * 1000 - Date.now();
+    if (ttl > 0) this.#verified.set(token, claims, { ttl });
     return claims;
   }
 }
