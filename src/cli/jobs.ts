@@ -5,6 +5,7 @@ import type { DeadLetter, DeadLetterStatus } from '../jobs/dead-letters.ts';
 import { discardDeadLetter, listDeadLetters, retryDeadLetter, type Actor, type OperationDeps } from '../jobs/operations.ts';
 import { SCHEDULES } from '../jobs/schedules.ts';
 import { JobSystem } from '../jobs/system.ts';
+import { isUuid } from '../kernel/ids.ts';
 
 /**
  * `ocsuite jobs dead list|show|retry|discard`, `ocsuite jobs schedules`,
@@ -21,7 +22,6 @@ const USAGE = `usage:
   ocsuite jobs queues [--json]`;
 
 const STATUSES: readonly string[] = ['dead', 'retrying', 'retried', 'discarded'];
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export async function jobsCommand(config: Config, args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -41,7 +41,7 @@ export async function jobsCommand(config: Config, args: string[]): Promise<numbe
     console.error(USAGE);
     return 2;
   }
-  if (area === 'dead' && action !== 'list' && !UUID.test(id ?? '')) {
+  if (area === 'dead' && action !== 'list' && !isUuid(id)) {
     console.error(`ocsuite jobs dead ${action}: give the dead letter's id (a UUID)\n${USAGE}`);
     return 2;
   }
@@ -49,7 +49,7 @@ export async function jobsCommand(config: Config, args: string[]): Promise<numbe
     console.error(`--status must be one of ${STATUSES.join(', ')}`);
     return 2;
   }
-  if (values.tenant && !UUID.test(values.tenant)) {
+  if (values.tenant && !isUuid(values.tenant)) {
     console.error('--tenant must be a UUID');
     return 2;
   }

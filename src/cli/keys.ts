@@ -26,6 +26,7 @@ import {
   type RotationProblem,
 } from '../kernel/crypto/rotation.ts';
 import { sql } from 'drizzle-orm';
+import { isUuid } from '../kernel/ids.ts';
 
 const USAGE = `usage: ocsuite keys <command> [options]
 
@@ -41,8 +42,6 @@ const USAGE = `usage: ocsuite keys <command> [options]
 
   rotation options: --batch-size N (rows per transaction, default 500), --throttle-ms N (pause between batches)
   An interrupted rotation (Ctrl-C, a crash, a kill) resumes by running the same command again.`;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class KeysCommandError extends Error {
   readonly code = 'ERR_KEYS_COMMAND';
@@ -130,7 +129,7 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
     console.error('ocsuite keys rotate-tenant: give exactly one of --tenant ID or --all');
     return 2;
   }
-  if (sub === 'rotate-tenant' && values.tenant !== undefined && !UUID.test(values.tenant)) {
+  if (sub === 'rotate-tenant' && values.tenant !== undefined && !isUuid(values.tenant)) {
     console.error('ocsuite keys rotate-tenant: --tenant must be a tenant id (UUID)');
     return 2;
   }

@@ -3,8 +3,8 @@ import { sql } from 'drizzle-orm';
 import type { Config } from '../config/config.ts';
 import { openMigrationDatabase } from '../db/open.ts';
 import { withIdentity } from '../db/transaction.ts';
+import { isUuid } from '../kernel/ids.ts';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const USAGE = `usage: ocsuite oidc map-tenant --issuer URL --org EXTERNAL_ID --tenant TENANT_ID
        ocsuite oidc list`;
 
@@ -24,7 +24,7 @@ export async function oidcCommand(config: Config, argv: string[]): Promise<numbe
     const problems: string[] = [];
     if (!values.issuer || !config.oidcIssuers.some((i) => i.issuer === values.issuer)) problems.push('--issuer must be one of OCSUITE_OIDC_ISSUERS');
     if (!values.org || values.org.length > 200) problems.push('--org is required (at most 200 characters)');
-    if (!values.tenant || !UUID.test(values.tenant)) problems.push('--tenant must be a tenant id (UUID)');
+    if (!values.tenant || !isUuid(values.tenant)) problems.push('--tenant must be a tenant id (UUID)');
     if (problems.length) {
       console.error(`${problems.join('\n')}\n\n${USAGE}`);
       return 2;

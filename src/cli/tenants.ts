@@ -5,13 +5,12 @@ import { ProblemError } from '../http/problem.ts';
 import { deleteTenant, NOT_ERASED } from '../modules/tenants/deletion.ts';
 import { bindTransactions } from '../platform.ts';
 import { openVault, operatorActor } from './keys.ts';
+import { isUuid } from '../kernel/ids.ts';
 
 const USAGE = `usage: ocsuite tenants <command>
 
   list                                 every tenant: id, status, created, deleted
   delete ID --confirm NAME             delete a tenant by crypto-shredding its data keys (irreversible)`;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Operator commands on tenants; every change is recorded in the platform audit log. */
 export async function tenantsCommand(config: Config, argv: string[]): Promise<number> {
@@ -25,7 +24,7 @@ export async function tenantsCommand(config: Config, argv: string[]): Promise<nu
     console.error(`ocsuite tenants: unknown command "${sub}"\n\n${USAGE}`);
     return 2;
   }
-  if (sub === 'delete' && (!positionals[1] || !UUID.test(positionals[1]) || values.confirm === undefined)) {
+  if (sub === 'delete' && (!positionals[1] || !isUuid(positionals[1]) || values.confirm === undefined)) {
     console.error('ocsuite tenants delete: give the tenant id and --confirm with its exact name');
     return 2;
   }

@@ -21,6 +21,7 @@ import { storedVerifierKey, verifyStoredLog } from '../kernel/audit/verify-db.ts
 import { verifyAuditLog, type LeafRow, type LogVerification } from '../kernel/audit/verify-log.ts';
 import { parseCheckpoint, parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion, type TreeHead } from '../kernel/translog/index.ts';
 import { recordFromJsonLine } from '../modules/audit/format.ts';
+import { isUuid } from '../kernel/ids.ts';
 
 export interface VerifyIo {
   out(line: string): void;
@@ -154,7 +155,7 @@ export async function verifyLogCmd(args: string[], io: VerifyIo, env: NodeJS.Pro
     return printVerification({ ...r, origin }, io);
   }
   if (!values.tenant === !values.platform) throw new UsageError('verify log needs --tenant ID or --platform (or --events F)');
-  if (values.tenant && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(values.tenant)) throw new UsageError('--tenant must be a tenant id (UUID)');
+  if (values.tenant && !isUuid(values.tenant)) throw new UsageError('--tenant must be a tenant id (UUID)');
   const kept = (values.checkpoint ?? []).map(checkpointNote);
   let key = values.key ? keyArg(values.key) : undefined;
   if (key) parseVerifierKey(key); // a bad key fails before the database is opened

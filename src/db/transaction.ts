@@ -1,8 +1,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Database, Session } from './client.ts';
 import { DbRole, type DbRoleName } from './roles.ts';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid } from './ids.ts';
 
 export class TenantContextError extends Error {
   readonly code = 'ERR_TENANT_CONTEXT';
@@ -25,8 +24,8 @@ export interface TransactionOptions {
  */
 function contextStatement(role: DbRoleName, ctx: TenantContext | undefined, opts: TransactionOptions): SQL {
   if (ctx) {
-    if (!UUID.test(ctx.tenantId)) throw new TenantContextError('tenant id is not a UUID');
-    if (ctx.userId !== undefined && !UUID.test(ctx.userId)) throw new TenantContextError('user id is not a UUID');
+    if (!isUuid(ctx.tenantId)) throw new TenantContextError('tenant id is not a UUID');
+    if (ctx.userId !== undefined && !isUuid(ctx.userId)) throw new TenantContextError('user id is not a UUID');
   }
   return sql`SELECT set_config('role', ${role}, true), set_config('statement_timeout', ${String(Math.trunc(opts.statementTimeoutMs))}, true),
     set_config('app.tenant_id', ${ctx?.tenantId.toLowerCase() ?? ''}, true), set_config('app.user_id', ${ctx?.userId?.toLowerCase() ?? ''}, true)`;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isUuid } from '../kernel/ids.ts';
 
 /**
  * What a driver stores for every job: the tenant travels next to the payload,
@@ -9,12 +10,6 @@ export interface Envelope {
   v: 1;
   tenantId: string | null;
   data: unknown;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(value: unknown): value is string {
-  return typeof value === 'string' && UUID.test(value);
 }
 
 export function seal(tenantId: string | null, data: unknown): Envelope {

@@ -5,7 +5,8 @@ import type { Database, Session } from '../db/client.ts';
 import { queryAsTenant, withTenant, type TransactionOptions } from '../db/transaction.ts';
 import { recordPlatformDeadLetter, recordTenantDeadLetter } from './dead-letters.ts';
 import type { DriverJob, JobDriver, Outcome } from './driver.ts';
-import { idempotentJobId, isUuid, parseEnvelope, seal, type Envelope } from './envelope.ts';
+import { idempotentJobId, parseEnvelope, seal, type Envelope } from './envelope.ts';
+import { isUuid } from '../kernel/ids.ts';
 import { JobDefinitionError, JobTimeoutError, PoisonError, QueueFullError, TenantRefusedError } from './errors.ts';
 import { TenantSlots } from './fairness.ts';
 import type {

@@ -83,4 +83,22 @@ describe('API keys', () => {
     await withOwner(t.platform.db, (tx) => tx.query(sql`UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE id = ${id}`));
     expect((await asKey(key, 'GET', '/api/v1/knowledge')).statusCode).toBe(401);
   });
+
+  it('records when it was last used, writing at most once a minute', async () => {
+    const { key, id } = json(await create(owner, { name: 'bookkeeping', scopes: ['knowledge:read'] }));
+    const lastUsed = async () => json(await t.app.inject({ method: 'GET', url: '/api/v1/api-keys', headers: bearer(owner) }))
+      .items.find((k: { id: string }) => k.id === id).lastUsedAt as string | null;
+    expect(await lastUsed()).toBeNull();
+    expect((await asKey(key, 'GET', '/api/v1/knowledge')).statusCode).toBe(200);
+    // The write is off the request's path: it lands shortly after.
+    let first: string | null = null;
+    for (let i = 0; i < 50 && first === null; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      first = await lastUsed();
+    }
+    expect(first).not.toBeNull();
+    for (let i = 0; i < 3; i++) expect((await asKey(key, 'GET', '/api/v1/knowledge')).statusCode).toBe(200);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await lastUsed()).toBe(first);
+  });
 });

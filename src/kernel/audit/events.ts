@@ -13,6 +13,7 @@ import { AuditError } from './errors.ts';
 import type { AuditEventRecord } from './leaf.ts';
 import { redactMetadata, redactText } from './redact.ts';
 import { auditRequestOf, currentAuditRequest } from './request-context.ts';
+import { isUuid } from '../ids.ts';
 
 export type AuditActorType = 'user' | 'api_key' | 'operator' | 'system';
 export type AuditOutcome = 'success' | 'failure';
@@ -39,13 +40,12 @@ export interface AuditEventInput {
 
 const ACTION = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){1,3}$/;
 const ACTOR_TYPES: readonly string[] = ['user', 'api_key', 'operator', 'system'];
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const short = (value: string | undefined, max: number) => (value === undefined || value === '' ? null : (redactText(value, max) ?? null));
 
 /** Validates and normalises an input into the row that is stored and hashed. */
 export function toAuditRecord(event: AuditEventInput, now = new Date()): AuditEventRecord {
-  if (event.tenantId !== null && !UUID.test(event.tenantId)) throw new AuditError('ERR_AUDIT_INVALID', 'tenantId must be a UUID or null');
+  if (event.tenantId !== null && !isUuid(event.tenantId)) throw new AuditError('ERR_AUDIT_INVALID', 'tenantId must be a UUID or null');
   if (!ACTOR_TYPES.includes(event.actor?.type)) throw new AuditError('ERR_AUDIT_INVALID', 'actor.type is not one of user, api_key, operator, system');
   if (typeof event.action !== 'string' || event.action.length > 100 || !ACTION.test(event.action)) {
     throw new AuditError('ERR_AUDIT_INVALID', `action "${String(event.action)}" must look like "area.verb"`);

@@ -1,6 +1,8 @@
 import { createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type { KeyObject } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { isRole, type Role } from '../access/permissions.ts';
+import { isUuid } from '../ids.ts';
 
 export interface SigningKey {
   kid: string;
@@ -24,7 +26,6 @@ export class InvalidTokenError extends Error {
   readonly code = 'ERR_INVALID_TOKEN';
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const CACHE_MAX = 10_000;
 
 /**
@@ -40,7 +41,7 @@ export class AccessTokenIssuer {
   #keys: SigningKey[] = [];
   #jwks: JSONWebKeySet = { keys: [] };
   #keySet!: ReturnType<typeof createLocalJWKSet>;
-  #verified = new Map<string, AccessClaims>();
+  readonly #verified = new LRUCache<string, AccessClaims>({ max: CACHE_MAX });
   #reload: ReturnType<typeof setInterval> | undefined;
 
   constructor(opts: { keys: SigningKey[]; issuer: string; audience: string; ttlSeconds: number }) {
@@ -113,20 +114,18 @@ export class AccessTokenIssuer {
       throw new InvalidTokenError('token failed verification');
     }
     const claims = parseClaims(payload);
-    if (this.#verified.size >= CACHE_MAX) {
-      const oldest = this.#verified.keys().next().value;
-      if (oldest !== undefined) this.#verified.delete(oldest);
-    }
-    this.#verified.set(token, claims);
+    // The entry goes when the token expires; the exp check above holds hits to the clock jose verified against.
+    const ttl = claims.exp * 1000 - Date.now();
+    if (ttl > 0) this.#verified.set(token, claims, { ttl });
     return claims;
   }
 }
 
 function parseClaims(p: JWTPayload): AccessClaims {
   const { sub, tid, sid, roles, exp } = p as Record<string, unknown>;
-  if (typeof sub !== 'string' || !UUID.test(sub)) throw new InvalidTokenError('bad sub');
-  if (typeof tid !== 'string' || !UUID.test(tid)) throw new InvalidTokenError('bad tid');
-  if (typeof sid !== 'string' || !UUID.test(sid)) throw new InvalidTokenError('bad sid');
+  if (!isUuid(sub)) throw new InvalidTokenError('bad sub');
+  if (!isUuid(tid)) throw new InvalidTokenError('bad tid');
+  if (!isUuid(sid)) throw new InvalidTokenError('bad sid');
   if (!Array.isArray(roles) || roles.length === 0 || !roles.every(isRole)) throw new InvalidTokenError('bad roles');
   if (typeof exp !== 'number') throw new InvalidTokenError('bad exp');
   return { sub, tid, sid, roles: roles as Role[], exp };

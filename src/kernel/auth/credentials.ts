@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { LRUCache } from 'lru-cache';
 import type { Platform } from '../../platform.ts';
 import { isPermission, isRole, permissionsOf, type Permission } from '../access/permissions.ts';
 import { hashApiKey } from './api-keys.ts';
@@ -12,7 +13,8 @@ import type { Principal } from './principal.ts';
  * (tenant and user resolved, users linked by verified email on first sight).
  */
 const LAST_USED_WRITE_MS = 60_000;
-const lastUsedWritten = new Map<string, number>();
+/** Keys whose last_used_at this process wrote less than a minute ago; one forgotten early costs one more write. */
+const lastUsedWritten = new LRUCache<string, true>({ max: 10_000, ttl: LAST_USED_WRITE_MS });
 
 export async function principalFromApiKey(platform: Platform, key: string): Promise<Principal | null> {
   const hash = hashApiKey(key);
@@ -28,9 +30,8 @@ export async function principalFromApiKey(platform: Platform, key: string): Prom
   if (!row || !row.creator_role || !isRole(row.creator_role)) return null;
   const allowed = permissionsOf([row.creator_role]);
   // last_used_at is bookkeeping: written at most once a minute per key, off the critical path.
-  const now = Date.now();
-  if ((lastUsedWritten.get(row.id) ?? 0) < now - LAST_USED_WRITE_MS) {
-    lastUsedWritten.set(row.id, now);
+  if (!lastUsedWritten.has(row.id)) {
+    lastUsedWritten.set(row.id, true);
     void platform
       .withIdentity((tx) => tx.query(sql`UPDATE api_keys SET last_used_at = now() WHERE tenant_id = ${row.tenant_id} AND id = ${row.id}`))
       .catch(() => lastUsedWritten.delete(row.id));

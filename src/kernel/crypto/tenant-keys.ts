@@ -5,6 +5,7 @@ import { CryptoError } from './errors.ts';
 import { fingerprintSecret } from './fingerprint.ts';
 import type { Keyring } from './keyring.ts';
 import { dataKeyVersionOf, openValue, sealValue } from './sealed.ts';
+import { isUuid } from '../ids.ts';
 
 /**
  * Tenant data keys in the database (table tenant_data_keys) and the two calls
@@ -26,12 +27,11 @@ export interface TenantCell {
 }
 
 const norm = (id: string) => id.toLowerCase();
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /**
  * The row id as the database prints it, which is what rotation reads back and
  * binds: a UUID in upper case would seal a value no reader can open.
  */
-const cellOf = (cell: TenantCell) => ({ ...cell, tenantId: norm(cell.tenantId), rowId: UUID.test(cell.rowId) ? norm(cell.rowId) : cell.rowId });
+const cellOf = (cell: TenantCell) => ({ ...cell, tenantId: norm(cell.tenantId), rowId: isUuid(cell.rowId) ? norm(cell.rowId) : cell.rowId });
 
 /**
  * Sealing transactions hold this lock (shared) until they commit; a data-key

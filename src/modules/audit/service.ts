@@ -7,7 +7,7 @@ import { auditKernel, ProofRangeError } from '../../kernel/audit/service.ts';
 import { tenantLog } from '../../kernel/audit/logs.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import type { Platform } from '../../platform.ts';
-import { decodeCursor, encodeCursor } from './cursor.ts';
+import { keysetCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import { csvHeader, csvRow, jsonLine, toApiEvent } from './format.ts';
 
 interface Filters {
@@ -20,6 +20,14 @@ interface Filters {
 }
 
 const EXPORT_CHUNK = 1_000;
+
+/** Newest first, keyset over the leaf index. Before the versioned format the cursor was `a<index>`. */
+const leafCursor = keysetCursor({ leafIndex: 'index' }, {
+  legacy: (text) => {
+    const m = /^a(0|[1-9][0-9]{0,15})$/.exec(text);
+    return m ? [Number(m[1])] : undefined;
+  },
+});
 
 function filterOf(q: Filters): EventFilter {
   if (q.since && q.until && Date.parse(q.since) >= Date.parse(q.until)) {
@@ -40,11 +48,11 @@ export function createAuditService(platform: Platform) {
   return {
     async list(principal: Principal, q: Filters & { limit?: number | undefined; cursor?: string | undefined }) {
       const limit = q.limit ?? 50;
-      const filter = { ...filterOf(q), beforeIndex: q.cursor ? decodeCursor(q.cursor) : undefined };
+      const filter = { ...filterOf(q), beforeIndex: q.cursor ? leafCursor.decode(q.cursor).leafIndex : undefined };
       const log = tenantLog(principal.tenantId);
       const rows = await platform.withTenant(contextOf(principal), (tx) => listEvents(tx, log, filter, limit + 1));
-      const page = rows.slice(0, limit);
-      return { items: page.map(toApiEvent), nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]!.leafIndex) : null };
+      const { items, nextCursor } = leafCursor.page(rows, limit, (r) => ({ leafIndex: r.leafIndex }));
+      return { items: items.map(toApiEvent), nextCursor };
     },
 
     /**

@@ -4,10 +4,10 @@ import { isCryptoError } from '../../kernel/crypto/index.ts';
 import { openWithWrappedKey, wrappedKeyFor } from '../../kernel/crypto/tenant-keys.ts';
 import type { Platform } from '../../platform.ts';
 import { SECRET_CELL } from './service.ts';
+import { isUuid } from '../../kernel/ids.ts';
 
 /** `<area>.<verb>`-like label of why a worker needs the secret, kept in the audit trail. */
 const PURPOSE = /^[a-z][a-z0-9_]*(?:[.:-][a-z0-9_]+){0,4}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class ConnectorSecretError extends Error {
   readonly code: 'ERR_CONNECTOR_NOT_FOUND' | 'ERR_CONNECTOR_SECRET_UNREADABLE' | 'ERR_CONNECTOR_PURPOSE';
@@ -42,7 +42,7 @@ export async function useConnectorSecret(platform: Platform, tenantId: string, c
   if (!PURPOSE.test(purpose) || purpose.length > 100) {
     throw new ConnectorSecretError('ERR_CONNECTOR_PURPOSE', 'purpose must be a short label such as "sync.contacts"');
   }
-  if (!UUID.test(connectorId)) throw new ConnectorSecretError('ERR_CONNECTOR_NOT_FOUND', 'no such connector');
+  if (!isUuid(connectorId)) throw new ConnectorSecretError('ERR_CONNECTOR_NOT_FOUND', 'no such connector');
   const id = connectorId.toLowerCase();
   const actor = { type: 'system' as const, id: `worker:${purpose}` };
   try {

@@ -5,7 +5,7 @@ import { notFound, ProblemError } from '../../http/problem.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { lastFour } from '../../kernel/crypto/index.ts';
-import { decodeCursor, encodeCursor } from '../../http/keyset-cursor.ts';
+import { creationCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import { sealSecretForTenant } from '../../kernel/crypto/tenant-keys.ts';
 import type { Platform } from '../../platform.ts';
 import type { CONNECTOR_KINDS } from './schemas.ts';
@@ -92,14 +92,13 @@ export function createConnectorsService(platform: Platform) {
     /** Oldest first, in pages (keyset over created_at, id: a page never skips or repeats a row). */
     async list(principal: Principal, q: { limit?: number | undefined; cursor?: string | undefined } = {}) {
       const limit = q.limit ?? 50;
-      const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+      const after = q.cursor ? creationCursor.decode(q.cursor) : undefined;
       const rows = await platform.queryAsTenant<ConnectorRow & { cursor_ts: string }>(contextOf(principal), sql`
         SELECT ${columns}, created_at::text AS cursor_ts FROM connectors
         ${after ? sql`WHERE (created_at, id) > (${after.createdAt}::timestamptz, ${after.id}::uuid)` : sql``}
         ORDER BY created_at, id LIMIT ${limit + 1}`);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return { items: page.map(view), nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_ts, last.id) : null };
+      const { items, nextCursor } = creationCursor.page(rows, limit, (r) => ({ createdAt: r.cursor_ts, id: r.id }));
+      return { items: items.map(view), nextCursor };
     },
 
     async create(principal: Principal, input: CreateInput) {

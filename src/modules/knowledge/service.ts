@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { notFound } from '../../http/problem.ts';
 import type { Platform } from '../../platform.ts';
-import { decodeCursor, encodeCursor } from '../../http/keyset-cursor.ts';
+import { creationCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 
 interface EntryRow {
@@ -38,7 +38,7 @@ export function createKnowledgeService(platform: Platform) {
   return {
     async list(principal: Principal, q: { limit?: number | undefined; cursor?: string | undefined; tag?: string | undefined }) {
       const limit = q.limit ?? 20;
-      const after = q.cursor ? decodeCursor(q.cursor) : undefined;
+      const after = q.cursor ? creationCursor.decode(q.cursor) : undefined;
       const rows = await platform.queryAsTenant<EntryRow>(contextOf(principal), sql`
           SELECT ${columns} FROM knowledge_entries
           WHERE true
@@ -46,12 +46,8 @@ export function createKnowledgeService(platform: Platform) {
           ${q.tag ? sql`AND ${q.tag} = ANY (tags)` : sql``}
           ORDER BY created_at DESC, id DESC
           LIMIT ${limit + 1}`);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        items: page.map(view),
-        nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_ts, last.id) : null,
-      };
+      const { items, nextCursor } = creationCursor.page(rows, limit, (r) => ({ createdAt: r.cursor_ts, id: r.id }));
+      return { items: items.map(view), nextCursor };
     },
 
     async get(principal: Principal, id: string) {
