@@ -2,10 +2,29 @@ import { sql } from 'drizzle-orm';
 import type { Session } from './client.ts';
 import { DbRole } from './roles.ts';
 
-/** A runtime policy expression as PostgreSQL prints it: scoped to the transaction's tenant. */
-const SCOPE = String.raw`tenant_id = \( SELECT \(NULLIF\(current_setting\('app\.tenant_id'::text, true\), ''::text\)\)::uuid AS "nullif"\)`;
-const TENANT_SCOPE = new RegExp(`^\\(${SCOPE}\\)$`);
-const NARROWED_TENANT_SCOPE = new RegExp(`^\\(\\(${SCOPE}\\) AND .+\\)$`, 's');
+/**
+ * The tenant scope as PostgreSQL prints it while the lint reads the catalog with search_path
+ * pinned to pg_catalog (so a function of the linted schema always prints schema-qualified): the
+ * expression written out (migrations up to 0013), or the function of migration 0014.
+ */
+function tenantScopes(schemaIdent: string) {
+  const inline = String.raw`\( SELECT \(NULLIF\(current_setting\('app\.tenant_id'::text, true\), ''::text\)\)::uuid AS "nullif"\)`;
+  const helper = String.raw`\( SELECT ${escapeRegExp(schemaIdent)}\.ocsuite_current_tenant\(\) AS ocsuite_current_tenant\)`;
+  const scope = `tenant_id = (?:${inline}|${helper})`;
+  return { alone: new RegExp(`^\\(${scope}\\)$`), narrowed: new RegExp(`^\\(\\(${scope}\\) AND .+\\)$`, 's') };
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * The request-context functions of migration 0014, bodies as PostgreSQL prints them. Policies
+ * trust them, so they must be exactly these: no other body, no SET clause (a SET of app.tenant_id
+ * would fix the tenant), not SECURITY DEFINER, not owned by a role requests switch into.
+ */
+const CONTEXT_FUNCTIONS: Record<string, string> = {
+  ocsuite_current_tenant: String.raw`RETURN (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid`,
+  ocsuite_current_user: String.raw`RETURN (NULLIF(current_setting('app.user_id'::text, true), ''::text))::uuid`,
+};
 
 /**
  * The schema lint of DESIGN.md §4, read from the catalog so it judges what the
@@ -28,9 +47,15 @@ export async function lintSchema(tx: Session, schema = 'public'): Promise<LintFi
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname = ${schema} AND c.relkind IN ('r', 'p')`);
 
-  const policies = await tx.query<{ table: string; name: string; qual: string | null; with_check: string | null; cmd: string; roles: string }>(sql`
-    SELECT tablename AS "table", policyname AS name, qual, with_check, cmd, array_to_string(roles, ',') AS roles
-    FROM pg_policies WHERE schemaname = ${schema}`);
+  const { ident, policies, contextFunctions } = await readPinned(tx, schema);
+  const scopes = tenantScopes(ident);
+
+  const switchedInto: string[] = Object.values(DbRole);
+  for (const f of contextFunctions) {
+    if (f.body !== CONTEXT_FUNCTIONS[f.name] || f.config !== null || f.definer || switchedInto.includes(f.owner)) {
+      findings.push({ rule: 'context-function', object: f.name, detail: 'policies trust this function: it must be exactly the definition of migration 0014' });
+    }
+  }
 
   for (const t of tables) {
     if (!t.rls || !t.forced) {
@@ -45,7 +70,7 @@ export async function lintSchema(tx: Session, schema = 'public'): Promise<LintFi
     for (const p of runtime) {
       // The tenant scope alone, or the scope AND further conditions (they only narrow it). The
       // deparser parenthesises every boolean operator, so a top-level OR cannot hide after the AND.
-      const scoped = (expr: string | null) => expr !== null && (TENANT_SCOPE.test(expr) || NARROWED_TENANT_SCOPE.test(expr));
+      const scoped = (expr: string | null) => expr !== null && (scopes.alone.test(expr) || scopes.narrowed.test(expr));
       if (!scoped(p.qual) && p.cmd !== 'INSERT') {
         findings.push({ rule: 'tenant-policy', object: `${t.name}.${p.name}`, detail: 'USING is not scoped to app.tenant_id' });
       }
@@ -90,6 +115,25 @@ export async function lintSchema(tx: Session, schema = 'public'): Promise<LintFi
   for (const d of definers) findings.push({ rule: 'definer-search-path', object: d.name, detail: 'SECURITY DEFINER without a pinned search_path' });
 
   return findings;
+}
+
+/**
+ * Policies and context functions as PostgreSQL prints them with search_path pinned to pg_catalog:
+ * a name of `schema` then always prints qualified, so the text says which function a policy calls.
+ * The caller's search_path is restored afterwards.
+ */
+async function readPinned(tx: Session, schema: string) {
+  const [names] = await tx.query<{ path: string; ident: string }>(sql`SELECT current_setting('search_path') AS path, quote_ident(${schema}) AS ident`);
+  await tx.query(sql`SELECT set_config('search_path', 'pg_catalog', true)`);
+  const policies = await tx.query<{ table: string; name: string; qual: string | null; with_check: string | null; cmd: string; roles: string }>(sql`
+    SELECT tablename AS "table", policyname AS name, qual, with_check, cmd, array_to_string(roles, ',') AS roles
+    FROM pg_policies WHERE schemaname = ${schema}`);
+  const contextFunctions = await tx.query<{ name: string; body: string | null; config: string[] | null; definer: boolean; owner: string }>(sql`
+    SELECT p.proname AS name, pg_get_function_sqlbody(p.oid) AS body, p.proconfig AS config, p.prosecdef AS definer, pg_get_userbyid(p.proowner) AS owner
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+    WHERE n.nspname = ${schema} AND p.proname IN (${sql.join(Object.keys(CONTEXT_FUNCTIONS).map((f) => sql`${f}`), sql`, `)})`);
+  await tx.query(sql`SELECT set_config('search_path', ${names!.path}, true)`);
+  return { ident: names!.ident, policies, contextFunctions };
 }
 
 async function tableGrants(tx: Session, schema: string, table: string, role: string): Promise<string[]> {

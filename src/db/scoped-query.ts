@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 
+// pg internals, not its public API: package.json pins pg exactly, and test/db/scoped-query.test.ts
+// fails if an upgrade changes what they send.
 type Connection = {
   parsedStatements: Record<string, string>;
   parse(m: { text: string; name: string; types: unknown[] }): void;

@@ -2,8 +2,8 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lintSchema } from '../../src/db/lint.ts';
 import { withOwner } from '../../src/db/transaction.ts';
-import type { Session } from '../../src/db/client.ts';
 import { startApp, type TestApp } from '../support/app.ts';
+import { rolledBack } from '../support/rolled-back.ts';
 
 /** The schema lint of DESIGN.md §4, on whichever profile the suite runs (PGlite or PostgreSQL). */
 let t: TestApp;
@@ -12,20 +12,12 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-class Rollback extends Error {}
-
 /** Applies `ddl`, lints, and rolls everything back. */
-async function lintWith(ddl: string) {
-  let findings: Awaited<ReturnType<typeof lintSchema>> = [];
-  await withOwner(t.platform.db, async (tx: Session) => {
+const lintWith = (ddl: string) =>
+  rolledBack(t.platform.db, async (tx) => {
     await tx.exec(ddl);
-    findings = await lintSchema(tx);
-    throw new Rollback();
-  }).catch((err) => {
-    if (!(err instanceof Rollback)) throw err;
+    return (await lintSchema(tx)).map((f) => `${f.rule} ${f.object}`);
   });
-  return findings.map((f) => `${f.rule} ${f.object}`);
-}
 
 const tenantTable = (name: string, extra = '') => `
   CREATE TABLE ${name} (tenant_id uuid NOT NULL REFERENCES tenants, id uuid NOT NULL, PRIMARY KEY (tenant_id, id));
@@ -103,6 +95,65 @@ describe('schema lint', () => {
 
   it('fails a non-tenant table without RLS', async () => {
     expect(await lintWith('CREATE TABLE lint_global (id int PRIMARY KEY);')).toContain('rls-forced lint_global');
+  });
+});
+
+describe('schema lint of tables made with ocsuite_enable_tenant_rls (migration 0014)', () => {
+  const fnScope = 'tenant_id = (SELECT ocsuite_current_tenant())';
+  const fnPolicy = (using: string, check: string) => `CREATE POLICY p ON lint_t TO ocsuite_runtime USING (${using}) WITH CHECK (${check});`;
+
+  it('accepts a tenant table whose isolation the helper wrote: one policy for every command, USING and WITH CHECK', async () => {
+    const ddl = `CREATE TABLE lint_ok (tenant_id uuid NOT NULL REFERENCES tenants, id uuid NOT NULL, PRIMARY KEY (tenant_id, id));
+      SELECT ocsuite_enable_tenant_rls('lint_ok'); GRANT SELECT, INSERT, UPDATE, DELETE ON lint_ok TO ocsuite_runtime;`;
+    expect(await lintWith(ddl)).toEqual([]);
+    const policies = await rolledBack(t.platform.db, async (tx) => {
+      await tx.exec(ddl);
+      return tx.query(sql`SELECT policyname, cmd, roles::text, qual, with_check FROM pg_policies WHERE tablename = 'lint_ok'`);
+    });
+    const scope = '(tenant_id = ( SELECT ocsuite_current_tenant() AS ocsuite_current_tenant))';
+    expect(policies).toEqual([{ policyname: 'lint_ok_tenant', cmd: 'ALL', roles: '{ocsuite_runtime}', qual: scope, with_check: scope }]);
+  });
+
+  it('accepts the function narrowed with AND, and fails it widened with OR or missing WITH CHECK', async () => {
+    expect(await lintWith(tenantTable('lint_t', fnPolicy(`${fnScope} AND id IS NOT NULL`, fnScope)))).toEqual([]);
+    expect(await lintWith(tenantTable('lint_t', fnPolicy(`${fnScope} OR true`, fnScope)))).toContain('tenant-policy lint_t.p');
+    expect(await lintWith(tenantTable('lint_t', fnPolicy(fnScope, `(${fnScope} AND id IS NOT NULL) OR true`)))).toContain('tenant-policy lint_t.p');
+    expect(await lintWith(tenantTable('lint_t', `CREATE POLICY p ON lint_t TO ocsuite_runtime USING (${fnScope});`))).toContain('tenant-policy lint_t.p');
+  });
+
+  it('fails the function called per row instead of once per statement', async () => {
+    expect(await lintWith(tenantTable('lint_t', fnPolicy('tenant_id = ocsuite_current_tenant()', fnScope)))).toContain('tenant-policy lint_t.p');
+  });
+
+  it('fails a function of the same name from another schema, even when search_path finds it first', async () => {
+    const lookalike = `CREATE SCHEMA lint_other;
+      CREATE FUNCTION lint_other.ocsuite_current_tenant() RETURNS uuid LANGUAGE sql STABLE RETURN (SELECT id FROM public.tenants LIMIT 1);`;
+    expect(await lintWith(`${lookalike} ${tenantTable('lint_t', fnPolicy('tenant_id = (SELECT lint_other.ocsuite_current_tenant())', fnScope))}`))
+      .toContain('tenant-policy lint_t.p');
+    expect(await lintWith(`${lookalike} SET LOCAL search_path = lint_other, public; ${tenantTable('public.lint_t', fnPolicy(fnScope, fnScope))}`))
+      .toContain('tenant-policy lint_t.p');
+  });
+
+  it("leaves the caller's search_path as it found it", async () => {
+    const path = await withOwner(t.platform.db, async (tx) => {
+      await tx.exec('SET LOCAL search_path = pg_temp, public');
+      await lintSchema(tx);
+      return (await tx.query<{ path: string }>(sql`SELECT current_setting('search_path') AS path`))[0]?.path;
+    });
+    expect(path).toBe('pg_temp, public');
+  });
+
+  it('fails the context functions policies trust once they are redefined', async () => {
+    const fixed = `'${'0'.repeat(8)}-0000-0000-0000-${'0'.repeat(12)}'`;
+    for (const [ddl, fn] of [
+      [`CREATE OR REPLACE FUNCTION ocsuite_current_tenant() RETURNS uuid LANGUAGE sql STABLE RETURN ${fixed}::uuid;`, 'ocsuite_current_tenant'],
+      [`CREATE OR REPLACE FUNCTION ocsuite_current_user() RETURNS uuid LANGUAGE sql STABLE AS $$ SELECT ${fixed}::uuid $$;`, 'ocsuite_current_user'],
+      [`ALTER FUNCTION ocsuite_current_tenant() SET app.tenant_id = ${fixed};`, 'ocsuite_current_tenant'],
+      ['ALTER FUNCTION ocsuite_current_user() SECURITY DEFINER;', 'ocsuite_current_user'],
+      ['ALTER FUNCTION ocsuite_current_tenant() OWNER TO ocsuite_runtime;', 'ocsuite_current_tenant'],
+    ] as const) {
+      expect(await lintWith(ddl), ddl).toContain(`context-function ${fn}`);
+    }
   });
 });
 

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { sql } from 'drizzle-orm';
+import { sql, type SQL } from 'drizzle-orm';
+import type { Session } from '../../src/db/client.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withOwner, withTenant, TenantContextError } from '../../src/db/transaction.ts';
 import { bearer, json, signup, startApp, type Account, type TestApp } from '../support/app.ts';
+import { rolledBack } from '../support/rolled-back.ts';
 
 /**
  * RLS is the second wall: these queries skip the application's services and
@@ -77,6 +79,39 @@ describe('RLS with the application filters bypassed', () => {
     const [count] = await withOwner(t.platform.db, (tx) =>
       tx.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM knowledge_entries WHERE tenant_id IN (${a.tenantId}, ${b.tenantId})`));
     expect(count?.n).toBe(2);
+  });
+
+  it('isolates a table made with ocsuite_enable_tenant_rls like the hand-written policies (migration 0014)', async () => {
+    const as = (tenantId: string, userId = '') => sql`SELECT set_config('app.tenant_id', ${tenantId}, true), set_config('app.user_id', ${userId}, true)`;
+    const refused = async (tx: Session, statement: SQL) => {
+      await tx.exec('SAVEPOINT attempt');
+      const error = await tx.query(statement).then(() => null, (err: Error) => err);
+      await tx.exec('ROLLBACK TO SAVEPOINT attempt');
+      return error?.message;
+    };
+    const seen = await rolledBack(t.platform.db, async (tx) => {
+      await tx.exec(`CREATE TABLE rls_helper (tenant_id uuid NOT NULL, id int NOT NULL, PRIMARY KEY (tenant_id, id));
+        SELECT ocsuite_enable_tenant_rls('rls_helper'); GRANT SELECT, INSERT, UPDATE ON rls_helper TO ocsuite_runtime;
+        SET LOCAL ROLE ocsuite_runtime`);
+      await tx.query(as(b.tenantId));
+      await tx.query(sql`INSERT INTO rls_helper VALUES (${b.tenantId}, 2)`);
+      await tx.query(as(a.tenantId, a.userId));
+      await tx.query(sql`INSERT INTO rls_helper VALUES (${a.tenantId}, 1)`);
+      const rows = await tx.query(sql`SELECT id FROM rls_helper`);
+      const insertIntoB = await refused(tx, sql`INSERT INTO rls_helper VALUES (${b.tenantId}, 3)`);
+      const moveIntoB = await refused(tx, sql`UPDATE rls_helper SET tenant_id = ${b.tenantId}`);
+      const [context] = await tx.query(sql`SELECT ocsuite_current_tenant() AS tenant, ocsuite_current_user() AS user`);
+      await tx.query(as(''));
+      const unset = await tx.query(sql`SELECT id FROM rls_helper`);
+      return { rows, insertIntoB, moveIntoB, context, unset };
+    });
+    expect(seen).toEqual({
+      rows: [{ id: 1 }],
+      insertIntoB: expect.stringMatching(/row-level security/),
+      moveIntoB: expect.stringMatching(/row-level security/),
+      context: { tenant: a.tenantId, user: a.userId },
+      unset: [],
+    });
   });
 
   it('refuses tenant ids that are not UUIDs before any SQL is built', async () => {
