@@ -6,7 +6,7 @@ import { queryAsTenant, withIdentity, withMaintenance, withTenant, type TenantCo
 import type { AccessTokenIssuer } from './kernel/auth/access-tokens.ts';
 import type { Keyring } from './kernel/crypto/index.ts';
 import type { Mailer } from './kernel/mail/mailer.ts';
-import type { JobQueue } from './jobs/queue.ts';
+import type { JobQueue } from './kernel/jobs/port.ts';
 import type { Metrics } from './kernel/telemetry/metrics.ts';
 
 /** What every module receives: the kernel, already wired for this process. */

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
-import { validateIssuerConfig, type OidcIssuerConfig } from '../kernel/auth/oidc.ts';
-import { webhookKey } from '../kernel/webhooks/standard-webhooks.ts';
+import { validateIssuerConfig, type OidcIssuerConfig } from './oidc-issuers.ts';
+import { decodeWebhookSecret, WEBHOOK_SECRET_PREFIX } from './webhook-secret.ts';
 import type { Declared } from './parse.ts';
 
 type Annotations = Pick<Declared, 'env' | 'description' | 'errorMessage'>;
@@ -16,13 +16,10 @@ const url = (protocols: readonly string[], annotations: Annotations) =>
 
 /** The signer's own check (canonical base64, 16 to 128 bytes): a secret accepted here always signs. */
 const isWebhookSecret = (secret: string) => {
-  if (!secret.startsWith('whsec_')) return false;
-  try {
-    webhookKey(secret).fill(0);
-    return true;
-  } catch {
-    return false;
-  }
+  if (!secret.startsWith(WEBHOOK_SECRET_PREFIX)) return false;
+  const key = decodeWebhookSecret(secret);
+  key?.fill(0);
+  return key !== undefined;
 };
 
 const webhookSecret = (annotations: Annotations) =>

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isCryptoError } from '../kernel/crypto/errors.ts';
 import { CursorError } from '../kernel/pagination/keyset-cursor.ts';
+import { KernelError } from '../kernel/errors.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemError, unauthenticated } from './problem.ts';
 
 /** PostgreSQL error codes that are the client's fault, mapped to problems; anything else is a 500. */
@@ -33,7 +34,7 @@ function fromDatabase(err: { code?: string }): ProblemError | undefined {
 }
 
 export function toProblem(err: FastifyError & { code?: string }): ProblemError {
-  if (err instanceof ProblemError) return err;
+  if (err instanceof KernelError) return ProblemError.of(err);
   // A request that raced its tenant's deletion: the tenant is gone, like its sessions.
   if (isCryptoError(err, 'ERR_TENANT_DELETED')) return unauthenticated('The tenant was deleted.');
   if (err instanceof CursorError) return new ProblemError('validation-failed', 400, 'The cursor is not one this API returned.');

@@ -1,31 +1,12 @@
 // RFC 9457 problem details. `type` is a stable URN per problem kind; nothing
 // internal (stack, SQL, ids of other tenants) ever goes into a problem body.
+// The kernel raises coded errors (kernel/errors.ts); this file is the one place
+// that gives each kind its HTTP status.
+import { KernelError, type ErrorKind } from '../kernel/errors.ts';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
-export type ProblemKind =
-  | 'validation-failed'
-  | 'unauthenticated'
-  | 'forbidden'
-  | 'not-found'
-  | 'conflict'
-  | 'rate-limited'
-  | 'payload-too-large'
-  | 'unsupported-media-type'
-  | 'tenant-required'
-  | 'signup-disabled'
-  | 'invalid-credentials'
-  | 'invalid-token'
-  | 'role-escalation'
-  | 'last-owner'
-  | 'mfa-required'
-  | 'step-up-required'
-  | 'locked-out'
-  | 'refresh-race'
-  | 'service-unavailable'
-  | 'queue-full'
-  | 'request-timeout'
-  | 'internal';
+export type ProblemKind = ErrorKind;
 
 const titles: Record<ProblemKind, string> = {
   'validation-failed': 'Request validation failed',
@@ -41,6 +22,7 @@ const titles: Record<ProblemKind, string> = {
   'invalid-credentials': 'Invalid credentials',
   'invalid-token': 'Invalid or expired token',
   'role-escalation': 'Role assignment not allowed',
+  'role-in-use': 'The role is assigned to members',
   'last-owner': 'A tenant must keep at least one owner',
   'mfa-required': 'Multi-factor authentication is required',
   'step-up-required': 'Confirm with your second factor',
@@ -56,12 +38,36 @@ export function problemType(kind: ProblemKind): string {
   return `urn:ocsuite:problem:${kind}`;
 }
 
+/** The status of each kernel error kind (a route may still raise a problem of a kind with another status). */
+const statusOf: Record<ProblemKind, number> = {
+  'validation-failed': 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  'not-found': 404,
+  conflict: 409,
+  'rate-limited': 429,
+  'payload-too-large': 413,
+  'unsupported-media-type': 415,
+  'tenant-required': 400,
+  'signup-disabled': 403,
+  'invalid-credentials': 401,
+  'invalid-token': 401,
+  'role-escalation': 403,
+  'role-in-use': 409,
+  'last-owner': 409,
+  'mfa-required': 403,
+  'step-up-required': 403,
+  'locked-out': 429,
+  'refresh-race': 409,
+  'service-unavailable': 503,
+  'queue-full': 503,
+  'request-timeout': 408,
+  internal: 500,
+};
+
 /** An error that becomes a problem+json response; `code` is stable for clients. */
-export class ProblemError extends Error {
-  readonly kind: ProblemKind;
+export class ProblemError extends KernelError {
   readonly status: number;
-  readonly detail: string | undefined;
-  readonly extensions: Record<string, unknown> | undefined;
   readonly headers: Record<string, string> | undefined;
 
   constructor(
@@ -70,17 +76,23 @@ export class ProblemError extends Error {
     detail?: string,
     options?: { extensions?: Record<string, unknown>; headers?: Record<string, string> },
   ) {
-    super(detail ?? titles[kind]);
+    super(kind, detail, options?.extensions ? { extensions: options.extensions } : {});
     this.name = 'ProblemError';
-    this.kind = kind;
+    this.message = detail ?? titles[kind];
     this.status = status;
-    this.detail = detail;
-    this.extensions = options?.extensions;
     this.headers = options?.headers;
   }
 
-  get code(): string {
-    return `OCS_${this.kind.toUpperCase().replaceAll('-', '_')}`;
+  /** A kernel error as the problem its kind stands for. */
+  static of(err: KernelError): ProblemError {
+    if (err instanceof ProblemError) return err;
+    const headers: Record<string, string> = {};
+    if (err.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.retryAfterSeconds);
+    if (err.kind === 'unauthenticated') headers['www-authenticate'] = 'Bearer';
+    return new ProblemError(err.kind, statusOf[err.kind], err.detail, {
+      ...(err.extensions ? { extensions: err.extensions } : {}),
+      ...(Object.keys(headers).length > 0 ? { headers } : {}),
+    });
   }
 
   toBody(requestId: string): Record<string, unknown> {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { recordAuditEventNow, type AuditTransactions } from '../kernel/audit/events.ts';
 import { signWebhook } from '../kernel/webhooks/index.ts';
-import type { JobQueue, QueueDefinition } from './queue.ts';
+import type { JobQueue, QueueDefinition } from '../kernel/jobs/port.ts';
 
 /**
  * Alert events (seed 000 phase 3: "hook core logs/alerts into n8n alerts/*

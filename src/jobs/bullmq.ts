@@ -2,7 +2,7 @@ import { DelayedError, Queue, UnrecoverableError, Worker, type Job } from 'bullm
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { DriverJob, DriverQueue, DriverSchedule, DriverWorkOptions, JobDriver } from './driver.ts';
-import type { QueueCounts } from './queue.ts';
+import type { QueueCounts } from '../kernel/jobs/port.ts';
 
 export interface BullMqOptions {
   url: string;

@@ -1,4 +1,4 @@
-import type { DriverName, QueueCounts } from './queue.ts';
+import type { DriverName, QueueCounts } from '../kernel/jobs/port.ts';
 
 /**
  * What a queue driver does; everything that must behave the same on both

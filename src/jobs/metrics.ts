@@ -2,7 +2,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Database } from '../db/client.ts';
 import { withMaintenance } from '../db/transaction.ts';
 import { countDead } from './dead-letters.ts';
-import type { JobQueue } from './queue.ts';
+import type { JobQueue } from '../kernel/jobs/port.ts';
 
 export interface JobMetrics {
   attempts: Counter<'queue' | 'result'>;

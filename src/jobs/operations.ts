@@ -1,9 +1,9 @@
-import { JobDefinitionError } from './errors.ts';
+import { JobDefinitionError } from '../kernel/jobs/errors.ts';
 import type { Database, Session } from '../db/client.ts';
 import { withMaintenance, withTenant, type TransactionOptions } from '../db/transaction.ts';
 import { recordAuditEvent, type AuditEventInput } from '../kernel/audit/events.ts';
 import { claimForRetry, discard, finishRetry, listAllDeadLetters, listTenantDeadLetters, locate, type DeadLetter, type ListFilter, type Table } from './dead-letters.ts';
-import type { JobQueue } from './queue.ts';
+import type { JobQueue } from '../kernel/jobs/port.ts';
 
 /**
  * What operators and tenant admins do with dead letters: list, inspect, retry,

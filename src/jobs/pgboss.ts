@@ -2,7 +2,7 @@ import { PgBoss, type Db, type Job, type JobResult } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.ts';
 import type { DriverJob, DriverQueue, DriverSchedule, DriverWorkOptions, JobDriver, Outcome } from './driver.ts';
-import type { QueueCounts } from './queue.ts';
+import type { QueueCounts } from '../kernel/jobs/port.ts';
 
 /**
  * pg-boss on the embedded PGlite goes through the database's lease queue, so a

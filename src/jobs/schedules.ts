@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
 import { withMaintenance } from '../db/transaction.ts';
-import type { PlatformHandler, QueueDefinition } from './queue.ts';
+import type { PlatformHandler, QueueDefinition } from '../kernel/jobs/port.ts';
 import { accessLogPruneHandler, checkpointPublishHandler } from '../kernel/audit/jobs.ts';
 import { keyRotationHandler } from '../kernel/crypto/rotation-schedule.ts';
 

@@ -8,7 +8,7 @@ import { registerJobMetrics } from './metrics.ts';
 import { FailureMonitor } from './monitor.ts';
 import { openDriver, type OpenJobsOptions } from './open.ts';
 import { SCHEDULES, scheduleQueue } from './schedules.ts';
-import type { JobQueue } from './queue.ts';
+import type { JobQueue } from '../kernel/jobs/port.ts';
 import { JobSystem } from './system.ts';
 
 export interface StartJobsOptions {

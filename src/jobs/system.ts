@@ -7,11 +7,11 @@ import { recordPlatformDeadLetter, recordTenantDeadLetter } from './dead-letters
 import type { DriverJob, JobDriver, Outcome } from './driver.ts';
 import { idempotentJobId, parseEnvelope, seal, type Envelope } from './envelope.ts';
 import { isUuid } from '../kernel/ids.ts';
-import { JobDefinitionError, JobTimeoutError, PoisonError, QueueFullError, TenantRefusedError } from './errors.ts';
+import { JobDefinitionError, JobTimeoutError, PoisonError, QueueFullError, TenantRefusedError } from '../kernel/jobs/errors.ts';
 import { TenantSlots } from './fairness.ts';
 import type {
   DriverName, EnqueueOptions, EnqueueResult, JobHandler, JobInfo, JobQueue, PlatformHandler, QueueCounts, QueueDefinition, TenantHandler,
-} from './queue.ts';
+} from '../kernel/jobs/port.ts';
 
 export type AttemptResult = 'completed' | 'failed' | 'dead';
 

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { withOwner } from '../../src/db/transaction.ts';
-import { QueueFullError } from '../../src/jobs/errors.ts';
+import { QueueFullError } from '../../src/kernel/jobs/errors.ts';
 import { MAIL_QUEUE } from '../../src/kernel/mail/delivery.ts';
 import { bearer, json, signup, startApp, uniqueEmail, type TestApp } from '../support/app.ts';
 

@@ -4,9 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/client.ts';
 import { withTenant } from '../../src/db/transaction.ts';
 import type { JobDriver } from '../../src/jobs/driver.ts';
-import { PoisonError, QueueFullError } from '../../src/jobs/errors.ts';
+import { ProblemError } from '../../src/http/problem.ts';
+import { PoisonError, QueueFullError } from '../../src/kernel/jobs/errors.ts';
 import { retryDeadLetter } from '../../src/jobs/operations.ts';
-import type { JobInfo, QueueDefinition } from '../../src/jobs/queue.ts';
+import type { JobInfo, QueueDefinition } from '../../src/kernel/jobs/port.ts';
 import type { JobSystem } from '../../src/jobs/system.ts';
 import {
   createTenant, deadLetters, driverCases, eventually, newSystem, Observed, queueName, setTenantStatus, TX,
@@ -172,7 +173,8 @@ describe.each(driverCases)('job queue contract: $label', (c) => {
     for (let i = 0; i < 3; i++) await jobs.send(q, { i });
     const err = await jobs.send(q, { i: 3 }).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(QueueFullError);
-    const full = err as QueueFullError;
+    // The kernel's coded error, as the HTTP layer answers it.
+    const full = ProblemError.of(err as QueueFullError);
     expect(full.status).toBe(503);
     expect(full.headers?.['retry-after']).toBe('10');
     expect(full.toBody('req-1')).toMatchObject({ type: 'urn:ocsuite:problem:queue-full', status: 503, retryAfter: 10 });

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withOwner } from '../../src/db/transaction.ts';
-import { PoisonError } from '../../src/jobs/errors.ts';
-import type { JobInfo } from '../../src/jobs/queue.ts';
+import { PoisonError } from '../../src/kernel/jobs/errors.ts';
+import type { JobInfo } from '../../src/kernel/jobs/port.ts';
 import { addMember, bearer, json, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 import { eventually, queueName } from './support.ts';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
-import type { JobInfo } from '../../src/jobs/queue.ts';
+import type { JobInfo } from '../../src/kernel/jobs/port.ts';
 import { eventually } from '../jobs/support.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../src/db/transaction.ts';

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyChecks } from '../../src/cli/keys.ts';
 import { loadConfig } from '../../src/config/config.ts';
-import type { JobInfo } from '../../src/jobs/queue.ts';
+import type { JobInfo } from '../../src/kernel/jobs/port.ts';
 import { SCHEDULES } from '../../src/jobs/schedules.ts';
 import { isCryptoError, openWithMasterKey, unwrapDataKey } from '../../src/kernel/crypto/index.ts';
 import { masterKeyDependencies, retireMasterKey } from '../../src/kernel/crypto/master-key-store.ts';

@@ -1,4 +1,4 @@
-import { ProblemError } from '../../http/problem.ts';
+import { KernelError } from '../errors.ts';
 import { highestRank, rankOf, type Role } from './permissions.ts';
 
 /**
@@ -9,12 +9,12 @@ import { highestRank, rankOf, type Role } from './permissions.ts';
 export function assertMayAssign(actorRoles: readonly Role[], targetCurrent: Role | null, targetNext: Role | null): void {
   const actor = highestRank(actorRoles);
   if (targetNext !== null && rankOf(targetNext) > actor) {
-    throw new ProblemError('role-escalation', 403, `You cannot grant the ${targetNext} role, which is above your own.`);
+    throw new KernelError('role-escalation', `You cannot grant the ${targetNext} role, which is above your own.`);
   }
   if (targetCurrent !== null && rankOf(targetCurrent) > actor) {
-    throw new ProblemError('role-escalation', 403, `You cannot change a member whose role (${targetCurrent}) is above your own.`);
+    throw new KernelError('role-escalation', `You cannot change a member whose role (${targetCurrent}) is above your own.`);
   }
   if (targetCurrent === 'owner' && actor < rankOf('owner')) {
-    throw new ProblemError('role-escalation', 403, 'Only an owner can change or remove an owner.');
+    throw new KernelError('role-escalation', 'Only an owner can change or remove an owner.');
   }
 }

@@ -9,7 +9,7 @@
  * alerted — never silently skipped.
  */
 import type { Database } from '../../db/client.ts';
-import type { PlatformHandler } from '../../jobs/queue.ts';
+import type { PlatformHandler } from '../jobs/port.ts';
 import { AuditError } from './errors.ts';
 import { DEFAULT_RETENTION_DAYS, pruneAccessLogs } from './retention.ts';
 import { auditKernelOfDb } from './service.ts';

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
-import { unauthenticated } from '../../http/problem.ts';
+import { KernelError } from '../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { permissionsOf } from '../access/permissions.ts';
 import { InvalidTokenError } from './access-tokens.ts';
@@ -41,6 +41,8 @@ export interface Authenticated {
  * verification. Refused external tokens are logged and counted by reason,
  * never with the token.
  */
+const unauthenticated = (detail: string) => new KernelError('unauthenticated', detail);
+
 export function createAuthenticator(platform: Platform) {
   // Wall-clock time, read on every check (no ttlResolution debounce), like every expiry it is compared with.
   const clock = { perf: { now: () => Date.now() }, ttlResolution: 0 };

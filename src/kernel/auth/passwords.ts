@@ -1,5 +1,5 @@
 import { hash, verify } from '@node-rs/argon2';
-import { ProblemError } from '../../http/problem.ts';
+import { KernelError } from '../errors.ts';
 import { passwordProblem, passwordProblemText } from './password-policy.ts';
 
 // argon2id with OWASP's minimum profile (19 MiB, t=2, p=1).
@@ -9,7 +9,7 @@ export { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './password-policy.ts';
 
 export function assertPasswordAcceptable(password: string, context: { email?: string | undefined } = {}): void {
   const problem = passwordProblem(password, context);
-  if (problem) throw new ProblemError('validation-failed', 400, passwordProblemText[problem], { extensions: { reason: `password-${problem}` } });
+  if (problem) throw new KernelError('validation-failed', passwordProblemText[problem], { extensions: { reason: `password-${problem}` } });
 }
 
 export function hashPassword(password: string): Promise<string> {

@@ -1,5 +1,5 @@
 import type { Database } from '../../db/client.ts';
-import type { PlatformHandler } from '../../jobs/queue.ts';
+import type { PlatformHandler } from '../jobs/port.ts';
 import type { Keyring } from './keyring.ts';
 import { rotateTenantKeys } from './rotation.ts';
 

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Session } from '../../db/client.ts';
-import { ProblemError } from '../../http/problem.ts';
+import { KernelError } from '../errors.ts';
 
 /**
  * Brute-force protection for credential checks (login, MFA, reset, invitation
@@ -44,7 +44,7 @@ const lockSeconds = (failures: number, policy: ThrottlePolicy) =>
   Math.min(policy.maxLockSeconds, policy.baseLockSeconds * 2 ** Math.max(0, failures - policy.maxFailures));
 
 const lockedOut = (wait: number) =>
-  new ProblemError('locked-out', 429, `Too many failed attempts; try again in ${wait} s.`, { headers: { 'retry-after': String(wait) } });
+  new KernelError('locked-out', `Too many failed attempts; try again in ${wait} s.`, { retryAfterSeconds: wait });
 
 /**
  * One upsert: counts an attempt on `key` unless it is locked now; returns the

@@ -1,7 +1,7 @@
 import { masterKeyIdOfSealed, openWithMasterKey, sealWithMasterKey, type Keyring } from '../crypto/index.ts';
 import type { KeyDependency } from '../crypto/master-key-store.ts';
-import { PoisonError } from '../../jobs/errors.ts';
-import type { JobQueue, QueueDefinition } from '../../jobs/queue.ts';
+import { PoisonError } from '../jobs/errors.ts';
+import type { JobQueue, QueueDefinition } from '../jobs/port.ts';
 import type { Mailer, OutgoingMail } from './mailer.ts';
 
 export const MAIL_QUEUE: QueueDefinition = {

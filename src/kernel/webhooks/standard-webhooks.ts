@@ -7,8 +7,9 @@
  * Receivers refuse timestamps outside a tolerance (5 minutes) to stop replays.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { CANONICAL_BASE64, decodeWebhookSecret, WEBHOOK_SECRET_PREFIX } from '../../config/webhook-secret.ts';
 
-export const WEBHOOK_SECRET_PREFIX = 'whsec_';
+export { WEBHOOK_SECRET_PREFIX };
 export const DEFAULT_TOLERANCE_SECONDS = 300;
 
 // A type alias (not an interface) so it is assignable to a plain header record.
@@ -36,7 +37,6 @@ export class WebhookError extends Error {
   }
 }
 
-const CANONICAL_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 // Bound the work an attacker can make a receiver do.
 const MAX_SIGNATURES = 10;
 const MAX_ID_LENGTH = 256;
@@ -44,10 +44,8 @@ const MAX_ID_LENGTH = 256;
 /** The HMAC key of a `whsec_<base64>` secret (the prefix is optional, as in the reference libraries). */
 export function webhookKey(secret: string): Buffer {
   if (typeof secret !== 'string') throw new WebhookError('ERR_WEBHOOK_SECRET_INVALID', 'webhook secret must be a string');
-  const encoded = secret.startsWith(WEBHOOK_SECRET_PREFIX) ? secret.slice(WEBHOOK_SECRET_PREFIX.length) : secret;
-  const key = CANONICAL_BASE64.test(encoded) ? Buffer.from(encoded, 'base64') : undefined;
-  // The spec recommends 24 to 64 random bytes; refuse anything too short to be a key.
-  if (!key || key.length < 16 || key.length > 128) {
+  const key = decodeWebhookSecret(secret);
+  if (!key) {
     throw new WebhookError('ERR_WEBHOOK_SECRET_INVALID', 'webhook secret must be whsec_ followed by base64 of 16 to 128 bytes');
   }
   return key;

@@ -3,7 +3,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { sql } from 'drizzle-orm';
 import { principalOf } from '../../http/authenticate.ts';
 import { ProblemError } from '../../http/problem.ts';
-import { QueueFullError } from '../../jobs/errors.ts';
+import { QueueFullError } from '../../kernel/jobs/errors.ts';
 import { enqueueMail, MAIL_QUEUE } from '../../kernel/mail/delivery.ts';
 import { hashOpaqueToken, newOpaqueToken, tokenPattern } from '../../kernel/auth/opaque-token.ts';
 import { assertPasswordAcceptable, hashPassword } from '../../kernel/auth/passwords.ts';

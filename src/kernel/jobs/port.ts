@@ -1,4 +1,4 @@
-import type { Session } from '../db/client.ts';
+import type { Session } from '../../db/client.ts';
 
 /**
  * The job queue port every module uses (DESIGN.md §4, §5). Jobs that touch

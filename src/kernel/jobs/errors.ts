@@ -1,20 +1,16 @@
-import { ProblemError } from '../http/problem.ts';
+import { KernelError } from '../errors.ts';
 
 /**
- * Backpressure: the queue holds its maximum of waiting jobs. It is a problem
- * (503 + Retry-After) wherever it surfaces in a request, so every route that
- * enqueues answers the same way without catching it.
+ * Backpressure: the queue holds its maximum of waiting jobs. A coded error
+ * (`queue-full`, 503 + Retry-After on HTTP) wherever it surfaces in a request,
+ * so every route that enqueues answers the same way without catching it.
  */
-export class QueueFullError extends ProblemError {
+export class QueueFullError extends KernelError {
   readonly queue: string;
-  readonly retryAfterSeconds: number;
+  declare readonly retryAfterSeconds: number;
   constructor(queue: string, retryAfterSeconds: number) {
-    super('queue-full', 503, 'The job queue is at capacity; retry later.', {
-      headers: { 'retry-after': String(retryAfterSeconds) },
-      extensions: { retryAfter: retryAfterSeconds },
-    });
+    super('queue-full', 'The job queue is at capacity; retry later.', { retryAfterSeconds, extensions: { retryAfter: retryAfterSeconds } });
     this.queue = queue;
-    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
