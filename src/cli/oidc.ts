@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
-import { sql } from 'drizzle-orm';
 import type { Config } from '../config/config.ts';
 import { openMigrationDatabase } from '../db/open.ts';
 import { withIdentity } from '../db/transaction.ts';
 import { isUuid } from '../kernel/ids.ts';
+import { listExternalTenants, mapExternalTenant } from '../modules/identity/external-tenants.ts';
 
 const USAGE = `usage: ocsuite oidc map-tenant --issuer URL --org EXTERNAL_ID --tenant TENANT_ID
        ocsuite oidc list`;
@@ -34,21 +34,17 @@ export async function oidcCommand(config: Config, argv: string[]): Promise<numbe
   try {
     const opts = { statementTimeoutMs: config.statementTimeoutMs };
     if (sub === 'list') {
-      const rows = await withIdentity(db, opts, (tx) => tx.query<{ issuer: string; external_id: string; tenant_id: string }>(sql`
-        SELECT issuer, external_id, tenant_id FROM external_tenants ORDER BY issuer, external_id`));
-      for (const r of rows) console.log(`${r.issuer}  ${r.external_id}  →  ${r.tenant_id}`);
+      const mappings = await withIdentity(db, opts, listExternalTenants);
+      for (const m of mappings) console.log(`${m.issuer}  ${m.externalId}  →  ${m.tenantId}`);
       return 0;
     }
-    // The identity role has no INSERT here on purpose: mapping is an operator act, as the owner.
+    // As the owner: the identity role may not map (see mapExternalTenant).
     const client = await db.acquire();
     try {
-      const [tenant] = await client.query<{ id: string }>(sql`SELECT id FROM tenants WHERE id = ${values.tenant!}`);
-      if (!tenant) {
+      if (!(await mapExternalTenant(client, { issuer: values.issuer!, externalId: values.org!, tenantId: values.tenant! }))) {
         console.error(`no tenant ${values.tenant}`);
         return 1;
       }
-      await client.query(sql`INSERT INTO external_tenants (issuer, external_id, tenant_id) VALUES (${values.issuer!}, ${values.org!}, ${values.tenant!})
-        ON CONFLICT (issuer, external_id) DO UPDATE SET tenant_id = EXCLUDED.tenant_id`);
       console.log(`mapped ${values.issuer} organisation ${values.org} to tenant ${values.tenant}`);
       return 0;
     } finally {

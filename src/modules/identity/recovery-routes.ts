@@ -1,21 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
-import { sql } from 'drizzle-orm';
 import { principalOf } from '../../http/authenticate.ts';
 import { ProblemError } from '../../http/problem.ts';
-import { QueueFullError } from '../../kernel/jobs/errors.ts';
-import { enqueueMail, MAIL_QUEUE } from '../../kernel/mail/delivery.ts';
-import { hashOpaqueToken, newOpaqueToken, tokenPattern } from '../../kernel/auth/opaque-token.ts';
-import { assertPasswordAcceptable, hashPassword } from '../../kernel/auth/passwords.ts';
-import { claimAttempt, countRequest, IP_POLICY, recordFailure, releaseAttempt, secondsLocked, throttleKey } from '../../kernel/limits/login-throttle.ts';
+import { tokenPattern } from '../../kernel/auth/opaque-token.ts';
 import type { Platform } from '../../platform.ts';
-import { recordAuditEvent } from '../../kernel/audit/events.ts';
+import { createRecoveryService } from './recovery-service.ts';
 import { Email, Password } from './schemas.ts';
 
 const strict = { additionalProperties: false } as const;
-const TOKEN_TTL_SECONDS = 1800;
 const Accepted = Type.Object({ status: Type.Literal('accepted'), detail: Type.String() });
-const invalidToken = () => new ProblemError('invalid-token', 401, 'The link is invalid, expired or already used.');
 
 /**
  * Password reset and email verification by mailed, single-use, 30-minute
@@ -25,65 +18,13 @@ const invalidToken = () => new ProblemError('invalid-token', 401, 'The link is i
 export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
   const tags = ['identity'];
   const accepted = { status: 'accepted' as const, detail: 'If an account exists for this address, a link is on its way.' };
-
-  /**
-   * Stores a one-time token and queues its mail. A full mail queue stores nothing: the caller
-   * answers as for an unknown address (a 503 here would tell who has an account).
-   */
-  async function sendToken(user: { id: string; email: string }, purpose: 'password-reset' | 'email-verification'): Promise<void> {
-    const { token, hash } = newOpaqueToken(purpose === 'password-reset' ? 'ocs_pr' : 'ocs_ev');
-    const path = purpose === 'password-reset' ? 'reset-password' : 'verify-email';
-    const link = `${platform.config.publicUrl}/${path}#token=${token}`;
-    let stored = false;
-    try {
-      await platform.jobs.assertRoom(MAIL_QUEUE.name);
-      await platform.withIdentity((tx) => tx.query(sql`
-        INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at) VALUES (${hash}, ${user.id}, ${purpose}, now() + make_interval(secs => ${TOKEN_TTL_SECONDS}))`));
-      stored = true;
-      await enqueueMail(platform.jobs, platform.keyring, {
-        to: user.email,
-        subject: purpose === 'password-reset' ? 'Reset your OC-Suite password' : 'Confirm your OC-Suite email address',
-        text: `${purpose === 'password-reset' ? 'Someone asked to reset the password of this account.' : 'Confirm this address for your OC-Suite account.'}\n\n${link}\n\nThe link works once and expires in 30 minutes. If this was not you, ignore this mail.`,
-      });
-    } catch (err) {
-      // Filled up in between: the stored token is withdrawn, the answer stays the same.
-      if (stored) await platform.withIdentity((tx) => tx.query(sql`UPDATE user_tokens SET used_at = now() WHERE token_hash = ${hash}`)).catch(() => {});
-      if (!(err instanceof QueueFullError)) throw err;
-      app.log.warn({ purpose }, 'mail queue full: a one-time token was not sent');
-    }
-  }
-
-  /** Consumes a token of `purpose`; throttled per IP so guessing is pointless as well as hopeless. */
-  async function consume(token: string, purpose: 'password-reset' | 'email-verification', ip: string): Promise<string> {
-    const key = throttleKey.ip(ip);
-    await claimAttempt(platform.withIdentity, [{ key, policy: IP_POLICY }]);
-    const [row] = await platform.withIdentity(async (tx) => {
-      const used = await tx.query<{ user_id: string }>(sql`
-        UPDATE user_tokens SET used_at = now()
-        WHERE token_hash = ${hashOpaqueToken(token)} AND purpose = ${purpose} AND used_at IS NULL AND expires_at > now()
-        RETURNING user_id`);
-      if (used.length > 0) await releaseAttempt(tx, key);
-      return used;
-    });
-    if (!row) {
-      await platform.withIdentity((tx) => recordFailure(tx, key, IP_POLICY));
-      throw invalidToken();
-    }
-    return row.user_id;
-  }
+  const recovery = createRecoveryService(platform, { log: app.log, onSessionsRevoked: (ids) => ids.forEach((id) => app.forgetSession(id)) });
 
   app.post('/auth/password-reset', {
     config: { security: { policy: 'public', rateClass: 'auth' } },
     schema: { tags, body: Type.Object({ email: Email }, strict), response: { 202: Accepted } },
   }, async (req, reply) => {
-    const key = throttleKey.reset(req.body.email);
-    const locked = await platform.withIdentity((tx) => secondsLocked(tx, [key]));
-    const [user] = locked > 0 ? [] : await platform.withIdentity(async (tx) => {
-      // Every request counts, so one address cannot be flooded with mail.
-      await countRequest(tx, key, { maxFailures: 5, windowSeconds: 3600, baseLockSeconds: 900, maxLockSeconds: 3600 });
-      return tx.query<{ id: string; email: string }>(sql`SELECT id, email FROM users WHERE email_normalized = lower(${req.body.email}) AND password_hash IS NOT NULL`);
-    });
-    if (user) await sendToken(user, 'password-reset');
+    await recovery.requestPasswordReset(req.body.email);
     return reply.code(202).send(accepted);
   });
 
@@ -91,26 +32,7 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
     config: { security: { policy: 'public', rateClass: 'auth' } },
     schema: { tags, body: Type.Object({ token: Type.String({ pattern: tokenPattern('ocs_pr') }), password: Password }, strict), response: { 204: Type.Null() } },
   }, async (req, reply) => {
-    // The policy knows the account's email (a password derived from it is refused): read, not consumed, here.
-    const [owner] = await platform.withIdentity((tx) => tx.query<{ email: string }>(sql`
-      SELECT u.email FROM user_tokens k JOIN users u ON u.id = k.user_id
-      WHERE k.token_hash = ${hashOpaqueToken(req.body.token)} AND k.purpose = 'password-reset' AND k.used_at IS NULL AND k.expires_at > now()`));
-    assertPasswordAcceptable(req.body.password, owner ? { email: owner.email } : {});
-    const passwordHash = await hashPassword(req.body.password);
-    const userId = await consume(req.body.token, 'password-reset', req.ip);
-    const revoked = await platform.withIdentity(async (tx) => {
-      await tx.query(sql`UPDATE users SET password_hash = ${passwordHash}, updated_at = now() WHERE id = ${userId}`);
-      await tx.query(sql`UPDATE user_tokens SET used_at = now() WHERE user_id = ${userId} AND purpose = 'password-reset' AND used_at IS NULL`);
-      const ended = await tx.query<{ id: string }>(sql`
-        UPDATE sessions SET revoked_at = now(), revoked_reason = 'password-reset' WHERE user_id = ${userId} AND revoked_at IS NULL RETURNING id`);
-      // An account spans tenants: the reset is an event of the platform log.
-      await recordAuditEvent(tx, {
-        tenantId: null, actor: { type: 'user', id: userId }, action: 'auth.password_reset', target: { type: 'user', id: userId },
-        outcome: 'success', metadata: { sessionsEnded: ended.length },
-      });
-      return ended;
-    });
-    revoked.forEach((s) => app.forgetSession(s.id));
+    await recovery.resetPassword(req.body.token, req.body.password, req.ip);
     return reply.code(204).send(null);
   });
 
@@ -120,9 +42,7 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
   }, async (req, reply) => {
     const p = principalOf(req);
     if (!p.userId) throw new ProblemError('forbidden', 403, 'Only a signed-in user has an email address.');
-    const [user] = await platform.withIdentity((tx) => tx.query<{ id: string; email: string }>(sql`
-      SELECT id, email FROM users WHERE id = ${p.userId} AND email_verified_at IS NULL`));
-    if (user) await sendToken(user, 'email-verification');
+    await recovery.requestEmailVerification(p.userId);
     return reply.code(202).send({ status: 'accepted', detail: 'A confirmation link is on its way if the address is not yet confirmed.' });
   });
 
@@ -130,8 +50,7 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
     config: { security: { policy: 'public', rateClass: 'auth' } },
     schema: { tags, body: Type.Object({ token: Type.String({ pattern: tokenPattern('ocs_ev') }) }, strict), response: { 204: Type.Null() } },
   }, async (req, reply) => {
-    const userId = await consume(req.body.token, 'email-verification', req.ip);
-    await platform.withIdentity((tx) => tx.query(sql`UPDATE users SET email_verified_at = now() WHERE id = ${userId} AND email_verified_at IS NULL`));
+    await recovery.verifyEmail(req.body.token, req.ip);
     return reply.code(204).send(null);
   });
 };

@@ -1,7 +1,11 @@
 import { sql } from 'drizzle-orm';
 import type { Session } from '../../db/client.ts';
-import type { Role } from '../../kernel/access/permissions.ts';
+import { notFound } from '../../http/problem.ts';
+import { assertMayAssign } from '../../kernel/access/assignment.ts';
+import { isRole, type Role } from '../../kernel/access/permissions.ts';
+import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { newOpaqueToken } from '../../kernel/auth/opaque-token.ts';
+import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import type { Platform } from '../../platform.ts';
 
 export interface ClientInfo {
@@ -64,7 +68,10 @@ export async function tokensFor(
   };
 }
 
-/** Revokes every live session of a user in the current tenant (runtime role; RLS scopes it). */
+/**
+ * Revokes every live session of a user: in the current tenant as the runtime
+ * role (RLS scopes it), in every tenant as the identity role.
+ */
 export async function revokeUserSessions(tx: Session, userId: string, reason: string): Promise<string[]> {
   const rows = await tx.query<{ id: string }>(sql`
     UPDATE sessions SET revoked_at = now(), revoked_reason = ${reason}
@@ -86,4 +93,53 @@ export async function issueMfaTicket(tx: Session, userId: string, tenantId: stri
   await tx.query(sql`INSERT INTO mfa_tickets (token_hash, user_id, tenant_id, expires_at)
     VALUES (${hash}, ${userId}, ${tenantId}, now() + make_interval(secs => ${MFA_TICKET_TTL}))`);
   return { mfaRequired: true, mfaTicket: token, expiresIn: MFA_TICKET_TTL };
+}
+
+/** Marks a session as holding a freshly proven second factor (MFA policy, step-up). */
+export async function markSecondFactorProven(tx: Session, sessionId: string): Promise<void> {
+  await tx.query(sql`UPDATE sessions SET mfa_at = now() WHERE id = ${sessionId}`);
+}
+
+/** Without a factor, no session of the user holds a proven one any more. */
+export async function forgetSecondFactorProofs(tx: Session, userId: string): Promise<void> {
+  await tx.query(sql`UPDATE sessions SET mfa_at = NULL WHERE user_id = ${userId}`);
+}
+
+export interface LiveSession {
+  id: string;
+  createdAt: Date;
+  lastUsedAt: Date;
+  userAgent: string | null;
+  ip: string | null;
+}
+
+/** The signed-in user's live sessions in the principal's tenant, most recently used first. */
+export async function listLiveSessions(platform: Platform, principal: Principal): Promise<LiveSession[]> {
+  const rows = await platform.queryAsTenant<{ id: string; created_at: Date; last_used_at: Date; user_agent: string | null; ip: string | null }>(contextOf(principal), sql`
+    SELECT id, created_at, last_used_at, user_agent, ip FROM sessions
+    WHERE user_id = ${principal.userId} AND revoked_at IS NULL AND expires_at > now() ORDER BY last_used_at DESC LIMIT 200`);
+  return rows.map((r) => ({ id: r.id, createdAt: r.created_at, lastUsedAt: r.last_used_at, userAgent: r.user_agent, ip: r.ip }));
+}
+
+/** Ends one live session of the signed-in user; false when there is none by that id. */
+export async function revokeOwnSession(platform: Platform, principal: Principal, sessionId: string): Promise<boolean> {
+  const rows = await platform.queryAsTenant(contextOf(principal), sql`
+    UPDATE sessions SET revoked_at = now(), revoked_reason = 'user-revoked'
+    WHERE id = ${sessionId} AND user_id = ${principal.userId} AND revoked_at IS NULL RETURNING id`);
+  return rows.length > 0;
+}
+
+/** An administrator ends a member's sessions (never a higher role's); returns the ended session ids. */
+export async function revokeMemberSessions(platform: Platform, principal: Principal, userId: string): Promise<string[]> {
+  return platform.withTenant(contextOf(principal), async (tx) => {
+    const [m] = await tx.query<{ role: string }>(sql`SELECT role FROM memberships WHERE user_id = ${userId}`);
+    if (!m || !isRole(m.role)) throw notFound('member');
+    if (userId !== principal.userId) assertMayAssign(principal.roles, m.role, null);
+    const ids = await revokeUserSessions(tx, userId, 'admin-revoked');
+    await recordAuditEvent(tx, {
+      tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'session.revoked', target: { type: 'user', id: userId },
+      outcome: 'success', reason: 'revoked by an administrator', metadata: { sessionsEnded: ids.length },
+    });
+    return ids;
+  });
 }
