@@ -21,7 +21,7 @@ import { tenantLog } from '../src/kernel/audit/logs.ts';
 import { auditKernel } from '../src/kernel/audit/service.ts';
 import { dbNodeReader } from '../src/kernel/translog/db-log.ts';
 import { perfectSubtrees, rootAt, verifyInclusion } from '../src/kernel/translog/index.ts';
-import type { Platform } from '../src/platform.ts';
+import type { Platform } from '../src/kernel/platform.ts';
 import { buildServer } from '../src/server.ts';
 import { autocannon, scratchDatabase } from './support.ts';
 

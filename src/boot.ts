@@ -18,7 +18,7 @@ import type { OpenJobsOptions } from './jobs/open.ts';
 import { startJobs, startWorkers, stopJobs } from './jobs/start.ts';
 import { createLogger } from './kernel/telemetry/logger.ts';
 import { createMetrics } from './kernel/telemetry/metrics.ts';
-import { bindTransactions, type Platform } from './platform.ts';
+import { bindTransactions, type Platform } from './kernel/platform.ts';
 
 export class StartupError extends Error {
   readonly code = 'ERR_STARTUP';

@@ -22,7 +22,7 @@ import { auditRoutes } from './modules/audit/routes.ts';
 import { connectorsRoutes } from './modules/connectors/routes.ts';
 import { tenantRoutes } from './modules/tenants/routes.ts';
 import { registerAuditHooks } from './http/access-log.ts';
-import type { Platform } from './platform.ts';
+import type { Platform } from './kernel/platform.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {

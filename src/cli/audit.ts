@@ -9,7 +9,7 @@ import type { Config } from '../config/config.ts';
 import { openDatabase } from '../db/open.ts';
 import { auditKernel } from '../kernel/audit/service.ts';
 import { createLogger } from '../kernel/telemetry/logger.ts';
-import { bindTransactions } from '../platform.ts';
+import { bindTransactions } from '../kernel/platform.ts';
 import type { CliIo } from './access-log.ts';
 
 const consoleIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error(l) };

@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import type { Config } from '../config/config.ts';
 import { ProblemError } from '../http/problem.ts';
 import { deleteTenant, NOT_ERASED } from '../modules/tenants/deletion.ts';
-import { bindTransactions } from '../platform.ts';
+import { bindTransactions } from '../kernel/platform.ts';
 import { openVault, operatorActor } from './keys.ts';
 import { isUuid } from '../kernel/ids.ts';
 

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AccessLogWriter, type AccessLine } from '../kernel/audit/access-log.ts';
 import { drainAuditWrites } from '../kernel/audit/background.ts';
-import { registerAuditRequestContext } from '../kernel/audit/request-context.ts';
-import type { Platform } from '../platform.ts';
+import { auditRequestOf, runWithAuditRequest } from '../kernel/audit/request-context.ts';
+import type { Platform } from '../kernel/platform.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -42,7 +42,10 @@ export function rawAccessLine(ip: string | undefined, status: number, requestId:
 
 /** Audit hooks of the HTTP server: the request scope of audit events, and the access log. */
 export function registerAuditHooks(app: FastifyInstance, platform: Platform): void {
-  registerAuditRequestContext(app);
+  // preHandler runs after body parsing, so the handler is called synchronously from `done`, inside the scope.
+  app.addHook('preHandler', (request, _reply, done) => {
+    runWithAuditRequest(auditRequestOf(request), done);
+  });
   registerAccessLog(app, platform);
   // Denials and failed logins recorded off the response path finish before the database closes.
   app.addHook('onClose', async () => drainAuditWrites());

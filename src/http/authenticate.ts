@@ -4,8 +4,9 @@ import { rankOf } from '../kernel/access/permissions.ts';
 import type { RouteSecurity } from '../kernel/access/policy.ts';
 import { createAuthenticator } from '../kernel/auth/authenticator.ts';
 import type { Principal } from '../kernel/auth/principal.ts';
-import type { Platform } from '../platform.ts';
+import type { Platform } from '../kernel/platform.ts';
 import { auditDenial } from '../kernel/audit/denials.ts';
+import { KernelError } from '../kernel/errors.ts';
 import { forbidden, ProblemError, unauthenticated } from './problem.ts';
 
 declare module 'fastify' {
@@ -55,8 +56,9 @@ export function registerAuthentication(app: FastifyInstance, platform: Platform)
   // Every refusal of an authenticated principal is an audit event of its tenant (not awaited):
   // the route policy's, and those of rules inside handlers (role escalation, last owner, …).
   app.addHook('onError', async (request, _reply, err) => {
-    if (request.principal && err instanceof ProblemError && err.status === 403) {
-      void auditDenial(platform, request, request.principal, err.detail ?? err.kind);
+    const problem = err instanceof KernelError ? ProblemError.of(err) : undefined;
+    if (request.principal && problem?.status === 403) {
+      void auditDenial(platform, request, `${request.method} ${request.routeOptions.url ?? 'unmatched'}`, request.principal, problem.detail ?? problem.kind);
     }
   });
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Platform } from '../platform.ts';
+import type { Platform } from '../kernel/platform.ts';
 
 /**
  * One structured line per request: ids, route template (never the raw URL,

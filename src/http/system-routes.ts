@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { sql } from 'drizzle-orm';
-import type { Platform } from '../platform.ts';
+import type { Platform } from '../kernel/platform.ts';
 import { ProblemError } from './problem.ts';
 
 const Status = Type.Object({ status: Type.String() });

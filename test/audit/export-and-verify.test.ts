@@ -130,12 +130,14 @@ describe('export', () => {
     expect(res.body).not.toContain('hunter2');
   });
 
-  // The limiter is a route hook, after authentication: the refused request above did not count; the two exports did.
-  it('is rate limited', async () => {
-    expect((await get(a, '/api/v1/audit-events/export?action=test.csv')).statusCode).toBe(200);
+  // The limiter runs before authentication (issue #10: every answer counts): the refused request
+  // above and the two exports drew on this client's export budget of 3.
+  it('is rate limited, refused requests included', async () => {
     const limited = await get(a, '/api/v1/audit-events/export?action=test.csv');
     expect(limited.statusCode).toBe(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    // Other routes keep their own budget.
+    expect((await get(a, '/api/v1/audit-events?limit=1')).statusCode).toBe(200);
   });
 });
 

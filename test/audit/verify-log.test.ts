@@ -16,7 +16,7 @@ import { auditLeafHash } from '../../src/kernel/audit/leaf.ts';
 import { tenantLog } from '../../src/kernel/audit/logs.ts';
 import { scanEvents } from '../../src/kernel/audit/read.ts';
 import { auditKernel } from '../../src/kernel/audit/service.ts';
-import type { Platform } from '../../src/platform.ts';
+import type { Platform } from '../../src/kernel/platform.ts';
 import { buildServer } from '../../src/server.ts';
 import { addMember, bearer, enableMfa, json, PASSWORD, signup, usingPostgres, type Account } from '../support/app.ts';
 

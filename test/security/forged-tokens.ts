@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { loadSigningKeys } from '../../src/kernel/auth/signing-keys.ts';
-import type { Platform } from '../../src/platform.ts';
+import type { Platform } from '../../src/kernel/platform.ts';
 
 const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 

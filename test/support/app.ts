@@ -6,7 +6,7 @@ import { bootPlatform, shutdownPlatform, type BootOptions } from '../../src/boot
 import { loadConfig } from '../../src/config/config.ts';
 import { purgePrefix } from '../../src/jobs/bullmq.ts';
 import { openPglite, openPg, type Database } from '../../src/db/client.ts';
-import type { Platform } from '../../src/platform.ts';
+import type { Platform } from '../../src/kernel/platform.ts';
 import { buildServer } from '../../src/server.ts';
 
 export const usingPostgres = Boolean(process.env.OCSUITE_TEST_DATABASE_URL);

@@ -10,7 +10,7 @@ import { rotateMasterKey, rotateTenantKey, rotateTenantKeys, verifyAllSealed, ty
 import { sealForTenant } from '../../src/kernel/crypto/tenant-keys.ts';
 import { createConnectorsService } from '../../src/modules/connectors/service.ts';
 import { useConnectorSecret } from '../../src/modules/connectors/secret-use.ts';
-import type { Platform } from '../../src/platform.ts';
+import type { Platform } from '../../src/kernel/platform.ts';
 import { enableMfa, login, signup, type Account } from '../support/app.ts';
 import { adminPrincipal, asOwner, bootOn, createTenants, isolatedDatabase, newMasterKey, newSecret, type Booted, type IsolatedDatabase } from './support.ts';
 

@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/config.ts';
 import { openPg, openPglite, type Database } from '../../src/db/client.ts';
 import { withOwner } from '../../src/db/transaction.ts';
 import type { Principal } from '../../src/kernel/auth/principal.ts';
-import type { Platform } from '../../src/platform.ts';
+import type { Platform } from '../../src/kernel/platform.ts';
 import { buildServer } from '../../src/server.ts';
 import { usingPostgres } from '../support/app.ts';
 

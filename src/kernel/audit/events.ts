@@ -18,11 +18,8 @@ import { isUuid } from '../ids.ts';
 export type AuditActorType = 'user' | 'api_key' | 'operator' | 'system';
 export type AuditOutcome = 'success' | 'failure';
 
-export interface AuditRequestInfo {
-  ip?: string;
-  userAgent?: string;
-  requestId?: string;
-}
+import type { AuditRequestInfo } from './request-context.ts';
+export type { AuditRequestInfo };
 
 export interface AuditEventInput {
   /** null = the platform log (operator and system actions, failures before a tenant is known). */

@@ -1,17 +1,30 @@
 /**
  * The request an audit event belongs to, without threading it through every
- * service signature: a preHandler hook runs the handler inside an
- * AsyncLocalStorage scope holding the request's IP, user agent and id, and
- * recordAuditEvent fills `event.request` from it when the caller did not.
+ * service signature: the HTTP layer runs each handler inside an
+ * AsyncLocalStorage scope holding the request's IP, user agent and id
+ * (http/access-log.ts), and recordAuditEvent fills `event.request` from it when
+ * the caller did not.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { AuditRequestInfo } from './events.ts';
+
+/** Where an audited action came from. */
+export interface AuditRequestInfo {
+  ip?: string;
+  userAgent?: string;
+  requestId?: string;
+}
 
 const scope = new AsyncLocalStorage<AuditRequestInfo>();
 
+/** The parts of an HTTP request an audit event records (a Fastify request has them). */
+export interface RequestLike {
+  ip: string;
+  id: unknown;
+  headers: Record<string, string | string[] | undefined>;
+}
+
 /** What a route knows about the request, for `event.request`. */
-export function auditRequestOf(request: FastifyRequest): AuditRequestInfo {
+export function auditRequestOf(request: RequestLike): AuditRequestInfo {
   const ua = request.headers['user-agent'];
   return {
     ip: request.ip,
@@ -26,11 +39,4 @@ export function currentAuditRequest(): AuditRequestInfo | undefined {
 
 export function runWithAuditRequest<T>(info: AuditRequestInfo, fn: () => T): T {
   return scope.run(info, fn);
-}
-
-export function registerAuditRequestContext(app: FastifyInstance): void {
-  // preHandler runs after body parsing, so the handler is called synchronously from `done`, inside the scope.
-  app.addHook('preHandler', (request, _reply, done) => {
-    scope.run(auditRequestOf(request), done);
-  });
 }

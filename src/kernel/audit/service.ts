@@ -6,7 +6,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database, Session } from '../../db/client.ts';
 import { withMaintenance } from '../../db/transaction.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../platform.ts';
 import { dbNodeReader, readHead } from '../translog/db-log.ts';
 import { consistencyProof, inclusionProof, type NodeReader } from '../translog/index.ts';
 import { checkpointHead, type StoredCheckpoint } from './checkpoints.ts';

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
 import { KernelError } from '../errors.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../platform.ts';
 import { permissionsOf } from '../access/permissions.ts';
 import { InvalidTokenError } from './access-tokens.ts';
 import { isApiKey } from './api-keys.ts';

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../platform.ts';
 import { isPermission, isRole, permissionsOf, type Permission } from '../access/permissions.ts';
 import { hashApiKey } from './api-keys.ts';
 import type { ExternalIdentity } from './oidc.ts';

@@ -6,7 +6,7 @@ import { findEvent, listEvents, scanEvents, type EventFilter } from '../../kerne
 import { auditKernel, ProofRangeError } from '../../kernel/audit/service.ts';
 import { tenantLog } from '../../kernel/audit/logs.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import { keysetCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import { csvHeader, csvRow, jsonLine, toApiEvent } from './format.ts';
 

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { recordAuditEvent, recordAuditEventNow } from '../../kernel/audit/events.ts';
 import { isCryptoError } from '../../kernel/crypto/index.ts';
 import { openWithWrappedKey, wrappedKeyFor } from '../../kernel/crypto/tenant-keys.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import { SECRET_CELL } from './service.ts';
 import { isUuid } from '../../kernel/ids.ts';
 

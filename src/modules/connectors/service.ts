@@ -7,7 +7,7 @@ import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { lastFour } from '../../kernel/crypto/index.ts';
 import { creationCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import { sealSecretForTenant } from '../../kernel/crypto/tenant-keys.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import type { CONNECTOR_KINDS } from './schemas.ts';
 
 /** The one sealed column of this module (registered in kernel/crypto/sealed-columns.ts). */

@@ -3,7 +3,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { principalOf } from '../../http/authenticate.ts';
 import { notFound } from '../../http/problem.ts';
 import { PERMISSIONS } from '../../kernel/access/permissions.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import { createApiKey, listApiKeys, revokeApiKey, type ApiKey as StoredApiKey } from './api-keys-service.ts';
 
 const strict = { additionalProperties: false } as const;

@@ -3,7 +3,7 @@ import { ProblemError } from '../../http/problem.ts';
 import { newApiKey, validScopes } from '../../kernel/auth/api-keys.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 
 export interface ApiKey {
   id: string;

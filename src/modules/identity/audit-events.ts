@@ -10,7 +10,7 @@ import { sql } from 'drizzle-orm';
 import { recordAuditEventNow, type AuditEventInput } from '../../kernel/audit/events.ts';
 import { currentAuditRequest } from '../../kernel/audit/request-context.ts';
 import { trackAuditWrite } from '../../kernel/audit/background.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import type { ClientInfo } from './sessions.ts';
 
 /** Which log a failed login of a known user belongs to: the chosen tenant, the only one, else the platform. */

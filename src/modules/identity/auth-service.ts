@@ -7,7 +7,7 @@ import type { Session } from '../../db/client.ts';
 import { assertPasswordAcceptable, hashPassword, verifyPassword } from '../../kernel/auth/passwords.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { ProblemError, notFound } from '../../http/problem.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import { addRefreshToken, issueMfaTicket, startSession, tokensFor, type ClientInfo, type IssuedTokens, type MfaChallenge } from './sessions.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { auditLoginFailure } from './audit-events.ts';

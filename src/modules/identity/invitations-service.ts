@@ -5,7 +5,7 @@ import { hashOpaqueToken, newOpaqueToken } from '../../kernel/auth/opaque-token.
 import { assertPasswordAcceptable, hashPassword, verifyPassword } from '../../kernel/auth/passwords.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { ProblemError, notFound } from '../../http/problem.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import { enqueueMail, MAIL_QUEUE } from '../../kernel/mail/delivery.ts';
 import { ACCOUNT_POLICY, claimAttempt, IP_POLICY, recordFailure, recordSuccess, releaseAttempt, releasingClaimsOnThrow, throttleKey } from '../../kernel/limits/login-throttle.ts';
 import { mfaState } from '../../kernel/auth/mfa.ts';

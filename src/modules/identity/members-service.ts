@@ -3,7 +3,7 @@ import { assertMayAssign } from '../../kernel/access/assignment.ts';
 import { isRole, type Role } from '../../kernel/access/permissions.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { notFound } from '../../http/problem.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import { revokeUserSessions } from './sessions.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 

@@ -5,7 +5,7 @@ import { verifyPassword } from '../../kernel/auth/passwords.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { ACCOUNT_POLICY, claimAttempt, recordFailure, recordSuccess, releaseClaims, throttleKey } from '../../kernel/limits/login-throttle.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import { forgetSecondFactorProofs, markSecondFactorProven } from './sessions.ts';
 
 // 403, not 401: the caller's token is fine; only the code is wrong (a 401 would make clients refresh).

@@ -3,7 +3,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { principalOf } from '../../http/authenticate.ts';
 import { ProblemError } from '../../http/problem.ts';
 import { tokenPattern } from '../../kernel/auth/opaque-token.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import { createRecoveryService } from './recovery-service.ts';
 import { Email, Password } from './schemas.ts';
 

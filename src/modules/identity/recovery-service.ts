@@ -7,7 +7,7 @@ import { hashOpaqueToken, newOpaqueToken } from '../../kernel/auth/opaque-token.
 import { assertPasswordAcceptable, hashPassword } from '../../kernel/auth/passwords.ts';
 import { claimAttempt, countRequest, IP_POLICY, recordFailure, releaseAttempt, secondsLocked, throttleKey } from '../../kernel/limits/login-throttle.ts';
 import { enqueueMail, MAIL_QUEUE } from '../../kernel/mail/delivery.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import { revokeUserSessions } from './sessions.ts';
 
 const TOKEN_TTL_SECONDS = 1800;

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { principalOf } from '../../http/authenticate.ts';
 import { notFound, ProblemError } from '../../http/problem.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import { listLiveSessions, revokeMemberSessions, revokeOwnSession } from './sessions.ts';
 
 const strict = { additionalProperties: false } as const;

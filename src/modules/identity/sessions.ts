@@ -6,7 +6,7 @@ import { isRole, type Role } from '../../kernel/access/permissions.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { newOpaqueToken } from '../../kernel/auth/opaque-token.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 
 export interface ClientInfo {
   userAgent: string | undefined;

@@ -3,7 +3,7 @@ import { principalOf } from '../../http/authenticate.ts';
 import { notFound, ProblemError } from '../../http/problem.ts';
 import { auditRequestOf } from '../../kernel/audit/events.ts';
 import { discardDeadLetter, listDeadLetters, retryDeadLetter, type Actor, type OperationDeps } from '../../jobs/operations.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import * as S from './schemas.ts';
 
 const queueUnknown = (queue: string) =>

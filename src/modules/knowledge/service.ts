@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { notFound } from '../../http/problem.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import { creationCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 

@@ -4,7 +4,7 @@ import { notFound, ProblemError } from '../../http/problem.ts';
 import { recordAuditEvent, type AuditEventInput } from '../../kernel/audit/events.ts';
 import { holdTenantKeysExclusive } from '../../kernel/crypto/tenant-keys.ts';
 import { revokeUserSessions } from '../identity/sessions.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 
 export interface TenantDeletionReceipt {
   tenantId: string;

@@ -3,7 +3,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { principalOf } from '../../http/authenticate.ts';
 import { forbidden } from '../../http/problem.ts';
 import { auditActorOf } from '../../kernel/audit/events.ts';
-import type { Platform } from '../../platform.ts';
+import type { Platform } from '../../kernel/platform.ts';
 import { deleteTenant } from './deletion.ts';
 
 const DeleteTenantBody = Type.Object(

@@ -1,13 +1,13 @@
 import type { Logger } from 'pino';
-import type { Config } from './config/config.ts';
-import type { Database, Session } from './db/client.ts';
+import type { Config } from '../config/config.ts';
+import type { Database, Session } from '../db/client.ts';
 import type { SQL } from 'drizzle-orm';
-import { queryAsTenant, withIdentity, withMaintenance, withTenant, type TenantContext } from './db/transaction.ts';
-import type { AccessTokenIssuer } from './kernel/auth/access-tokens.ts';
-import type { Keyring } from './kernel/crypto/index.ts';
-import type { Mailer } from './kernel/mail/mailer.ts';
-import type { JobQueue } from './kernel/jobs/port.ts';
-import type { Metrics } from './kernel/telemetry/metrics.ts';
+import { queryAsTenant, withIdentity, withMaintenance, withTenant, type TenantContext } from '../db/transaction.ts';
+import type { AccessTokenIssuer } from './auth/access-tokens.ts';
+import type { Keyring } from './crypto/index.ts';
+import type { Mailer } from './mail/mailer.ts';
+import type { JobQueue } from './jobs/port.ts';
+import type { Metrics } from './telemetry/metrics.ts';
 
 /** What every module receives: the kernel, already wired for this process. */
 export interface Platform {
