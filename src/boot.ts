@@ -15,10 +15,13 @@ import { bindKeyRotation } from './kernel/crypto/rotation-schedule.ts';
 import { createMailer } from './kernel/mail/mailer.ts';
 import { registerMailJobs } from './kernel/mail/delivery.ts';
 import type { OpenJobsOptions } from './jobs/open.ts';
-import { startJobs, startWorkers, stopJobs } from './jobs/start.ts';
+import { defineSchedule, startJobs, startWorkers, stopJobs } from './jobs/start.ts';
 import { createLogger } from './kernel/telemetry/logger.ts';
 import { createMetrics } from './kernel/telemetry/metrics.ts';
 import { bindTransactions, type Platform } from './kernel/platform.ts';
+import { PermissionCatalog } from './kernel/access/catalog.ts';
+import { moduleHooksOf, modules as allModules } from './modules/index.ts';
+import type { ModuleManifest } from './modules/manifest.ts';
 
 export class StartupError extends Error {
   readonly code = 'ERR_STARTUP';
@@ -56,6 +59,8 @@ export interface BootOptions {
   jobsTuning?: OpenJobsOptions['tuning'];
   /** How often key material is reloaded from the database (default SIGNING_KEY_RELOAD_MS; tests shorten it). */
   keyReloadMs?: number;
+  /** The modules to compose (default: every module of src/modules/index.ts). */
+  modules?: readonly ModuleManifest[];
 }
 
 export async function bootPlatform(config: Config, opts: BootOptions = {}): Promise<Platform> {
@@ -95,10 +100,19 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     // Jobs: BullMQ when REDIS_URL is set, pg-boss otherwise; workers in this process unless `ocsuite worker` runs them.
     const metrics = createMetrics();
     registerKeyAgeMetrics(metrics.registry, () => tx.withMaintenance((t) => keyAges(t, keyring.primary.id)));
+    const modules = opts.modules ?? allModules;
+    const schedules = modules.flatMap((m) => m.schedules ?? []);
     const jobs = await startJobs({ config, db, log, metrics, audit: tx, connectionString: opts.db ? opts.jobsConnectionString : config.databaseUrl, migrate: shouldMigrate, tuning: opts.jobsTuning });
     await registerMailJobs(jobs, keyring, mailer);
-    if (opts.workers) await startWorkers(jobs);
-    return { config, db, keyring, tokens, mailer, jobs, log, metrics, ...tx };
+    const platform: Platform = {
+      config, db, keyring, tokens, mailer, jobs, log, metrics, ...tx,
+      permissions: new PermissionCatalog(modules),
+      moduleHooks: moduleHooksOf(modules),
+    };
+    for (const m of modules) await m.jobs?.(platform);
+    for (const s of schedules) await defineSchedule(jobs, s, platform);
+    if (opts.workers) await startWorkers(jobs, schedules);
+    return platform;
   } catch (err) {
     if (!opts.db) await db.close().catch(() => {});
     throw err;

@@ -15,12 +15,8 @@ import { ProblemError } from './http/problem.ts';
 import { registerRequestLog } from './http/request-log.ts';
 import { enforceRoutePolicies, type RouteInventoryEntry } from './http/route-policy.ts';
 import { systemRoutes } from './http/system-routes.ts';
-import { identityRoutes } from './modules/identity/routes.ts';
-import { knowledgeRoutes } from './modules/knowledge/routes.ts';
-import { jobsRoutes } from './modules/jobs/routes.ts';
-import { auditRoutes } from './modules/audit/routes.ts';
-import { connectorsRoutes } from './modules/connectors/routes.ts';
-import { tenantRoutes } from './modules/tenants/routes.ts';
+import { modules as allModules } from './modules/index.ts';
+import type { ModuleManifest } from './modules/manifest.ts';
 import { registerAuditHooks } from './http/access-log.ts';
 import type { Platform } from './kernel/platform.ts';
 
@@ -35,7 +31,7 @@ declare module 'fastify' {
  * (DESIGN.md §3): request id, headers, CORS, limits ─► rate limit ─►
  * authenticate + route policy ─► schema validation ─► handler ─► response schema.
  */
-export async function buildServer(platform: Platform): Promise<FastifyInstance> {
+export async function buildServer(platform: Platform, modules: readonly ModuleManifest[] = allModules): Promise<FastifyInstance> {
   const { config } = platform;
   let self: FastifyInstance | undefined;
   const app = Fastify({
@@ -62,7 +58,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   });
 
   // Policies first: every later onRoute hook (rate limit, swagger) sees the declared security.
-  app.decorate('routeInventory', enforceRoutePolicies(app));
+  app.decorate('routeInventory', enforceRoutePolicies(app, platform.permissions));
   registerErrorHandling(app);
   registerSlowClientGuards(self, config.requestTimeoutMs);
   limitConnectionsPerIp(self, config.maxConnectionsPerIp);
@@ -93,7 +89,7 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
       authPerMinute: config.authRateLimitPerMinute,
       exportPerMinute: config.exportRateLimitPerMinute,
       healthPerMinute: config.healthRateLimitPerMinute,
-    }),
+    }, modules.flatMap((m) => m.rateClasses ?? [])),
     errorResponseBuilder: (_req, ctx) => {
       const err = new ProblemError('rate-limited', 429, `Rate limit exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s.`);
       (err as unknown as { statusCode: number }).statusCode = 429;
@@ -121,17 +117,14 @@ export async function buildServer(platform: Platform): Promise<FastifyInstance> 
   registerAuditHooks(app, platform);
 
   await app.register(systemRoutes, { platform });
+  // Each module's routes under /api/v1 + its prefix, and its public routes at the root (docs/architecture.md).
   await app.register(
     async (api) => {
-      await api.register(identityRoutes, { platform });
-      await api.register(knowledgeRoutes, { platform });
-      await api.register(jobsRoutes, { platform });
-      await api.register(auditRoutes, { platform });
-      await api.register(connectorsRoutes, { platform });
-      await api.register(tenantRoutes, { platform });
+      for (const m of modules) if (m.api) await api.register(m.api.plugin, { platform, prefix: m.api.prefix });
     },
     { prefix: '/api/v1' },
   );
+  for (const m of modules) if (m.publicRoutes) await app.register(m.publicRoutes, { platform });
   await app.ready();
   return app as unknown as FastifyInstance;
 }

@@ -2,7 +2,8 @@ import { parseArgs } from 'node:util';
 import { sql } from 'drizzle-orm';
 import type { Config } from '../config/config.ts';
 import { ProblemError } from '../http/problem.ts';
-import { deleteTenant, NOT_ERASED } from '../modules/tenants/deletion.ts';
+import { deleteTenant, KEPT_ON_DELETION } from '../modules/tenants/deletion.ts';
+import { moduleHooksOf, modules } from '../modules/index.ts';
 import { bindTransactions } from '../kernel/platform.ts';
 import { openVault, operatorActor } from './keys.ts';
 import { isUuid } from '../kernel/ids.ts';
@@ -29,7 +30,7 @@ export async function tenantsCommand(config: Config, argv: string[]): Promise<nu
     return 2;
   }
   const { db } = await openVault(config);
-  const tx = bindTransactions(config, db);
+  const tx = { ...bindTransactions(config, db), moduleHooks: moduleHooksOf(modules) };
   try {
     if (sub === 'list') {
       const rows = await tx.withMaintenance((t) => t.query<{ id: string; name: string; status: string; created_at: Date; deleted_at: Date | null }>(sql`
@@ -45,8 +46,9 @@ export async function tenantsCommand(config: Config, argv: string[]): Promise<nu
       return 0;
     }
     console.log(`tenant ${receipt.tenantId} deleted at ${receipt.deletedAt}: destroyed ${receipt.shreddedKeyVersions} data key version(s) `
-      + `(its sealed secrets are unreadable), erased ${receipt.erasedConnectors} connector(s), revoked ${receipt.revokedSessions} session(s)`);
-    console.log(`note: ${NOT_ERASED}. Backups still hold the wrapped key until the master key that wrapped it is rotated away and retired.`);
+      + `(its sealed secrets are unreadable), revoked ${receipt.revokedSessions} session(s), erased `
+      + `${Object.entries(receipt.erasedRows).map(([table, n]) => `${n} ${table}`).join(', ') || 'no rows'}`);
+    console.log(`note: ${KEPT_ON_DELETION}. Backups still hold the wrapped key until the master key that wrapped it is rotated away and retired.`);
     return 0;
   } catch (err) {
     if (err instanceof ProblemError) {

@@ -90,9 +90,12 @@ export function withIdentity<T>(
   return inTransaction(db, contextStatement(DbRole.identity, ctx, opts), fn);
 }
 
-/** Runs `fn` as the maintenance role (retention). */
-export function withMaintenance<T>(db: Database, opts: TransactionOptions, fn: (tx: Session) => Promise<T>): Promise<T> {
-  return inTransaction(db, contextStatement(DbRole.maintenance, undefined, opts), fn);
+/**
+ * Runs `fn` as the maintenance role (retention, rotation); with a tenant context for
+ * tenant erasure, whose policies admit only rows of that tenant, and only once it is deleted.
+ */
+export function withMaintenance<T>(db: Database, opts: TransactionOptions, fn: (tx: Session) => Promise<T>, ctx?: TenantContext): Promise<T> {
+  return inTransaction(db, contextStatement(DbRole.maintenance, ctx, opts), fn);
 }
 
 /** Runs `fn` as the connecting (owner) login: migrations and tests of the database itself only. */

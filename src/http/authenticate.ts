@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { rankOf } from '../kernel/access/permissions.ts';
+import { SESSION_PERMISSION, type PermissionCatalog } from '../kernel/access/catalog.ts';
 import type { RouteSecurity } from '../kernel/access/policy.ts';
 import { createAuthenticator } from '../kernel/auth/authenticator.ts';
 import type { Principal } from '../kernel/auth/principal.ts';
@@ -50,7 +50,7 @@ export function registerAuthentication(app: FastifyInstance, platform: Platform)
 
     const { principal, mfaRequired } = await authenticator.authenticate(token);
     request.principal = principal;
-    authorize(principal, security, mfaRequired, platform.config.stepUpMaxAgeSeconds);
+    authorize(principal, security, mfaRequired, platform.config.stepUpMaxAgeSeconds, platform.permissions);
   });
 
   // Every refusal of an authenticated principal is an audit event of its tenant (not awaited):
@@ -64,14 +64,15 @@ export function registerAuthentication(app: FastifyInstance, platform: Platform)
 }
 
 /** Route permission, the tenant's MFA requirement for admins, and step-up freshness. */
-function authorize(principal: Principal, security: RouteSecurity, mfaRequired: boolean, stepUpMaxAgeSeconds: number): void {
+function authorize(principal: Principal, security: RouteSecurity, mfaRequired: boolean, stepUpMaxAgeSeconds: number, catalog: PermissionCatalog): void {
   const policy = security.policy as { permission: Parameters<Set<string>['has']>[0] };
   if (!principal.permissions.has(policy.permission as never)) {
     const what = principal.kind === 'api_key' ? 'This API key lacks the' : 'This action requires the';
     throw forbidden(`${what} ${policy.permission} permission.`);
   }
-  const privileged = principal.roles.some((r) => rankOf(r) >= rankOf('admin'));
-  if (mfaRequired && privileged && !principal.mfaAt && policy.permission !== 'session') {
+  // Admins are whoever holds an administrative permission, through a built-in or a custom role.
+  const privileged = catalog.isPrivileged(principal.permissions);
+  if (mfaRequired && privileged && !principal.mfaAt && policy.permission !== SESSION_PERMISSION) {
     throw new ProblemError('mfa-required', 403, 'This tenant requires admins to use a second factor: enrol at /api/v1/auth/mfa/enrol.');
   }
   if (security.stepUp) {

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { RateClass } from '../kernel/access/policy.ts';
+import type { RateClass, RateClassDeclaration } from '../kernel/access/policy.ts';
 
 /**
  * Rate limits per client IP and rate class (a route's `config.security.rateClass`),
@@ -22,8 +22,9 @@ export interface RateLimits {
  * Answers outside any route (unknown paths, errors before routing) have no
  * route config and so draw on the `default` budget of their client, like any request.
  */
-export function rateLimitByClass(limits: RateLimits) {
-  const perClass: Record<RateClass, number> = {
+export function rateLimitByClass(limits: RateLimits, declared: readonly RateClassDeclaration[] = []) {
+  const perClass: Record<string, number> = {
+    ...Object.fromEntries(declared.map((d) => [d.name, d.perMinute])),
     default: limits.perMinute,
     auth: limits.authPerMinute,
     export: limits.exportPerMinute,
@@ -38,7 +39,7 @@ export function rateLimitByClass(limits: RateLimits) {
       const colon = key.indexOf(':');
       // IPv6 addresses contain colons too: only a known class name before the first one is a class.
       const rateClass = colon > 0 ? key.slice(0, colon) : 'default';
-      return perClass[rateClass as RateClass] ?? limits.perMinute;
+      return perClass[rateClass] ?? limits.perMinute;
     },
   };
 }

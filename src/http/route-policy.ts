@@ -1,4 +1,5 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
+import { SESSION_PERMISSION, type PermissionCatalog } from '../kernel/access/catalog.ts';
 import { describePolicy, type RateClass, type RouteSecurity } from '../kernel/access/policy.ts';
 
 export interface RouteInventoryEntry {
@@ -28,7 +29,7 @@ export class UndeclaredPolicyError extends Error {
  * schema decides what leaves. The inventory feeds `ocsuite routes`, the
  * OpenAPI document and the generated security suites.
  */
-export function enforceRoutePolicies(app: FastifyInstance): RouteInventoryEntry[] {
+export function enforceRoutePolicies(app: FastifyInstance, catalog: PermissionCatalog): RouteInventoryEntry[] {
   const inventory: RouteInventoryEntry[] = [];
   app.addHook('onRoute', (route: RouteOptions) => {
     const security = route.config?.security;
@@ -45,6 +46,10 @@ export function enforceRoutePolicies(app: FastifyInstance): RouteInventoryEntry[
     }
     if (route.url.startsWith('/api/') && !route.schema?.response) {
       throw new UndeclaredPolicyError(`route ${methods.join(',')} ${route.url} declares no response schema`);
+    }
+    // A route may require only a permission some module declared: a typo is a start-up error, not a route nobody can call.
+    if (typeof security.policy === 'object' && security.policy.permission !== SESSION_PERMISSION && !catalog.has(security.policy.permission)) {
+      throw new UndeclaredPolicyError(`route ${methods.join(',')} ${route.url} requires ${security.policy.permission}, which no module declares`);
     }
     // The limit of a rate class is applied per client by rate-classes.ts, one budget per class.
     const rateClass = security.rateClass ?? 'default';

@@ -8,7 +8,7 @@ import { registerJobMetrics } from './metrics.ts';
 import { FailureMonitor } from './monitor.ts';
 import { openDriver, type OpenJobsOptions } from './open.ts';
 import { SCHEDULES, scheduleQueue } from './schedules.ts';
-import type { JobQueue } from '../kernel/jobs/port.ts';
+import type { JobQueue, ScheduleDeclaration } from '../kernel/jobs/port.ts';
 import { JobSystem } from './system.ts';
 
 export interface StartJobsOptions {
@@ -63,14 +63,20 @@ export async function startJobs(o: StartJobsOptions): Promise<JobSystem> {
   return system;
 }
 
-/** Runs workers in this process, applies the schedules and watches failures. */
-export async function startWorkers(system: JobSystem): Promise<void> {
+/** Declares the queue of a module's schedule, with its handler built from the platform. */
+export async function defineSchedule<P>(system: JobQueue, schedule: ScheduleDeclaration<P>, platform: P): Promise<void> {
+  await system.define(scheduleQueue({ name: schedule.name, cron: schedule.cron, owner: 'module', description: schedule.description }), schedule.handler(platform));
+}
+
+/** Runs workers in this process, applies the schedules (the platform's and the modules') and watches failures. */
+export async function startWorkers(system: JobSystem, moduleSchedules: readonly ScheduleDeclaration<never>[] = []): Promise<void> {
   await system.startWorkers();
   for (const entry of SCHEDULES) {
     // Only work that exists is scheduled; an entry without a handler is removed if it was scheduled before.
     if (entry.handler) await system.raw.schedule(entry.name, entry.cron, { v: 1, tenantId: null, data: {} });
     else await system.raw.unschedule(entry.name).catch(() => {});
   }
+  for (const entry of moduleSchedules) await system.raw.schedule(entry.name, entry.cron, { v: 1, tenantId: null, data: {} });
   monitors.get(system)?.start();
 }
 

@@ -3,11 +3,32 @@ import type { Config } from '../config/config.ts';
 import type { Database, Session } from '../db/client.ts';
 import type { SQL } from 'drizzle-orm';
 import { queryAsTenant, withIdentity, withMaintenance, withTenant, type TenantContext } from '../db/transaction.ts';
+import type { PermissionCatalog } from './access/catalog.ts';
 import type { AccessTokenIssuer } from './auth/access-tokens.ts';
 import type { Keyring } from './crypto/index.ts';
 import type { Mailer } from './mail/mailer.ts';
 import type { JobQueue } from './jobs/port.ts';
 import type { Metrics } from './telemetry/metrics.ts';
+
+/** A person, as data-subject requests name them: in one tenant, by user id and address. */
+export interface SubjectRef {
+  tenantId: string;
+  userId: string;
+  /** The person's email address, for modules that store contacts by address rather than user id. */
+  email: string | null;
+}
+
+/**
+ * The part of a module manifest the kernel calls (modules/manifest.ts has the rest):
+ * tenant erasure and data-subject requests walk these in the order modules are composed.
+ */
+export interface ModuleHooks {
+  name: string;
+  /** Erase the tenant's rows; returns counts by table for the deletion receipt. */
+  eraseTenant?: (tx: Session, tenantId: string) => Promise<Record<string, number> | void>;
+  exportSubject?: (tx: Session, subject: SubjectRef) => Promise<Record<string, unknown>>;
+  eraseSubject?: (tx: Session, subject: SubjectRef) => Promise<Record<string, number> | void>;
+}
 
 /** What every module receives: the kernel, already wired for this process. */
 export interface Platform {
@@ -19,14 +40,18 @@ export interface Platform {
   jobs: JobQueue;
   log: Logger;
   metrics: Metrics;
+  /** Every permission the composed modules declare, and the built-in roles' defaults. */
+  permissions: PermissionCatalog;
+  /** What tenant deletion and data-subject requests call in each module (from the manifests). */
+  moduleHooks: readonly ModuleHooks[];
   /** One transaction as the runtime role, RLS-scoped to the tenant (DESIGN.md §3). */
   withTenant<T>(ctx: TenantContext, fn: (tx: Session) => Promise<T>): Promise<T>;
   /** One statement in its own tenant transaction: the hot path, one round trip on PostgreSQL. */
   queryAsTenant<T>(ctx: TenantContext, statement: SQL): Promise<T[]>;
   /** One transaction as the identity role, for flows before a tenant is known. */
   withIdentity<T>(fn: (tx: Session) => Promise<T>, ctx?: TenantContext): Promise<T>;
-  /** One transaction as the maintenance role: cross-tenant work such as key rotation, always audited. */
-  withMaintenance<T>(fn: (tx: Session) => Promise<T>): Promise<T>;
+  /** One transaction as the maintenance role: cross-tenant work such as key rotation, always audited; with a tenant set for tenant erasure. */
+  withMaintenance<T>(fn: (tx: Session) => Promise<T>, ctx?: TenantContext): Promise<T>;
 }
 
 export function bindTransactions(config: Config, db: Database): Pick<Platform, 'withTenant' | 'withIdentity' | 'queryAsTenant' | 'withMaintenance'> {
@@ -35,6 +60,6 @@ export function bindTransactions(config: Config, db: Database): Pick<Platform, '
     withTenant: (ctx, fn) => withTenant(db, ctx, opts, fn),
     queryAsTenant: (ctx, statement) => queryAsTenant(db, ctx, opts, statement),
     withIdentity: (fn, ctx) => withIdentity(db, opts, fn, ctx),
-    withMaintenance: (fn) => withMaintenance(db, opts, fn),
+    withMaintenance: (fn, ctx) => withMaintenance(db, opts, fn, ctx),
   };
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withOwner } from '../../src/db/transaction.ts';
 import { emailHandle } from '../../src/modules/identity/audit-events.ts';
 import { createMembersService } from '../../src/modules/identity/members-service.ts';
-import { permissionsOf } from '../../src/kernel/access/permissions.ts';
+
 import type { Principal } from '../../src/kernel/auth/principal.ts';
 import { addMember, bearer, enableMfa, json, PASSWORD, signup, startApp, uniqueEmail, type Account, type TestApp } from '../support/app.ts';
 
@@ -93,7 +93,7 @@ describe('identity flows are audit events', () => {
   it('role changes, removals, invitations and logout are events with who did what to whom', async () => {
     const member = await addMember(t.app, owner, 'member');
     // The route asks for a step-up second factor; the service is what records the event.
-    const principal: Principal = { kind: 'user', userId: owner.userId, keyId: null, tenantId: owner.tenantId, roles: ['owner'], sessionId: null, permissions: permissionsOf(['owner']), mfaAt: new Date() };
+    const principal: Principal = { kind: 'user', userId: owner.userId, keyId: null, tenantId: owner.tenantId, roles: ['owner'], sessionId: null, permissions: t.platform.permissions.permissionsOf(['owner']), mfaAt: new Date() };
     await createMembersService(t.platform, () => {}).changeRole(principal, member.userId, 'viewer');
     const [changed] = await eventsOf(owner.tenantId, 'member.role_changed');
     expect(changed).toMatchObject({ actor_id: owner.userId, target_type: 'user', target_id: member.userId, metadata: expect.objectContaining({ from: 'member', to: 'viewer' }) });

@@ -2,13 +2,15 @@ import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { enforceRoutePolicies, UndeclaredPolicyError, type RouteInventoryEntry } from '../../src/http/route-policy.ts';
+import { PermissionCatalog } from '../../src/kernel/access/catalog.ts';
+import { modules } from '../../src/modules/index.ts';
 
 const open: FastifyInstance[] = [];
 
 function fresh(): { app: FastifyInstance; inventory: RouteInventoryEntry[] } {
   const app = Fastify({ logger: false });
   open.push(app);
-  const inventory = enforceRoutePolicies(app);
+  const inventory = enforceRoutePolicies(app, new PermissionCatalog(modules));
   return { app, inventory };
 }
 

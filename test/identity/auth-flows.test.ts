@@ -2,7 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withOwner } from '../../src/db/transaction.ts';
-import { permissionsOf } from '../../src/kernel/access/permissions.ts';
+import { PermissionCatalog } from '../../src/kernel/access/catalog.ts';
+import { modules } from '../../src/modules/index.ts';
 import { bearer, json, login, PASSWORD, signup, startApp, uniqueEmail, type TestApp } from '../support/app.ts';
 
 const PROBLEM = /^application\/problem\+json/;
@@ -251,7 +252,8 @@ describe('/me', () => {
     expect(b.user).toEqual({ id: owner.userId, email: owner.email, displayName: null });
     expect(b.tenant).toEqual({ id: owner.tenantId, name: 'Me Tenant' });
     expect(b.roles).toEqual(['owner']);
-    expect(b.permissions).toEqual([...permissionsOf(['owner'])].sort());
+    // An owner holds every permission of the catalogue (and `session`).
+    expect(b.permissions).toEqual(['session', ...new PermissionCatalog(modules).entries().map((e) => e.key)].sort());
     expect(b.sessionId).toMatch(/^[0-9a-f-]{36}$/);
     expect(res.body).not.toMatch(/password|argon2|hash/i);
   });

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { permissionsOf, type Permission, type Role } from '../../src/kernel/access/permissions.ts';
+import type { BuiltInRole as Role } from '../../src/kernel/access/catalog.ts';
 import type { RouteInventoryEntry } from '../../src/http/route-policy.ts';
 import { addMember, bearer, enableMfa, json, login, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 import { forgedTokens } from './forged-tokens.ts';
@@ -98,10 +98,10 @@ describe('each role × each route, exactly as declared', () => {
     let checked = 0;
     for (const role of ['viewer', 'member', 'admin', 'owner'] as const) {
       let account = A[role]!;
-      const granted = permissionsOf([role]);
+      const granted = t.platform.permissions.permissionsOf([role]);
       for (const r of routes.filter((x) => isProtected(x) && x.policy !== 'operator')) {
         const res = await call(r, fill(r.path, randomUUID()), bearer(account));
-        const allowed = granted.has(r.policy as Permission);
+        const allowed = granted.has(r.policy);
         const label = `${role} ${r.method} ${r.path} → ${res.statusCode} ${res.body}`;
         if (allowed) {
           expect(res.statusCode, label).not.toBe(401);

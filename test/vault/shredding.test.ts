@@ -73,24 +73,29 @@ describe('tenant deletion', () => {
     expect(res.statusCode, res.body).toBe(200);
     expect(json(res)).toMatchObject({ tenantId: owner.tenantId, shreddedKeyVersions: 1, erasedConnectors: 3 });
     expect(json(res).revokedSessions).toBeGreaterThanOrEqual(2);
-    expect(Object.keys(json(res)).sort()).toEqual(['deletedAt', 'erasedConnectors', 'revokedSessions', 'shreddedKeyVersions', 'tenantId']);
+    expect(Object.keys(json(res)).sort()).toEqual(['deletedAt', 'erasedConnectors', 'erasedRows', 'revokedSessions', 'shreddedKeyVersions', 'tenantId']);
+    expect(json(res).erasedRows).toMatchObject({ connectors: 3, memberships: 2 });
 
     const state = await asOwner(t.platform, async (tx) => ({
       keys: await tx.query(sql`SELECT 1 FROM tenant_data_keys WHERE tenant_id = ${owner.tenantId}`),
       connectors: await tx.query(sql`SELECT 1 FROM connectors WHERE tenant_id = ${owner.tenantId}`),
       tenant: (await tx.query<{ status: string; name: string; deleted_at: Date | null }>(sql`SELECT status, name, deleted_at FROM tenants WHERE id = ${owner.tenantId}`))[0],
       events: await tx.query<{ actor_type: string; actor_id: string; target_type: string; outcome: string; metadata: Record<string, unknown> }>(sql`
-        SELECT actor_type, actor_id, target_type, outcome, metadata FROM platform_audit_events WHERE action = 'tenant.deleted' AND target_id = ${owner.tenantId}`),
+        SELECT actor_type, actor_id, target_type, outcome, metadata FROM platform_audit_events WHERE action IN ('tenant.deleted', 'tenant.erased') AND target_id = ${owner.tenantId} ORDER BY occurred_at, action`),
     }));
     expect(state.keys).toEqual([]);
     expect(state.connectors).toEqual([]);
     expect(state.tenant).toMatchObject({ status: 'suspended', name: 'deleted tenant' });
     expect(state.tenant!.deleted_at).not.toBeNull();
-    expect(state.events).toEqual([{ actor_type: 'user', actor_id: owner.userId, target_type: 'tenant', outcome: 'success', metadata: { shreddedKeyVersions: 1, erasedConnectors: 3 } }]);
+    expect(state.events).toEqual([
+      { actor_type: 'user', actor_id: owner.userId, target_type: 'tenant', outcome: 'success', metadata: { shreddedKeyVersions: 1 } },
+      { actor_type: 'user', actor_id: owner.userId, target_type: 'tenant', outcome: 'success', metadata: { rows: expect.objectContaining({ connectors: 3, memberships: 2 }) } },
+    ]);
 
     // Tokens of the deleted tenant stop at once; nobody logs in to it again.
     for (const who of [owner, admin]) expect((await call({ method: 'GET', url: '/api/v1/connectors', headers: bearer(who) })).statusCode).toBe(401);
-    await expect(login(t.app, admin)).rejects.toThrow(/login failed: 403/);
+    // The memberships are erased: the password still belongs to an account, which is no member of it any more.
+    await expect(login(t.app, admin)).rejects.toThrow(/login failed: 401/);
   });
 
   it('leaves every value sealed for the tenant unreadable, even restored from a backup by someone holding the master keys', async () => {

@@ -1,5 +1,5 @@
 import { KernelError } from '../errors.ts';
-import { highestRank, rankOf, type Role } from './permissions.ts';
+import { highestRank, rankOf, type BuiltInRole as Role } from './catalog.ts';
 
 /**
  * Role-assignment rules (no escalation): nobody grants a role above their own,

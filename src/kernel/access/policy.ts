@@ -1,4 +1,4 @@
-import type { Permission } from './permissions.ts';
+import type { Permission } from './catalog.ts';
 
 /** What a route requires. `operator` is the platform operator's bearer token (/metrics). */
 export type RoutePolicy = 'public' | 'operator' | { permission: Permission };
@@ -8,7 +8,16 @@ export type RoutePolicy = 'public' | 'operator' | { permission: Permission };
  * `health` for liveness/readiness probes (a budget of their own, so a client that
  * spent its budget cannot make readiness fail for everyone), `default` otherwise.
  */
-export type RateClass = 'default' | 'auth' | 'export' | 'health';
+export type BuiltInRateClass = 'default' | 'auth' | 'export' | 'health';
+/** A built-in class or one a module declares in its manifest (e.g. `ledger-write`). */
+export type RateClass = BuiltInRateClass | (string & {});
+
+/** A rate class a module introduces: requests per minute per client IP by default. */
+export interface RateClassDeclaration {
+  name: string;
+  perMinute: number;
+  description: string;
+}
 
 export interface RouteSecurity {
   policy: RoutePolicy;

@@ -1,7 +1,7 @@
 import { createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet, type JWTPayload } from 'jose';
 import type { KeyObject } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { isRole, type Role } from '../access/permissions.ts';
+import { isBuiltInRole as isRole, type BuiltInRole as Role } from '../access/catalog.ts';
 import { isUuid } from '../ids.ts';
 
 export interface SigningKey {
@@ -126,7 +126,8 @@ function parseClaims(p: JWTPayload): AccessClaims {
   if (!isUuid(sub)) throw new InvalidTokenError('bad sub');
   if (!isUuid(tid)) throw new InvalidTokenError('bad tid');
   if (!isUuid(sid)) throw new InvalidTokenError('bad sid');
-  if (!Array.isArray(roles) || roles.length === 0 || !roles.every(isRole)) throw new InvalidTokenError('bad roles');
+  // At most one built-in role; none for a member holding custom roles only (permissions come from the session check).
+  if (!Array.isArray(roles) || roles.length > 1 || !roles.every(isRole)) throw new InvalidTokenError('bad roles');
   if (typeof exp !== 'number') throw new InvalidTokenError('bad exp');
   return { sub, tid, sid, roles: roles as Role[], exp };
 }

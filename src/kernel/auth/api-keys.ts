@@ -1,4 +1,4 @@
-import { isPermission, type Permission } from '../access/permissions.ts';
+import { SESSION_PERMISSION, type PermissionCatalog, type Permission } from '../access/catalog.ts';
 import { hashOpaqueToken, newOpaqueToken } from './opaque-token.ts';
 
 /**
@@ -20,6 +20,6 @@ export function isApiKey(token: string): boolean {
   return API_KEY_PATTERN.test(token);
 }
 
-export function validScopes(scopes: readonly string[]): scopes is Permission[] {
-  return scopes.length > 0 && scopes.every((s) => isPermission(s) && s !== 'session');
+export function validScopes(catalog: PermissionCatalog, scopes: readonly string[]): scopes is Permission[] {
+  return scopes.length > 0 && scopes.every((s) => catalog.has(s) && s !== SESSION_PERMISSION);
 }

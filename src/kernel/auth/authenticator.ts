@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
 import { KernelError } from '../errors.ts';
 import type { Platform } from '../platform.ts';
-import { permissionsOf } from '../access/permissions.ts';
+import { isBuiltInRole, type BuiltInRole } from '../access/catalog.ts';
 import { InvalidTokenError } from './access-tokens.ts';
 import { isApiKey } from './api-keys.ts';
 import { principalFromApiKey, principalFromExternal, UnmappedIdentityError } from './credentials.ts';
@@ -16,6 +16,9 @@ interface SessionState {
   active: boolean;
   mfaAt: Date | null;
   mfaRequired: boolean;
+  /** The member's current built-in role and custom roles' permissions: a role change applies within the check interval. */
+  roles: BuiltInRole[];
+  permissions: Set<string>;
 }
 
 interface VerifiedExternal {
@@ -61,14 +64,22 @@ export function createAuthenticator(platform: Platform) {
     const cached = sessions.get(claims.sid);
     if (cached) return cached;
     // A second factor proven earlier counts only while the user still has one (disabling it ends it).
-    const [row] = await platform.queryAsTenant<{ active: boolean; mfa_at: Date | null; mfa_required: boolean }>(
+    const [row] = await platform.queryAsTenant<{ active: boolean; mfa_at: Date | null; mfa_required: boolean; role: string | null; custom: string[] }>(
       { tenantId: claims.tid, userId: claims.sub },
-      sql`SELECT (s.revoked_at IS NULL AND s.expires_at > now() AND t.status = 'active' AND t.deleted_at IS NULL) AS active,
+      sql`SELECT (s.revoked_at IS NULL AND s.expires_at > now() AND t.status = 'active' AND t.deleted_at IS NULL AND m.user_id IS NOT NULL) AS active,
             CASE WHEN EXISTS (SELECT 1 FROM user_mfa f WHERE f.user_id = s.user_id AND f.confirmed_at IS NOT NULL) THEN s.mfa_at END AS mfa_at,
-            t.mfa_required_for_admins AS mfa_required
-          FROM sessions s JOIN tenants t ON t.id = s.tenant_id WHERE s.id = ${claims.sid} AND s.user_id = ${claims.sub}`,
+            t.mfa_required_for_admins AS mfa_required, m.role,
+            ARRAY(SELECT DISTINCT p FROM member_roles mr JOIN tenant_roles r ON r.tenant_id = mr.tenant_id AND r.id = mr.role_id, unnest(r.permissions) p
+                  WHERE mr.tenant_id = s.tenant_id AND mr.user_id = s.user_id) AS custom
+          FROM sessions s JOIN tenants t ON t.id = s.tenant_id
+          LEFT JOIN memberships m ON m.tenant_id = s.tenant_id AND m.user_id = s.user_id
+          WHERE s.id = ${claims.sid} AND s.user_id = ${claims.sub}`,
     );
-    const state = { active: row?.active === true, mfaAt: row?.mfa_at ?? null, mfaRequired: row?.mfa_required === true };
+    const roles = isBuiltInRole(row?.role) ? [row.role] : [];
+    const state = {
+      active: row?.active === true, mfaAt: row?.mfa_at ?? null, mfaRequired: row?.mfa_required === true,
+      roles, permissions: platform.permissions.permissionsOf(roles, [row?.custom ?? []]),
+    };
     sessions.set(claims.sid, state);
     return state;
   }
@@ -90,8 +101,8 @@ export function createAuthenticator(platform: Platform) {
     if (!state.active) throw unauthenticated('The session has ended.');
     return {
       principal: {
-        kind: 'user', userId: claims.sub, keyId: null, tenantId: claims.tid, roles: claims.roles,
-        sessionId: claims.sid, permissions: permissionsOf(claims.roles), mfaAt: state.mfaAt,
+        kind: 'user', userId: claims.sub, keyId: null, tenantId: claims.tid, roles: state.roles,
+        sessionId: claims.sid, permissions: state.permissions, mfaAt: state.mfaAt,
       },
       mfaRequired: state.mfaRequired,
     };

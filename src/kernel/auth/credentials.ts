@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { LRUCache } from 'lru-cache';
 import type { Platform } from '../platform.ts';
-import { isPermission, isRole, permissionsOf, type Permission } from '../access/permissions.ts';
+import { isBuiltInRole, SESSION_PERMISSION, type Permission } from '../access/catalog.ts';
 import { hashApiKey } from './api-keys.ts';
 import type { ExternalIdentity } from './oidc.ts';
 import type { Principal } from './principal.ts';
@@ -21,14 +21,16 @@ export async function principalFromApiKey(platform: Platform, key: string): Prom
   // A key acts for its creator: it stops when the creator leaves the tenant, and never holds
   // more than the creator's current role allows (a demotion narrows every key they made).
   const [row] = await platform.withIdentity((tx) =>
-    tx.query<{ tenant_id: string; id: string; scopes: string[]; creator_role: string | null }>(sql`
-      SELECT k.tenant_id, k.id, k.scopes, m.role AS creator_role
+    tx.query<{ tenant_id: string; id: string; scopes: string[]; creator_role: string | null; creator_member: boolean; creator_custom: string[] }>(sql`
+      SELECT k.tenant_id, k.id, k.scopes, m.role AS creator_role, m.user_id IS NOT NULL AS creator_member,
+        ARRAY(SELECT DISTINCT p FROM member_roles mr JOIN tenant_roles r ON r.tenant_id = mr.tenant_id AND r.id = mr.role_id, unnest(r.permissions) p
+              WHERE mr.tenant_id = k.tenant_id AND mr.user_id = k.created_by) AS creator_custom
       FROM api_keys k JOIN tenants t ON t.id = k.tenant_id AND t.status = 'active' AND t.deleted_at IS NULL
       LEFT JOIN memberships m ON m.tenant_id = k.tenant_id AND m.user_id = k.created_by
       WHERE k.secret_hash = ${hash} AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())`),
   );
-  if (!row || !row.creator_role || !isRole(row.creator_role)) return null;
-  const allowed = permissionsOf([row.creator_role]);
+  if (!row || !row.creator_member) return null;
+  const allowed = platform.permissions.permissionsOf(isBuiltInRole(row.creator_role) ? [row.creator_role] : [], [row.creator_custom]);
   // last_used_at is bookkeeping: written at most once a minute per key, off the critical path.
   if (!lastUsedWritten.has(row.id)) {
     lastUsedWritten.set(row.id, true);
@@ -36,7 +38,7 @@ export async function principalFromApiKey(platform: Platform, key: string): Prom
       .withIdentity((tx) => tx.query(sql`UPDATE api_keys SET last_used_at = now() WHERE tenant_id = ${row.tenant_id} AND id = ${row.id}`))
       .catch(() => lastUsedWritten.delete(row.id));
   }
-  const permissions = new Set<Permission>(row.scopes.filter(isPermission).filter((s) => s !== 'session' && allowed.has(s)));
+  const permissions = new Set<Permission>(row.scopes.filter((s) => platform.permissions.has(s) && s !== SESSION_PERMISSION && allowed.has(s)));
   return { kind: 'api_key', userId: null, keyId: row.id, tenantId: row.tenant_id, roles: [], sessionId: null, permissions, mfaAt: null };
 }
 
@@ -78,7 +80,7 @@ export async function principalFromExternal(platform: Platform, id: ExternalIden
       tenantId: tenant.id,
       roles: [id.role],
       sessionId: null,
-      permissions: permissionsOf([id.role]),
+      permissions: platform.permissions.permissionsOf([id.role]),
       mfaAt: null,
     } satisfies Principal;
   });

@@ -1,4 +1,4 @@
-import type { Permission, Role } from '../access/permissions.ts';
+import type { BuiltInRole, Permission } from '../access/catalog.ts';
 
 /** Who is calling, derived only from a verified credential. */
 export interface Principal {
@@ -9,7 +9,8 @@ export interface Principal {
   /** The API key; null for a user. */
   keyId: string | null;
   tenantId: string;
-  roles: Role[];
+  /** The built-in role the principal holds (at most one for a member; none for an API key or a member with only custom roles). */
+  roles: BuiltInRole[];
   /** The built-in session (`sid`); null for API keys and external tokens. */
   sessionId: string | null;
   permissions: Set<Permission>;

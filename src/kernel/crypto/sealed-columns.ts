@@ -4,7 +4,8 @@
  * every tenant data key; data-key rotation re-encrypts every `tenant` column
  * of that tenant; `keys retire` counts what still depends on a key from it.
  *
- * A module that stores a secret adds one entry here and, in its migration,
+ * The kernel's own columns are registered below; a module declares its columns
+ * in its manifest (`sealedColumns`), which src/modules/index.ts registers, and in its migration
  * grants the maintenance role SELECT on (id column, sealed column[, tenant_id])
  * and UPDATE on the sealed column with a maintenance policy. test/vault/
  * registry.test.ts fails on a `*_sealed` column that is not listed here or
@@ -59,5 +60,4 @@ export function platformAadContext(column: Pick<SealedColumn, 'table' | 'column'
 // ─── The columns of this code base ──────────────────────────────────────────
 registerSealedColumn({ table: 'signing_keys', column: 'private_key_sealed', idColumn: 'kid', idType: 'text', scope: 'platform', owner: 'kernel/auth (access-token signing keys)' });
 registerSealedColumn({ table: 'translog_keys', column: 'private_key_sealed', idColumn: 'key_id', idType: 'text', scope: 'platform', owner: 'kernel/audit (checkpoint signing key)' });
-registerSealedColumn({ table: 'connectors', column: 'secret_sealed', idColumn: 'id', idType: 'uuid', scope: 'tenant', owner: 'modules/connectors' });
 registerSealedColumn({ table: 'user_mfa', column: 'totp_secret_sealed', idColumn: 'user_id', idType: 'uuid', scope: 'platform', owner: 'kernel/auth (TOTP seeds)' });

@@ -102,3 +102,16 @@ export interface JobQueue {
   assertRoom(queue: string): Promise<void>;
   stop(): Promise<void>;
 }
+
+/**
+ * A repeatable platform job a module declares (cron, UTC), e.g. expiring
+ * pending ledger transfers. Runs once per period on the worker that holds it.
+ */
+export interface ScheduleDeclaration<P = unknown> {
+  /** Also the queue name (a platform queue). */
+  name: string;
+  cron: string;
+  description: string;
+  /** Built with the platform once per process. */
+  handler: (platform: P) => PlatformHandler;
+}

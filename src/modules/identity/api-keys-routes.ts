@@ -2,16 +2,15 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { principalOf } from '../../http/authenticate.ts';
 import { notFound } from '../../http/problem.ts';
-import { PERMISSIONS } from '../../kernel/access/permissions.ts';
 import type { Platform } from '../../kernel/platform.ts';
 import { createApiKey, listApiKeys, revokeApiKey, type ApiKey as StoredApiKey } from './api-keys-service.ts';
 
 const strict = { additionalProperties: false } as const;
-const Scope = Type.Union(PERMISSIONS.filter((p) => p !== 'session').map((p) => Type.Literal(p)));
-const CreateBody = Type.Object(
+/** Scopes are the permissions of the catalogue (the composed modules'), never `session`. */
+const createBody = (platform: Platform) => Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 100 }),
-    scopes: Type.Array(Scope, { minItems: 1, maxItems: 32, uniqueItems: true }),
+    scopes: Type.Array(Type.Union(platform.permissions.entries().map((p) => Type.Literal(p.key))), { minItems: 1, maxItems: 32, uniqueItems: true }),
     expiresInDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
   },
   strict,
@@ -37,6 +36,7 @@ const view = (k: StoredApiKey) => ({
  */
 export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
   const tags = ['api-keys'];
+  const CreateBody = createBody(platform);
 
   app.post('/api-keys', {
     config: { security: { policy: { permission: 'apikeys:manage' }, stepUp: true } },

@@ -33,7 +33,7 @@ export async function createApiKey(
   input: { name: string; scopes: string[]; expiresInDays?: number | undefined },
 ): Promise<{ apiKey: ApiKey; key: string }> {
   const { scopes } = input;
-  if (!validScopes(scopes)) throw new ProblemError('validation-failed', 400, 'Unknown scope.');
+  if (!validScopes(platform.permissions, scopes)) throw new ProblemError('validation-failed', 400, 'Unknown scope.');
   const beyond = scopes.filter((s) => !principal.permissions.has(s));
   if (beyond.length) throw new ProblemError('role-escalation', 403, `You cannot grant scopes you do not hold: ${beyond.join(', ')}.`);
   const { key, hash } = newApiKey();

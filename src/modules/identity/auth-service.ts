@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { isRole, permissionsOf, type Role } from '../../kernel/access/permissions.ts';
+import { isBuiltInRole as isRole, type BuiltInRole as Role } from '../../kernel/access/catalog.ts';
 import { hashOpaqueToken, newOpaqueToken } from '../../kernel/auth/opaque-token.ts';
 import { acceptSecondFactor, mfaState } from '../../kernel/auth/mfa.ts';
 import { ACCOUNT_POLICY, claimAttempt, IP_POLICY, recordFailure, recordSuccess, releaseAttempt, releasingClaimsOnThrow, throttleKey } from '../../kernel/limits/login-throttle.ts';
@@ -11,6 +11,9 @@ import type { Platform } from '../../kernel/platform.ts';
 import { addRefreshToken, issueMfaTicket, startSession, tokensFor, type ClientInfo, type IssuedTokens, type MfaChallenge } from './sessions.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { auditLoginFailure } from './audit-events.ts';
+
+/** A membership's built-in role; null when the member holds custom roles only. */
+const builtInOf = (role: string | null): Role | null => (isRole(role) ? role : null);
 
 const invalidCredentials = () => new ProblemError('invalid-credentials', 401, 'The email, password or tenant is not right.');
 const ticketGone = () => new ProblemError('invalid-token', 401, 'The MFA ticket is invalid, expired or already used.');
@@ -97,7 +100,7 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
         throw invalidCredentials();
       }
       const outcome = await afterClaim(keys, () => platform.withIdentity(async (tx) => {
-        const memberships = await tx.query<{ tenant_id: string; name: string; role: string; status: string }>(sql`
+        const memberships = await tx.query<{ tenant_id: string; name: string; role: string | null; status: string }>(sql`
           SELECT m.tenant_id, t.name, m.role, t.status FROM memberships m JOIN tenants t ON t.id = m.tenant_id
           WHERE m.user_id = ${user.id} ORDER BY m.created_at`);
         const chosen = input.tenant ? memberships.filter((m) => m.tenant_id === input.tenant?.toLowerCase()) : memberships;
@@ -108,11 +111,11 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
           });
         }
         const m = chosen[0]!;
-        if (m.status !== 'active' || !isRole(m.role)) throw new ProblemError('forbidden', 403, 'This tenant is suspended.');
+        if (m.status !== 'active') throw new ProblemError('forbidden', 403, 'This tenant is suspended.');
         await recordSuccesses(tx, keys);
         // With a confirmed second factor the password step only earns a short, single-use ticket.
         if ((await mfaState(tx, user.id)) === 'enabled') return issueMfaTicket(tx, user.id, m.tenant_id);
-        const issued = await startSession(tx, platform, { tenant: { id: m.tenant_id, name: m.name }, user: { id: user.id, email: user.email }, role: m.role }, client);
+        const issued = await startSession(tx, platform, { tenant: { id: m.tenant_id, name: m.name }, user: { id: user.id, email: user.email }, role: builtInOf(m.role) }, client);
         await recordAuditEvent(tx, { tenantId: m.tenant_id, actor: { type: 'user', id: user.id }, action: 'auth.login', outcome: 'success', metadata: { mfa: false } });
         return issued;
       }));
@@ -136,17 +139,17 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
       await claim(keys);
       const outcome = await afterClaim(keys, () => platform.withIdentity(async (tx) => {
         // Membership first: a removed member's code is not consumed by a login that cannot happen.
-        const [m] = await tx.query<{ role: string; name: string; email: string }>(sql`
+        const [m] = await tx.query<{ role: string | null; name: string; email: string }>(sql`
           SELECT m.role, t.name, u.email FROM memberships m JOIN tenants t ON t.id = m.tenant_id AND t.status = 'active'
           JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ${ticket.tenant_id} AND m.user_id = ${ticket.user_id}`);
-        if (!m || !isRole(m.role)) throw ticketGone();
+        if (!m) throw ticketGone();
         const factor = await acceptSecondFactor(tx, platform.keyring, ticket.user_id, input.code);
         if (!factor) return undefined;
         // Thrown, not returned: a ticket used concurrently rolls back the factor this code consumed.
         const claimed = await tx.query(sql`UPDATE mfa_tickets SET used_at = now() WHERE token_hash = ${ticketHash} AND used_at IS NULL RETURNING user_id`);
         if (claimed.length === 0) throw ticketGone();
         await recordSuccesses(tx, keys);
-        const issued = await startSession(tx, platform, { tenant: { id: ticket.tenant_id, name: m.name }, user: { id: ticket.user_id, email: m.email }, role: m.role }, client, { mfa: true });
+        const issued = await startSession(tx, platform, { tenant: { id: ticket.tenant_id, name: m.name }, user: { id: ticket.user_id, email: m.email }, role: builtInOf(m.role) }, client, { mfa: true });
         await recordAuditEvent(tx, { tenantId: ticket.tenant_id, actor: { type: 'user', id: ticket.user_id }, action: 'auth.login', outcome: 'success', metadata: { mfa: true } });
         return issued;
       }));
@@ -167,13 +170,13 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
       const outcome = await platform.withIdentity(async (tx) => {
         const [row] = await tx.query<{
           token_id: string; tenant_id: string; session_id: string; used: boolean; used_recently: boolean; token_expired: boolean;
-          session_live: boolean; user_id: string; email: string; tenant_name: string; tenant_status: string; role: string | null;
+          session_live: boolean; user_id: string; email: string; tenant_name: string; tenant_status: string; role: string | null; member: boolean;
         }>(sql`
           SELECT rt.id AS token_id, rt.tenant_id, rt.session_id, rt.used_at IS NOT NULL AS used,
                  rt.used_at > now() - make_interval(secs => ${platform.config.refreshReuseGraceSeconds}) AS used_recently,
                  rt.expires_at <= now() AS token_expired,
                  (s.revoked_at IS NULL AND s.expires_at > now()) AS session_live,
-                 u.id AS user_id, u.email, t.name AS tenant_name, t.status AS tenant_status, m.role
+                 u.id AS user_id, u.email, t.name AS tenant_name, t.status AS tenant_status, m.role, m.user_id IS NOT NULL AS member
           FROM refresh_tokens rt
           JOIN sessions s ON s.id = rt.session_id
           JOIN users u ON u.id = s.user_id
@@ -184,7 +187,7 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
         if (!row) return { kind: 'invalid' as const };
         // Two tabs refreshing at once: the loser is told to retry, the session survives.
         if (row.used && row.used_recently && row.session_live) return { kind: 'race' as const };
-        if (row.used || !row.role || row.tenant_status !== 'active') {
+        if (row.used || !row.member || row.tenant_status !== 'active') {
           const ended = await tx.query(sql`UPDATE sessions SET revoked_at = now(), revoked_reason = ${row.used ? 'refresh-token-reuse' : 'membership-ended'}
             WHERE id = ${row.session_id} AND revoked_at IS NULL RETURNING id`);
           // Once per session: replaying a dead token again must not write to the audit log each time.
@@ -194,13 +197,13 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
           });
           return { kind: 'revoked' as const, sessionId: row.session_id };
         }
-        if (row.token_expired || !row.session_live || !isRole(row.role)) return { kind: 'invalid' as const };
+        if (row.token_expired || !row.session_live) return { kind: 'invalid' as const };
         await tx.query(sql`UPDATE refresh_tokens SET used_at = now() WHERE tenant_id = ${row.tenant_id} AND id = ${row.token_id}`);
         await tx.query(sql`UPDATE sessions SET last_used_at = now() WHERE id = ${row.session_id}`);
         const next = await addRefreshToken(tx, row.tenant_id, row.session_id, platform.config.refreshTokenTtlSeconds);
         const tokens = await tokensFor(
           platform,
-          { tenant: { id: row.tenant_id, name: row.tenant_name }, user: { id: row.user_id, email: row.email }, role: row.role as Role },
+          { tenant: { id: row.tenant_id, name: row.tenant_name }, user: { id: row.user_id, email: row.email }, role: builtInOf(row.role) },
           row.session_id,
           next,
         );
@@ -235,7 +238,7 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
         user: { id: row.id, email: row.email, displayName: row.display_name },
         tenant: { id: principal.tenantId, name: row.tenant_name },
         roles: principal.roles,
-        permissions: [...permissionsOf(principal.roles)].sort(),
+        permissions: [...principal.permissions].sort(),
         sessionId: principal.sessionId,
       };
     },

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { assertMayAssign } from '../../kernel/access/assignment.ts';
-import { isRole, type Role } from '../../kernel/access/permissions.ts';
+import { isBuiltInRole as isRole, type BuiltInRole as Role } from '../../kernel/access/catalog.ts';
 import { hashOpaqueToken, newOpaqueToken } from '../../kernel/auth/opaque-token.ts';
 import { assertPasswordAcceptable, hashPassword, verifyPassword } from '../../kernel/auth/passwords.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';

@@ -1,5 +1,5 @@
 import { Type } from '@fastify/type-provider-typebox';
-import { ROLES } from '../../kernel/access/permissions.ts';
+import { BUILT_IN_ROLES as ROLES } from '../../kernel/access/catalog.ts';
 import { OPAQUE_TOKEN_PATTERN, tokenPattern } from '../../kernel/auth/opaque-token.ts';
 import { PASSWORD_MAX_LENGTH } from '../../kernel/auth/passwords.ts';
 
@@ -57,7 +57,10 @@ export const Member = Type.Object({
   userId: Type.String(),
   email: Type.String(),
   displayName: Type.Union([Type.String(), Type.Null()]),
-  role: Type.String(),
+  /** The built-in role; null when the member holds custom roles only. */
+  role: Type.Union([Type.String(), Type.Null()]),
+  /** Every role the member holds: the built-in one (id = its name) and custom ones. */
+  roles: Type.Array(Type.Object({ id: Type.String(), name: Type.String(), builtIn: Type.Boolean() })),
   joinedAt: Type.String({ format: 'date-time' }),
 });
 export const MemberList = Type.Object({ items: Type.Array(Member) });

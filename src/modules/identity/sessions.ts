@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Session } from '../../db/client.ts';
 import { notFound } from '../../http/problem.ts';
 import { assertMayAssign } from '../../kernel/access/assignment.ts';
-import { isRole, type Role } from '../../kernel/access/permissions.ts';
+import { isBuiltInRole as isRole, type BuiltInRole as Role } from '../../kernel/access/catalog.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { newOpaqueToken } from '../../kernel/auth/opaque-token.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
@@ -27,7 +27,7 @@ export interface IssuedTokens {
 export async function startSession(
   tx: Session,
   platform: Platform,
-  who: { tenant: { id: string; name: string }; user: { id: string; email: string }; role: Role },
+  who: { tenant: { id: string; name: string }; user: { id: string; email: string }; role: Role | null },
   client: ClientInfo,
   opts: { mfa?: boolean } = {},
 ): Promise<IssuedTokens> {
@@ -51,11 +51,12 @@ export async function addRefreshToken(tx: Session, tenantId: string, sessionId: 
 
 export async function tokensFor(
   platform: Platform,
-  who: { tenant: { id: string; name: string }; user: { id: string; email: string }; role: Role },
+  who: { tenant: { id: string; name: string }; user: { id: string; email: string }; role: Role | null },
   sessionId: string,
   refreshToken: string,
 ): Promise<IssuedTokens> {
-  const roles: Role[] = [who.role];
+  // Informative only: permissions are resolved from the membership at every session check.
+  const roles: Role[] = who.role ? [who.role] : [];
   const accessToken = await platform.tokens.issue({ sub: who.user.id, tid: who.tenant.id, roles, sid: sessionId });
   return {
     tokenType: 'Bearer',
@@ -76,6 +77,18 @@ export async function revokeUserSessions(tx: Session, userId: string, reason: st
   const rows = await tx.query<{ id: string }>(sql`
     UPDATE sessions SET revoked_at = now(), revoked_reason = ${reason}
     WHERE user_id = ${userId} AND revoked_at IS NULL RETURNING id`);
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Live sessions of some users in the transaction's tenant: after a change to what they may do
+ * (custom roles), this node forgets their cached session state at once; other nodes re-check
+ * within the session bound.
+ */
+export async function liveSessionIdsOf(tx: Session, userIds: readonly string[]): Promise<string[]> {
+  if (userIds.length === 0) return [];
+  const rows = await tx.query<{ id: string }>(sql`
+    SELECT id FROM sessions WHERE user_id = ANY (${sql.param([...userIds])}::uuid[]) AND revoked_at IS NULL AND expires_at > now()`);
   return rows.map((r) => r.id);
 }
 
@@ -132,9 +145,9 @@ export async function revokeOwnSession(platform: Platform, principal: Principal,
 /** An administrator ends a member's sessions (never a higher role's); returns the ended session ids. */
 export async function revokeMemberSessions(platform: Platform, principal: Principal, userId: string): Promise<string[]> {
   return platform.withTenant(contextOf(principal), async (tx) => {
-    const [m] = await tx.query<{ role: string }>(sql`SELECT role FROM memberships WHERE user_id = ${userId}`);
-    if (!m || !isRole(m.role)) throw notFound('member');
-    if (userId !== principal.userId) assertMayAssign(principal.roles, m.role, null);
+    const [m] = await tx.query<{ role: string | null }>(sql`SELECT role FROM memberships WHERE user_id = ${userId}`);
+    if (!m) throw notFound('member');
+    if (userId !== principal.userId) assertMayAssign(principal.roles, isRole(m.role) ? m.role : null, null);
     const ids = await revokeUserSessions(tx, userId, 'admin-revoked');
     await recordAuditEvent(tx, {
       tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'session.revoked', target: { type: 'user', id: userId },

@@ -13,6 +13,8 @@ export interface TenantDeletionReceipt {
   shreddedKeyVersions: number;
   erasedConnectors: number;
   revokedSessions: number;
+  /** Rows erased, by table, by the modules' eraseTenant hooks. */
+  erasedRows: Record<string, number>;
   alreadyDeleted: boolean;
 }
 
@@ -20,17 +22,21 @@ export interface TenantDeletionReceipt {
  * Deletes a tenant by crypto-shredding (docs/security/encryption-key-rotation.md):
  *
  * 1. One maintenance transaction destroys every version of the tenant's data
- *    key, erases its connectors, turns the tenant into a tombstone (status
- *    suspended, deleted_at set, name dropped) and records `tenant.deleted` in
- *    the platform log. The tenant row stays because its audit log is
- *    append-only and references it.
- * 2. Then, in the tenant's own runtime transaction, every member's sessions
- *    are revoked (through the identity module) so no token keeps working.
+ *    key, turns the tenant into a tombstone (status suspended, deleted_at set,
+ *    name dropped) and records `tenant.deleted` in the platform log. The tenant
+ *    row stays because its audit log is append-only and references it.
+ * 2. In the tenant's own runtime transaction, every member's sessions are
+ *    revoked (through the identity module) so no token keeps working.
+ * 3. One maintenance transaction scoped to the (now deleted) tenant runs every
+ *    module's `eraseTenant` hook, in composition order: their tables lose every
+ *    row of the tenant. The erasure policies admit only a deleted tenant's rows.
+ *    The audit trail and transparency log stay by design.
  *
- * Running it again on a deleted tenant repeats step 2 only.
+ * Running it again on a deleted tenant repeats steps 2 and 3 (both idempotent),
+ * so a deletion interrupted after step 1 is finished by running it again.
  */
 export async function deleteTenant(
-  platform: Pick<Platform, 'withMaintenance' | 'withTenant'>,
+  platform: Pick<Platform, 'withMaintenance' | 'withTenant' | 'moduleHooks'>,
   tenantId: string,
   actor: AuditEventInput['actor'],
   opts: { confirmName?: string; onSessionsRevoked?: (sessionIds: string[]) => void } = {},
@@ -43,7 +49,7 @@ export async function deleteTenant(
     const [tenant] = await tx.query<{ name: string; deleted_at: Date | null }>(sql`
       SELECT name, deleted_at FROM tenants WHERE id = ${id} FOR UPDATE`);
     if (!tenant) throw notFound('tenant');
-    if (tenant.deleted_at) return { deletedAt: new Date(tenant.deleted_at), keys: 0, connectors: 0, already: true };
+    if (tenant.deleted_at) return { deletedAt: new Date(tenant.deleted_at), keys: 0, already: true };
     if (opts.confirmName !== undefined && opts.confirmName !== tenant.name) {
       throw new ProblemError('validation-failed', 400, 'confirmName does not match the name of the tenant; nothing was deleted.');
     }
@@ -56,12 +62,22 @@ export async function deleteTenant(
     return ids;
   });
   opts.onSessionsRevoked?.(revoked);
+  const erasedRows = await platform.withMaintenance(async (tx) => {
+    const counts: Record<string, number> = {};
+    for (const hooks of platform.moduleHooks) Object.assign(counts, await hooks.eraseTenant?.(tx, id));
+    // Evidence of what went, in the platform log (once: a re-run that erases nothing records nothing).
+    if (Object.values(counts).some((n) => n > 0)) {
+      await recordAuditEvent(tx, { tenantId: null, actor, action: 'tenant.erased', target: { type: 'tenant', id }, outcome: 'success', metadata: { rows: counts } });
+    }
+    return counts;
+  }, { tenantId: id });
   return {
     tenantId: id,
     deletedAt: shred.deletedAt.toISOString(),
     shreddedKeyVersions: shred.keys,
-    erasedConnectors: shred.connectors,
+    erasedConnectors: erasedRows.connectors ?? 0,
     revokedSessions: revoked.length,
+    erasedRows,
     alreadyDeleted: shred.already,
   };
 }
@@ -73,10 +89,6 @@ async function shredTenant(tx: Session, id: string, actor: AuditEventInput['acto
   // Versions already destroyed by a rotation hold no key; the count is of keys destroyed now.
   const keys = (await tx.query<{ live: boolean }>(sql`
     DELETE FROM tenant_data_keys WHERE tenant_id = ${id} RETURNING wrapped_key IS NOT NULL AS live`)).filter((k) => k.live);
-  const connectors = await tx.query<{ id: string }>(sql`DELETE FROM connectors WHERE tenant_id = ${id} RETURNING id`);
-  // Dead letters hold job payloads (tenant data in clear); completion records are bookkeeping.
-  await tx.query(sql`DELETE FROM job_dead_letters WHERE tenant_id = ${id}`);
-  await tx.query(sql`DELETE FROM job_completions WHERE tenant_id = ${id}`);
   const [row] = await tx.query<{ deleted_at: Date }>(sql`
     UPDATE tenants SET status = 'suspended', deleted_at = now(), name = 'deleted tenant' WHERE id = ${id} RETURNING deleted_at`);
   await recordAuditEvent(tx, {
@@ -85,10 +97,10 @@ async function shredTenant(tx: Session, id: string, actor: AuditEventInput['acto
     action: 'tenant.deleted',
     target: { type: 'tenant', id },
     outcome: 'success',
-    metadata: { shreddedKeyVersions: keys.length, erasedConnectors: connectors.length },
+    metadata: { shreddedKeyVersions: keys.length },
   });
-  return { deletedAt: new Date(row!.deleted_at), keys: keys.length, connectors: connectors.length, already: false };
+  return { deletedAt: new Date(row!.deleted_at), keys: keys.length, already: false };
 }
 
-/** Tenant data that deletion does not erase yet, for the operator's message. */
-export const NOT_ERASED = 'knowledge entries, members and invitations stay as inaccessible rows until their modules erase tenant data; the audit log is kept by design';
+/** What tenant deletion keeps, for the operator's message. */
+export const KEPT_ON_DELETION = 'the audit trail, access logs and transparency log are kept by design (they stay verifiable and hold no secret); accounts of people who belong to other tenants stay';

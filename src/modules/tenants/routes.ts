@@ -17,6 +17,7 @@ const DeletionReceipt = Type.Object(
     deletedAt: Type.String({ format: 'date-time' }),
     shreddedKeyVersions: Type.Integer(),
     erasedConnectors: Type.Integer(),
+    erasedRows: Type.Record(Type.String(), Type.Integer(), { description: 'rows erased, by table' }),
     revokedSessions: Type.Integer(),
   },
   { additionalProperties: false },
