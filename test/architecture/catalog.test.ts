@@ -1,0 +1,149 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Session } from '../../src/db/client.ts';
+import { withOwner } from '../../src/db/transaction.ts';
+import { storedVerifierKey, verifyStoredLog } from '../../src/kernel/audit/verify-db.ts';
+import { modules } from '../../src/modules/index.ts';
+import { addMember, bearer, enableMfa, json, login, signup, startApp, type Account, type TestApp } from '../support/app.ts';
+
+/**
+ * The module catalog against the database catalog (issue #11 §2): every table
+ * with tenant_id is owned by exactly one module, every owned table exists, and
+ * tenant deletion leaves no row of the tenant in any table its module does not
+ * retain on purpose — while the audit log of the tenant still verifies and
+ * another tenant's rows are untouched.
+ */
+let t: TestApp;
+
+const owners = new Map<string, string[]>();
+for (const m of modules) for (const table of m.tables) owners.set(table.name, [...(owners.get(table.name) ?? []), m.name]);
+const declared = new Map(modules.flatMap((m) => m.tables.map((table) => [table.name, table] as const)));
+
+async function tenantTables(tx: Session): Promise<string[]> {
+  const rows = await tx.query<{ name: string }>(sql`
+    SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+      AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+    ORDER BY 1`);
+  return rows.map((r) => r.name);
+}
+
+/** Rows of one tenant in each tenant table (as the owner: RLS does not hide any). */
+async function rowsByTable(tenantId: string): Promise<Record<string, number>> {
+  return withOwner(t.platform.db, async (tx) => {
+    const out: Record<string, number> = {};
+    for (const table of await tenantTables(tx)) {
+      const [row] = await tx.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM ${sql.identifier(table)} WHERE tenant_id = ${tenantId}`);
+      out[table] = row!.n;
+    }
+    return out;
+  });
+}
+
+beforeAll(async () => {
+  t = await startApp();
+});
+afterAll(async () => t?.close());
+
+describe('table ownership', () => {
+  it('every table with tenant_id has exactly one owning module, and every declared table exists', async () => {
+    const tables = await withOwner(t.platform.db, tenantTables);
+    expect(tables.length).toBeGreaterThan(15);
+    const unowned = tables.filter((name) => !owners.has(name));
+    const twice = [...owners].filter(([, by]) => by.length > 1).map(([name, by]) => `${name}: ${by.join(', ')}`);
+    expect(unowned, 'tables owned by no module').toEqual([]);
+    expect(twice, 'tables owned by two modules').toEqual([]);
+    const existing = new Set(await withOwner(t.platform.db, async (tx) => (await tx.query<{ name: string }>(sql`
+      SELECT relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND relkind IN ('r', 'p')`)).map((r) => r.name)));
+    expect([...owners.keys()].filter((name) => !existing.has(name)), 'declared tables that do not exist').toEqual([]);
+  });
+
+  it('a module that erases tables has an eraseTenant hook, and one that keeps a table says why', () => {
+    for (const m of modules) {
+      const erased = m.tables.filter((table) => table.onTenantErasure === 'erase');
+      if (erased.length > 0) expect(m.eraseTenant, `${m.name} erases ${erased.map((e) => e.name).join(', ')}`).toBeTypeOf('function');
+      for (const table of m.tables) {
+        if (table.onTenantErasure !== 'erase') expect(table.onTenantErasure.retain.length, `${m.name}.${table.name}`).toBeGreaterThan(10);
+      }
+      for (const c of m.sealedColumns ?? []) expect(m.tables.map((x) => x.name), `${m.name} seals ${c.table}.${c.column}`).toContain(c.table);
+    }
+  });
+});
+
+describe('tenant deletion', () => {
+  let doomed: Account;
+  let survivor: Account;
+  let before: Record<string, number>;
+  let survivorBefore: Record<string, number>;
+
+  /** Puts at least one row of `who`'s tenant into every table a module erases. */
+  async function populate(who: Account) {
+    const call = (method: 'POST' | 'PUT', url: string, payload: object) => t.app.inject({ method, url: `/api/v1${url}`, headers: bearer(who), payload });
+    expect((await call('POST', '/knowledge', { title: 'kept nowhere', body: 'b' })).statusCode).toBe(201);
+    expect((await call('POST', '/connectors', { name: 'crm', provider: 'hubspot', kind: 'api_key', secret: randomBytes(12).toString('hex') })).statusCode).toBe(201);
+    expect((await call('POST', '/invitations', { email: `invitee-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' })).statusCode).toBe(201);
+    expect((await call('POST', '/api-keys', { name: 'machine', scopes: ['knowledge:read'] })).statusCode).toBe(201);
+    const role = json(await call('POST', '/roles', { name: `r-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] }));
+    const member = await addMember(t.app, who, 'member');
+    expect((await call('PUT', `/members/${member.userId}/roles`, { roles: ['member', role.id] })).statusCode).toBe(200);
+    // A second login through the MFA ticket step leaves a used ticket row.
+    await login(t.app, who);
+    await withOwner(t.platform.db, async (tx) => {
+      await tx.query(sql`INSERT INTO external_tenants (issuer, external_id, tenant_id) VALUES (${'https://idp.example'}, ${`org_${randomUUID()}`}, ${who.tenantId})`);
+      await tx.query(sql`INSERT INTO job_dead_letters (tenant_id, queue, job_id, payload, error, attempts) VALUES (${who.tenantId}, 'test.queue', ${randomUUID()}, '{"x":1}', 'boom', 3)`);
+      await tx.query(sql`INSERT INTO job_completions (tenant_id, job_id, queue) VALUES (${who.tenantId}, ${randomUUID()}, 'test.queue')`);
+    });
+  }
+
+  beforeAll(async () => {
+    doomed = await enableMfa(t.app, await signup(t.app, 'Doomed Ltd'));
+    survivor = await enableMfa(t.app, await signup(t.app, 'Survivor Ltd'));
+    await populate(doomed);
+    await populate(survivor);
+    // A signed checkpoint of the doomed tenant's log (this also creates the verifier key).
+    expect((await t.app.inject({ method: 'GET', url: '/api/v1/translog/checkpoint', headers: bearer(doomed) })).statusCode).toBe(200);
+    before = await rowsByTable(doomed.tenantId);
+    survivorBefore = await rowsByTable(survivor.tenantId);
+  });
+
+  it('the test reaches every erased table (a new module table must be populated here too)', () => {
+    const erased = [...declared.values()].filter((table) => table.onTenantErasure === 'erase').map((table) => table.name);
+    expect(erased.filter((name) => !(before[name]! > 0)), 'erased tables this test put no row into').toEqual([]);
+  });
+
+  it('leaves no row of the tenant in any table its module does not retain, and nothing of another tenant goes', async () => {
+    const res = await t.app.inject({ method: 'DELETE', url: '/api/v1/tenant', headers: bearer(doomed), payload: { confirmName: 'Doomed Ltd' } });
+    expect(res.statusCode, res.body).toBe(200);
+    const after = await rowsByTable(doomed.tenantId);
+    const left = Object.entries(after).filter(([table, n]) => n > 0 && declared.get(table)?.onTenantErasure === 'erase');
+    expect(left, 'rows left behind in erased tables').toEqual([]);
+    // Retained tables are the kernel's evidence, which stays on purpose.
+    for (const [table, n] of Object.entries(after)) {
+      if (n > 0) expect(declared.get(table)?.onTenantErasure, table).not.toBe('erase');
+    }
+    expect(after.audit_events).toBeGreaterThan(0);
+    expect(await rowsByTable(survivor.tenantId)).toEqual(survivorBefore);
+    expect(json(res).erasedRows).toMatchObject({ knowledge_entries: before.knowledge_entries, memberships: before.memberships });
+  });
+
+  it("the deleted tenant's audit log still verifies, and a re-run finishes nothing twice", async () => {
+    const key = await storedVerifierKey(t.platform.db, 5_000);
+    const verified = await verifyStoredLog(t.platform.db, 5_000, doomed.tenantId, key);
+    expect(verified.findings).toEqual([]);
+    expect(verified.size).toBeGreaterThan(0);
+    const { deleteTenant } = await import('../../src/modules/tenants/deletion.ts');
+    const again = await deleteTenant(t.platform, doomed.tenantId, { type: 'operator', id: 'test' } as never);
+    expect(again.alreadyDeleted).toBe(true);
+    expect(Object.values(again.erasedRows).every((n) => n === 0)).toBe(true);
+  });
+
+  it('the erasure policy admits only a deleted tenant: the maintenance role cannot erase a live one', async () => {
+    const deleted = await t.platform.withMaintenance(
+      (tx) => tx.query(sql`DELETE FROM knowledge_entries WHERE tenant_id = ${survivor.tenantId} RETURNING id`),
+      { tenantId: survivor.tenantId },
+    );
+    expect(deleted).toEqual([]);
+    expect((await rowsByTable(survivor.tenantId)).knowledge_entries).toBe(survivorBefore.knowledge_entries);
+  });
+});
