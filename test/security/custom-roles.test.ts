@@ -96,7 +96,7 @@ describe('a custom role holding exactly one permission', () => {
       }
     }
     expect(checked).toBeGreaterThan(permissions.length * 10);
-  });
+  }, 300_000);
 });
 
 describe('escalation', () => {
