@@ -7,7 +7,7 @@ export interface Declared extends TSchemaOptions {
   description: string;
   /** The problem reported when a value fails the schema's own keywords. */
   errorMessage?: string;
-  /** Set on arrays read as a list (env-schema's keyword); other arrays and objects are JSON. */
+  /** Set on arrays read as a list; other arrays and objects are JSON. */
   separator?: string;
   minimum?: number;
   maximum?: number;
@@ -28,7 +28,7 @@ const FALSE = /^(0|false|no|off)$/i;
 
 /**
  * Reads each declared variable from the environment and reports every bad one, named. Not ajv's
- * (or env-schema's) coerceTypes: it reads " 80 ", 0x50 and 8e1 as 80 and refuses yes/on/1.
+ * coerceTypes: it reads " 80 ", 0x50 and 8e1 as 80 and refuses yes/on/1.
  * An unset or empty variable takes its default.
  */
 export function readEnv<T extends TObject>(schema: T, env: Env): { values: EnvValues<T>; problems: string[] } {
