@@ -16,6 +16,12 @@ export interface RouteInventoryEntry {
 declare module 'fastify' {
   interface FastifyContextConfig {
     security?: RouteSecurity;
+    /**
+     * Problem statuses the handler itself may answer (404, 409, 422 …), beyond the ones the
+     * request path adds on its own (400 for validated input, 401/403 for protected routes, 429, 503).
+     * They are documented as problem+json responses in the OpenAPI document.
+     */
+    problems?: readonly number[];
   }
 }
 
