@@ -66,6 +66,8 @@ export const configSchema = Type.Object({
   masterKeysFile: Type.Optional(Type.String({ env: 'OCSUITE_MASTER_KEYS_FILE', description: 'path of a mounted secret file holding the master keys' })),
   corsOrigins: Type.Array(origin, { env: 'CORS_ORIGINS', separator: ',', default: [], description: 'comma-separated allowed browser origins (default none; * is refused in production)' }),
   signupEnabled: Type.Boolean({ env: 'OCSUITE_SIGNUP_ENABLED', default: true, description: 'self-serve signup on/off' }),
+  signupConfirmation: Type.Optional(Type.Enum(['email', 'none'], { env: 'OCSUITE_SIGNUP_CONFIRMATION', description: 'email: signup answers 202 alike for new and known addresses and creates the account when the mailed link is followed; none: tokens at once, and a known address is revealed (default email in production, none otherwise)' })),
+  invitationLinksInResponse: Type.Optional(Type.Boolean({ env: 'OCSUITE_INVITATION_LINKS_IN_RESPONSE', description: 'the inviting admin sees the invitation link in the API response, not only the invitee by mail (default true, false in production)' })),
   operatorToken: Type.Optional(Type.String({ env: 'OCSUITE_OPERATOR_TOKEN', minLength: MIN_OPERATOR_TOKEN, errorMessage: `must be at least ${MIN_OPERATOR_TOKEN} characters`, description: `bearer token for /metrics, at least ${MIN_OPERATOR_TOKEN} characters` })),
   logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { env: 'LOG_LEVEL', default: 'info', description: 'pino level' }),
   audience: Type.String({ env: 'OCSUITE_TOKEN_AUDIENCE', default: 'ocsuite-api', description: 'aud claim of access tokens' }),
