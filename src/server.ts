@@ -18,6 +18,7 @@ import { systemRoutes } from './http/system-routes.ts';
 import { modules as allModules } from './modules/index.ts';
 import type { ModuleManifest } from './modules/manifest.ts';
 import { registerAuditHooks } from './http/access-log.ts';
+import { registerThrottleEvidence } from './http/throttle-evidence.ts';
 import type { Platform } from './kernel/platform.ts';
 
 declare module 'fastify' {
@@ -115,6 +116,7 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
   registerAuthentication(app, platform);
   registerRequestLog(app, platform);
   registerAuditHooks(app, platform);
+  registerThrottleEvidence(app, platform);
 
   await app.register(systemRoutes, { platform });
   // Each module's routes under /api/v1 + its prefix, and its public routes at the root (docs/architecture.md).

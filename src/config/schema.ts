@@ -82,6 +82,7 @@ export const configSchema = Type.Object({
   statementTimeoutMs: Type.Integer({ env: 'OCSUITE_STATEMENT_TIMEOUT_MS', default: 5_000, minimum: 100, maximum: 600_000, description: 'per-transaction statement_timeout' }),
   rateLimitPerMinute: Type.Integer({ env: 'OCSUITE_RATE_LIMIT', default: 600, minimum: 1, maximum: 1_000_000, description: 'requests per minute per IP' }),
   authRateLimitPerMinute: Type.Integer({ env: 'OCSUITE_AUTH_RATE_LIMIT', default: 20, minimum: 1, maximum: 1_000_000, description: 'auth requests per minute per IP' }),
+  throttleSummarySeconds: Type.Integer({ env: 'OCSUITE_THROTTLE_SUMMARY_SECONDS', default: 300, minimum: 1, maximum: 86_400, description: 'auth requests refused with 429 are summarised in the platform audit log once per client IP and account per this many seconds' }),
   stepUpMaxAgeSeconds: Type.Integer({ env: 'OCSUITE_STEP_UP_SECONDS', default: 600, minimum: 30, maximum: 86_400, description: 'how recent a second-factor check must be for sensitive operations' }),
   refreshReuseGraceSeconds: Type.Integer({ env: 'OCSUITE_REFRESH_GRACE_SECONDS', default: 10, minimum: 0, maximum: 120, description: 'a rotated refresh token reused within this many seconds is a benign race, not theft' }),
   oidcIssuers: Type.Array(issuer, { env: 'OCSUITE_OIDC_ISSUERS', default: [], errorMessage: 'expected a JSON array of issuer objects', description: 'JSON array of external OIDC issuers (see docs/security/identity.md)' }),
