@@ -3,6 +3,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { principalOf } from '../../http/authenticate.ts';
 import type { Platform } from '../../kernel/platform.ts';
+import { createSignupService } from './signup-service.ts';
 import { createAuthService } from './auth-service.ts';
 import { createInvitationsService } from './invitations-service.ts';
 import { createMembersService } from './members-service.ts';
@@ -18,6 +19,7 @@ const NoContent = { 204: Type.Null() };
 /** Identity: signup, login, refresh, logout, me, members and invitations. */
 export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
   const auth = createAuthService(platform, (id) => app.forgetSession(id));
+  const signup = createSignupService(platform);
   const members = createMembersService(platform, (ids) => ids.forEach((id) => app.forgetSession(id)));
   const invitations = createInvitationsService(platform);
   await app.register(mfaRoutes, { platform });
@@ -25,10 +27,19 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
   await app.register(sessionRoutes, { platform });
   await app.register(recoveryRoutes, { platform });
 
+  // 201 with tokens at once (OCSUITE_SIGNUP_CONFIRMATION=none), or 202 alike for every address (email).
   app.post('/auth/signup', {
-    config: { security: { policy: 'public', rateClass: 'auth' }, problems: [403, 409] },
-    schema: { tags: ['identity'], operationId: 'identitySignup', summary: 'Create an account and its tenant; the caller becomes its owner', body: S.SignupBody, response: { 201: S.LoginResult } },
-  }, async (req, reply) => reply.code(201).send(await auth.signup(req.body, clientOf(req))));
+    config: { security: { policy: 'public', rateClass: 'auth' }, problems: [401, 403, 409] },
+    schema: { tags: ['identity'], operationId: 'identitySignup', summary: 'Open a tenant with a new or existing account (at once, or by a mailed link)', body: S.SignupBody, response: { 201: S.LoginResult, 202: S.SignupPending } },
+  }, async (req, reply) => {
+    const result = await signup.signup(req.body, clientOf(req));
+    return reply.code('status' in result ? 202 : 201).send(result);
+  });
+
+  app.post('/auth/signup/confirm', {
+    config: { security: { policy: 'public', rateClass: 'auth' }, problems: [401, 403, 409] },
+    schema: { tags: ['identity'], operationId: 'identityConfirmSignup', summary: 'Complete a signup with the mailed link\'s token', body: S.SignupConfirmBody, response: { 201: S.LoginResult } },
+  }, async (req, reply) => reply.code(201).send(await signup.confirm(req.body, clientOf(req))));
 
   app.post('/auth/login', {
     config: { security: { policy: 'public', rateClass: 'auth' }, problems: [401, 403] },
