@@ -96,8 +96,7 @@ CREATE TABLE ledger_transfers (
   audit_event_id    uuid NOT NULL,
   created_at        timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (tenant_id, id),
-  FOREIGN KEY (tenant_id, debit_account_id) REFERENCES ledger_accounts (tenant_id, id),
-  FOREIGN KEY (tenant_id, credit_account_id) REFERENCES ledger_accounts (tenant_id, id),
+  -- The accounts are checked by ledger_prepare_transfer (with the ledger's own error codes); accounts are never deleted.
   FOREIGN KEY (tenant_id, pending_id) REFERENCES ledger_transfers (tenant_id, id),
   FOREIGN KEY (tenant_id, reverses) REFERENCES ledger_transfers (tenant_id, id),
   -- Every transfer is a leaf of the tenant's transparency log, written in the same transaction.
@@ -126,9 +125,8 @@ CREATE TABLE ledger_entries (
   bucket      text NOT NULL CHECK (bucket IN ('pending', 'posted')),
   amount      numeric(40, 0) NOT NULL CHECK (amount <> 0 AND abs(amount) <= 340282366920938463463374607431768211455),
   created_at  timestamptz NOT NULL,
-  PRIMARY KEY (tenant_id, transfer_id, account_id, side, bucket),
-  FOREIGN KEY (tenant_id, transfer_id) REFERENCES ledger_transfers (tenant_id, id),
-  FOREIGN KEY (tenant_id, account_id) REFERENCES ledger_accounts (tenant_id, id)
+  -- No foreign keys: only ledger_apply_transfer writes entries, for the transfer it is applying.
+  PRIMARY KEY (tenant_id, transfer_id, account_id, side, bucket)
 );
 CREATE INDEX ledger_entries_account_idx ON ledger_entries (tenant_id, account_id, created_at);
 COMMENT ON TABLE ledger_entries IS '@append-only double-entry postings derived from ledger_transfers by trigger';
@@ -211,8 +209,10 @@ $$;
 CREATE FUNCTION ledger_prepare_transfer() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
-  dr ledger_accounts%ROWTYPE;
-  cr ledger_accounts%ROWTYPE;
+  d_asset text;
+  d_scale smallint;
+  c_asset text;
+  c_scale smallint;
   p  ledger_transfers%ROWTYPE;
   o  ledger_transfers%ROWTYPE;
 BEGIN
@@ -239,13 +239,16 @@ BEGIN
       PERFORM ledger_fail('pending_transfer_expired', 'OCL07', NEW.id);
     END IF;
   END IF;
-  SELECT * INTO dr FROM ledger_accounts WHERE tenant_id = NEW.tenant_id AND id = NEW.debit_account_id;
-  IF NOT FOUND THEN PERFORM ledger_fail('debit_account_not_found', 'OCL04', NEW.id); END IF;
-  SELECT * INTO cr FROM ledger_accounts WHERE tenant_id = NEW.tenant_id AND id = NEW.credit_account_id;
-  IF NOT FOUND THEN PERFORM ledger_fail('credit_account_not_found', 'OCL04', NEW.id); END IF;
-  IF dr.asset <> cr.asset OR dr.scale <> cr.scale THEN PERFORM ledger_fail('accounts_must_have_the_same_asset', 'OCL05', NEW.id); END IF;
-  NEW.asset := dr.asset;
-  NEW.scale := dr.scale;
+  -- Both accounts in one lookup.
+  SELECT max(a.asset) FILTER (WHERE a.id = NEW.debit_account_id), max(a.scale) FILTER (WHERE a.id = NEW.debit_account_id),
+         max(a.asset) FILTER (WHERE a.id = NEW.credit_account_id), max(a.scale) FILTER (WHERE a.id = NEW.credit_account_id)
+    INTO d_asset, d_scale, c_asset, c_scale
+    FROM ledger_accounts a WHERE a.tenant_id = NEW.tenant_id AND a.id IN (NEW.debit_account_id, NEW.credit_account_id);
+  IF d_asset IS NULL THEN PERFORM ledger_fail('debit_account_not_found', 'OCL04', NEW.id); END IF;
+  IF c_asset IS NULL THEN PERFORM ledger_fail('credit_account_not_found', 'OCL04', NEW.id); END IF;
+  IF d_asset <> c_asset OR d_scale <> c_scale THEN PERFORM ledger_fail('accounts_must_have_the_same_asset', 'OCL05', NEW.id); END IF;
+  NEW.asset := d_asset;
+  NEW.scale := d_scale;
   IF NEW.kind = 'pending' AND NEW.timeout_seconds IS NOT NULL THEN
     NEW.expires_at := NEW.created_at + make_interval(secs => NEW.timeout_seconds);
   END IF;
@@ -262,65 +265,51 @@ END
 $$;
 CREATE TRIGGER ledger_transfers_prepare BEFORE INSERT ON ledger_transfers FOR EACH ROW EXECUTE FUNCTION ledger_prepare_transfer();
 
--- Moves one balance under its row lock and checks the account's rules on the result.
--- SQLSTATEs: OCL01 a balance flag, OCL02 a closed account.
-CREATE FUNCTION ledger_move(t ledger_transfers, account uuid, side text, bucket text, amount numeric) RETURNS void
-LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
-DECLARE
-  b ledger_balances%ROWTYPE;
-BEGIN
-  INSERT INTO ledger_entries (tenant_id, transfer_id, account_id, side, bucket, amount, created_at)
-  VALUES (t.tenant_id, t.id, account, side, bucket, amount, t.created_at);
-  -- Past 128 bits the CHECK ledger_balances_u128 refuses the row (the service maps it to balance_overflow).
-  UPDATE ledger_balances SET
-    debits_pending  = debits_pending  + CASE WHEN side = 'debit'  AND bucket = 'pending' THEN amount ELSE 0 END,
-    debits_posted   = debits_posted   + CASE WHEN side = 'debit'  AND bucket = 'posted'  THEN amount ELSE 0 END,
-    credits_pending = credits_pending + CASE WHEN side = 'credit' AND bucket = 'pending' THEN amount ELSE 0 END,
-    credits_posted  = credits_posted  + CASE WHEN side = 'credit' AND bucket = 'posted'  THEN amount ELSE 0 END,
-    updated_at = now()
-  WHERE tenant_id = t.tenant_id AND account_id = account
-  RETURNING * INTO b;
-  -- Releasing a pending amount is always allowed, also on a closed account.
-  IF b.closed_at IS NOT NULL AND amount > 0 THEN PERFORM ledger_fail('account_closed', 'OCL02', t.id); END IF;
-  IF b.debits_must_not_exceed_credits AND b.debits_pending + b.debits_posted > b.credits_posted THEN
-    PERFORM ledger_fail('exceeds_credits', 'OCL01', t.id);
-  END IF;
-  IF b.credits_must_not_exceed_debits AND b.credits_pending + b.credits_posted > b.debits_posted THEN
-    PERFORM ledger_fail('exceeds_debits', 'OCL01', t.id);
-  END IF;
-END
-$$;
-
--- Writes a transfer's entries and moves the balances: releases first, then additions, and within
--- each the two accounts in id order (a fixed lock order between concurrent transfers).
+-- Writes a transfer's entries (debit and credit; a post or void first releases the pending amount)
+-- and moves both balances in one UPDATE under their row locks (taken in primary-key order, so two
+-- transfers on the same accounts queue instead of deadlocking), then checks each account's rules
+-- on the result. SQLSTATEs: OCL01 a balance flag, OCL02 a closed account; past 128 bits the CHECK
+-- ledger_balances_u128 refuses the row (the service maps it to balance_overflow).
 CREATE FUNCTION ledger_apply_transfer() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
-  p ledger_transfers%ROWTYPE;
-  first_debit boolean := NEW.debit_account_id < NEW.credit_account_id;
+  released numeric := 0;
+  added numeric := 0;
+  into_pending boolean := NEW.kind = 'pending';
+  b record;
   reversed numeric;
   original numeric;
 BEGIN
-  IF NEW.kind IN ('post_pending', 'void_pending', 'expire_pending') THEN
-    SELECT * INTO p FROM ledger_transfers WHERE tenant_id = NEW.tenant_id AND id = NEW.pending_id;
-    IF first_debit THEN
-      PERFORM ledger_move(NEW, NEW.debit_account_id, 'debit', 'pending', -p.amount);
-      PERFORM ledger_move(NEW, NEW.credit_account_id, 'credit', 'pending', -p.amount);
-    ELSE
-      PERFORM ledger_move(NEW, NEW.credit_account_id, 'credit', 'pending', -p.amount);
-      PERFORM ledger_move(NEW, NEW.debit_account_id, 'debit', 'pending', -p.amount);
-    END IF;
+  IF NEW.pending_id IS NOT NULL THEN
+    SELECT amount INTO released FROM ledger_transfers WHERE tenant_id = NEW.tenant_id AND id = NEW.pending_id;
   END IF;
-  IF NEW.kind IN ('posted', 'pending', 'post_pending') THEN
-    IF first_debit THEN
-      PERFORM ledger_move(NEW, NEW.debit_account_id, 'debit', CASE WHEN NEW.kind = 'pending' THEN 'pending' ELSE 'posted' END, NEW.amount);
-      PERFORM ledger_move(NEW, NEW.credit_account_id, 'credit', CASE WHEN NEW.kind = 'pending' THEN 'pending' ELSE 'posted' END, NEW.amount);
-    ELSE
-      PERFORM ledger_move(NEW, NEW.credit_account_id, 'credit', CASE WHEN NEW.kind = 'pending' THEN 'pending' ELSE 'posted' END, NEW.amount);
-      PERFORM ledger_move(NEW, NEW.debit_account_id, 'debit', CASE WHEN NEW.kind = 'pending' THEN 'pending' ELSE 'posted' END, NEW.amount);
+  IF NEW.kind IN ('posted', 'pending', 'post_pending') THEN added := NEW.amount; END IF;
+  INSERT INTO ledger_entries (tenant_id, transfer_id, account_id, side, bucket, amount, created_at)
+  SELECT NEW.tenant_id, NEW.id, e.account, e.side, e.bucket, e.amount, NEW.created_at
+  FROM (VALUES (NEW.debit_account_id, 'debit', 'pending', -released), (NEW.credit_account_id, 'credit', 'pending', -released),
+               (NEW.debit_account_id, 'debit', CASE WHEN into_pending THEN 'pending' ELSE 'posted' END, added),
+               (NEW.credit_account_id, 'credit', CASE WHEN into_pending THEN 'pending' ELSE 'posted' END, added)) AS e(account, side, bucket, amount)
+  WHERE e.amount <> 0;
+  FOR b IN
+    UPDATE ledger_balances SET
+      debits_pending  = debits_pending  + CASE WHEN account_id = NEW.debit_account_id THEN CASE WHEN into_pending THEN added ELSE 0 END - released ELSE 0 END,
+      debits_posted   = debits_posted   + CASE WHEN account_id = NEW.debit_account_id AND NOT into_pending THEN added ELSE 0 END,
+      credits_pending = credits_pending + CASE WHEN account_id = NEW.credit_account_id THEN CASE WHEN into_pending THEN added ELSE 0 END - released ELSE 0 END,
+      credits_posted  = credits_posted  + CASE WHEN account_id = NEW.credit_account_id AND NOT into_pending THEN added ELSE 0 END,
+      updated_at = now()
+    WHERE tenant_id = NEW.tenant_id AND account_id IN (NEW.debit_account_id, NEW.credit_account_id)
+    RETURNING closed_at, debits_must_not_exceed_credits, credits_must_not_exceed_debits, debits_pending, debits_posted, credits_pending, credits_posted
+  LOOP
+    -- Releasing a pending amount is always allowed, also on a closed account.
+    IF b.closed_at IS NOT NULL AND added > 0 THEN PERFORM ledger_fail('account_closed', 'OCL02', NEW.id); END IF;
+    IF b.debits_must_not_exceed_credits AND b.debits_pending + b.debits_posted > b.credits_posted THEN
+      PERFORM ledger_fail('exceeds_credits', 'OCL01', NEW.id);
     END IF;
-  END IF;
-  -- Reversals of one transfer never add up to more than it moved (checked after the balance locks,
+    IF b.credits_must_not_exceed_debits AND b.credits_pending + b.credits_posted > b.debits_posted THEN
+      PERFORM ledger_fail('exceeds_debits', 'OCL01', NEW.id);
+    END IF;
+  END LOOP;
+  -- Reversals of one transfer never add up to more than it moved (checked under the balance locks,
   -- which every reversal of it takes too).
   IF NEW.reverses IS NOT NULL THEN
     SELECT amount INTO original FROM ledger_transfers WHERE tenant_id = NEW.tenant_id AND id = NEW.reverses;
@@ -332,19 +321,16 @@ END
 $$;
 CREATE TRIGGER ledger_transfers_apply AFTER INSERT ON ledger_transfers FOR EACH ROW EXECUTE FUNCTION ledger_apply_transfer();
 
--- At COMMIT: the transfer's entries balance per bucket, on accounts of one asset.
+-- At COMMIT: the transfer has entries and they balance per bucket (its accounts' one asset is checked before insert).
 CREATE FUNCTION ledger_check_balanced() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+  broken boolean;
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM ledger_entries e WHERE e.tenant_id = NEW.tenant_id AND e.transfer_id = NEW.id)
-     OR EXISTS (
-       SELECT 1 FROM ledger_entries e JOIN ledger_accounts a ON a.tenant_id = e.tenant_id AND a.id = e.account_id
-       WHERE e.tenant_id = NEW.tenant_id AND e.transfer_id = NEW.id
-       GROUP BY e.bucket
-       HAVING sum(CASE WHEN e.side = 'debit' THEN e.amount ELSE -e.amount END) <> 0
-           OR count(DISTINCT (a.asset, a.scale)) <> 1 OR min(a.asset) <> NEW.asset) THEN
-    PERFORM ledger_fail('unbalanced_transfer', 'OCL08', NEW.id);
-  END IF;
+  SELECT count(*) = 0 OR bool_or(net <> 0) INTO broken FROM (
+    SELECT sum(CASE WHEN e.side = 'debit' THEN e.amount ELSE -e.amount END) AS net
+    FROM ledger_entries e WHERE e.tenant_id = NEW.tenant_id AND e.transfer_id = NEW.id GROUP BY e.bucket) per_bucket;
+  IF broken THEN PERFORM ledger_fail('unbalanced_transfer', 'OCL08', NEW.id); END IF;
   RETURN NULL;
 END
 $$;
@@ -365,6 +351,6 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION ledger_refuse_change(), ledger_open_balance(), ledger_close_balance(), ledger_fail(text, text, uuid),
-  ledger_prepare_transfer(), ledger_move(ledger_transfers, uuid, text, text, numeric), ledger_apply_transfer(),
+  ledger_prepare_transfer(), ledger_apply_transfer(),
   ledger_check_balanced(), ledger_lock_accounts(uuid[], uuid[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ledger_lock_accounts(uuid[], uuid[]) TO ocsuite_runtime;
