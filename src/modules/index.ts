@@ -8,6 +8,7 @@ import type { ModuleManifest } from './manifest.ts';
 import { knowledgeModule } from './knowledge/manifest.ts';
 import { rolesModule } from './roles/manifest.ts';
 import { tenantsModule } from './tenants/manifest.ts';
+import { webhooksModule } from './webhooks/manifest.ts';
 
 /**
  * Every module of this build, in composition order: routes register in this
@@ -16,6 +17,7 @@ import { tenantsModule } from './tenants/manifest.ts';
  */
 export const modules: readonly ModuleManifest[] = [
   knowledgeModule,
+  webhooksModule,
   connectorsModule,
   jobsModule,
   rolesModule,

@@ -1,7 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuiltInRole as Role } from '../../src/kernel/access/catalog.ts';
 import type { RouteInventoryEntry } from '../../src/http/route-policy.ts';
+import { withOwner } from '../../src/db/transaction.ts';
 import { addMember, bearer, enableMfa, json, login, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 import { forgedTokens } from './forged-tokens.ts';
 import { sampleFromSchema } from './sample-body.ts';
@@ -39,15 +41,33 @@ beforeAll(async () => {
   const entry = json(await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(B.member!), payload: { title: secretTitle, body: 'B body', tags: ['b-only'] } }));
   const invite = json(await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(B.owner!), payload: { email: `pending-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' } }));
   const bRole = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(B.owner!), payload: { name: `B-role-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] } }));
-  bIds = [entry.id, invite.id, B.owner!.userId, B.member!.userId, bRole.id];
-  bSecrets = [...bIds, secretTitle, B.owner!.email, B.member!.email, B.owner!.tenantId];
+  const bHooks = await webhookFixtures(B.owner!);
+  bIds = [entry.id, invite.id, B.owner!.userId, B.member!.userId, bRole.id, ...bHooks.ids];
+  bSecrets = [...bIds, secretTitle, B.owner!.email, B.member!.email, B.owner!.tenantId, ...bHooks.secrets];
   const aEntry = json(await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(A.member!), payload: { title: 'A entry', body: 'A body' } }));
   const aInvite = json(await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(A.owner!), payload: { email: `pending-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' } }));
   const aRole = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(A.owner!), payload: { name: 'A-role', permissions: ['knowledge:read'] } }));
-  aIds = [aEntry.id, aInvite.id, A.viewer!.userId, aRole.id];
+  aIds = [aEntry.id, aInvite.id, A.viewer!.userId, aRole.id, ...(await webhookFixtures(A.owner!)).ids];
   // A's owner has a fresh second factor, so step-up routes reach their handlers and must still isolate.
   await enableMfa(t.app, A.owner!);
 });
+
+/**
+ * A webhook endpoint (disabled: nothing is ever sent to its public address), a message with a delivery
+ * to it, and an inbound receiver; returns their ids and secrets.
+ */
+async function webhookFixtures(owner: Account) {
+  const post = (url: string, payload: object) => t.app.inject({ method: 'POST', url: `/api/v1/webhooks${url}`, headers: bearer(owner), payload });
+  const endpoint = json(await post('/endpoints', { url: 'https://1.1.1.1/hook', eventTypes: ['webhooks.test'] }));
+  await t.app.inject({ method: 'PATCH', url: `/api/v1/webhooks/endpoints/${endpoint.id}`, headers: bearer(owner), payload: { enabled: false } });
+  const receiver = json(await post('/inbound', { name: 'n8n', eventTypes: ['*'] }));
+  const [message, delivery] = await withOwner(t.platform.db, async (tx) => {
+    const [m] = await tx.query<{ id: string }>(sql`INSERT INTO webhook_messages (tenant_id, event_type, body) VALUES (${owner.tenantId}, 'webhooks.test', '{"data":{}}') RETURNING id`);
+    const [d] = await tx.query<{ id: string }>(sql`INSERT INTO webhook_deliveries (tenant_id, message_id, endpoint_id, status) VALUES (${owner.tenantId}, ${m!.id}, ${endpoint.id}, 'dead') RETURNING id`);
+    return [m!.id, d!.id];
+  });
+  return { ids: [endpoint.id as string, receiver.id as string, message, delivery], secrets: [endpoint.secret as string, receiver.secret as string] };
+}
 
 afterAll(async () => {
   await t?.close();
