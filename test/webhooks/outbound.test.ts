@@ -2,7 +2,9 @@ import { Webhook } from 'standardwebhooks';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withOwner } from '../../src/db/transaction.ts';
+import { rotateTenantKey } from '../../src/kernel/crypto/rotation.ts';
 import { createWebhookPublisher } from '../../src/modules/webhooks/publish.ts';
+import { sweepHandler } from '../../src/modules/webhooks/sweep.ts';
 import { addMember, bearer, json, login, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 import { eventually, startReceiver } from './receiver.ts';
 
@@ -189,6 +191,61 @@ describe('secret rotation', () => {
     expect(() => new Webhook(next.secret).verify(after!.body, after!.headers as Record<string, string>)).toThrow();
     const audit = json(await t.app.inject({ method: 'GET', url: '/api/v1/audit-events?action=webhook.endpoint.secret_rotated', headers: bearer(A) }));
     expect(audit.items.filter((x: { target: { id: string } }) => x.target.id === e.id)).toHaveLength(2);
+  });
+});
+
+describe('key rotation and crash recovery', () => {
+  it('re-encrypts endpoint secrets with a tenant data-key rotation: both live secrets still sign', async () => {
+    const e = await createEndpoint(A, '/a/rekeyed');
+    const next = json(await api(A, 'POST', `/endpoints/${e.id}/rotate-secret`, { overlapSeconds: 3600 }));
+    secrets.push(next.secret);
+    const result = await rotateTenantKey({ db: t.platform.db, keyring: t.platform.keyring, statementTimeoutMs: 5000, actor: { type: 'operator', id: 'test' }, batchSize: 2 }, A.tenantId);
+    expect(result.status).toBe('rotated');
+    const sealedNow = await withOwner(t.platform.db, (tx) => tx.query<{ s: string; p: string }>(sql`
+      SELECT secret_sealed AS s, previous_secret_sealed AS p FROM webhook_endpoints WHERE id = ${e.id}`));
+    expect(sealedNow[0]!.s.split('.')[1]).toBe(String(result.toVersion));
+    expect(sealedNow[0]!.p.split('.')[1]).toBe(String(result.toVersion));
+    await api(A, 'POST', `/endpoints/${e.id}/test`);
+    const [got] = await rx.waitFor('/a/rekeyed', 1);
+    expect(new Webhook(next.secret).verify(got!.body, got!.headers as Record<string, string>)).toBeTruthy();
+    expect(new Webhook(e.secret).verify(got!.body, got!.headers as Record<string, string>)).toBeTruthy();
+  });
+
+  it('delivers a message whose job was lost (committed, never queued): the sweep queues it', async () => {
+    const e = await createEndpoint(A, '/a/lost');
+    // publishIn without flush: what a crash between the commit and the enqueue leaves behind.
+    const publisher = createWebhookPublisher(t.platform);
+    const published = await t.platform.withTenant({ tenantId: A.tenantId }, (tx) => publisher.publishIn(tx, A.tenantId, 'webhooks.test', { lost: true }));
+    const mine = published.deliveryIds;
+    await withOwner(t.platform.db, (tx) => tx.query(sql`UPDATE webhook_deliveries SET next_attempt_at = now() - interval '5 minutes' WHERE id = ANY (${sql.param(mine)}::uuid[])`));
+    expect(rx.at('/a/lost')).toEqual([]);
+    await sweepHandler(t.platform)({} as never);
+    const [got] = await rx.waitFor('/a/lost', 1);
+    expect(new Webhook(e.secret).verify(got!.body, got!.headers as Record<string, string>)).toMatchObject({ data: { lost: true } });
+    for (const id of mine) expect((await settled(A, id)).status).toBe('succeeded');
+    // A second sweep finds nothing overdue, and a duplicate job for an attempt already made sends nothing.
+    await sweepHandler(t.platform)({} as never);
+    await t.platform.jobs.send('webhooks.deliver', { deliveryId: mine[0], attempt: 1 }, { tenantId: A.tenantId });
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(rx.at('/a/lost')).toHaveLength(1);
+  });
+});
+
+describe('roles', () => {
+  it('lets viewers and members neither read nor manage webhooks; admins do both', async () => {
+    const viewer = await addMember(t.app, A, 'viewer');
+    const member = await addMember(t.app, A, 'member');
+    const admin = await addMember(t.app, A, 'admin');
+    for (const who of [viewer, member]) {
+      expect((await api(who, 'GET', '/endpoints')).statusCode).toBe(403);
+      expect((await api(who, 'POST', '/endpoints', { url: rx.url('/never'), eventTypes: ['webhooks.test'] })).statusCode).toBe(403);
+      expect((await api(who, 'POST', '/inbound', { name: 'x', eventTypes: ['*'] })).statusCode).toBe(403);
+    }
+    expect((await api(admin, 'GET', '/endpoints')).statusCode).toBe(200);
+    const created = await api(admin, 'POST', '/endpoints', { url: rx.url('/admin'), eventTypes: ['webhooks.test'] });
+    expect(created.statusCode).toBe(201);
+    secrets.push(json(created).secret);
+    expect(rx.at('/never')).toEqual([]);
   });
 });
 
