@@ -76,17 +76,9 @@ export function createDeliveryHandler(platform: Platform) {
     if (!claimed) return;
     const { row, secrets } = claimed;
 
-    const timestamp = Math.floor(Date.now() / 1000);
-    const msgId = `msg_${row.message_id}`;
-    // One signature per live secret, space-separated: during a rotation either verifies.
-    const signatures = secrets.map((secret) => signWebhook({ secret, msgId, timestamp, body: row.body })['webhook-signature']);
-    const outcome = await send(row.url, {
-      'content-type': 'application/json',
-      'user-agent': 'OC-Suite-Webhooks/1',
-      'webhook-id': msgId,
-      'webhook-timestamp': String(timestamp),
-      'webhook-signature': signatures.join(' '),
-    }, row.body, secrets, signatures.map((s) => s.slice(3)));
+    const headers = deliveryHeaders(secrets, `msg_${row.message_id}`, Math.floor(Date.now() / 1000), row.body);
+    const signatures = headers['webhook-signature'].split(' ').map((s) => s.slice(3));
+    const outcome = await send(row.url, headers, row.body, secrets, signatures);
 
     const ok = outcome.status !== null && outcome.status >= 200 && outcome.status < 300;
     const nextDelay = ok ? undefined : delayBeforeAttempt(schedule, attempt + 1);
@@ -155,6 +147,18 @@ export function createDeliveryHandler(platform: Platform) {
       throw err;
     }
   }
+}
+
+/** The headers of one attempt: one signature per live secret, space-separated (during a rotation either verifies). */
+export function deliveryHeaders(secrets: readonly string[], msgId: string, timestamp: number, body: string): Record<string, string> & { 'webhook-signature': string } {
+  const signatures = secrets.map((secret) => signWebhook({ secret, msgId, timestamp, body })['webhook-signature']);
+  return {
+    'content-type': 'application/json',
+    'user-agent': 'OC-Suite-Webhooks/1',
+    'webhook-id': msgId,
+    'webhook-timestamp': String(timestamp),
+    'webhook-signature': signatures.join(' '),
+  };
 }
 
 const alertTarget = (platform: Platform) =>
