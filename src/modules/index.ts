@@ -9,6 +9,7 @@ import { knowledgeModule } from './knowledge/manifest.ts';
 import { ledgerModule } from './ledger/manifest.ts';
 import { rolesModule } from './roles/manifest.ts';
 import { tenantsModule } from './tenants/manifest.ts';
+import { webhooksModule } from './webhooks/manifest.ts';
 
 /**
  * Every module of this build, in composition order: routes register in this
@@ -18,6 +19,7 @@ import { tenantsModule } from './tenants/manifest.ts';
 export const modules: readonly ModuleManifest[] = [
   knowledgeModule,
   ledgerModule,
+  webhooksModule,
   connectorsModule,
   jobsModule,
   rolesModule,

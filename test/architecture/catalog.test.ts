@@ -87,12 +87,22 @@ describe('tenant deletion', () => {
     const role = json(await call('POST', '/roles', { name: `r-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] }));
     const member = await addMember(t.app, who, 'member');
     expect((await call('PUT', `/members/${member.userId}/roles`, { roles: ['member', role.id] })).statusCode).toBe(200);
+    // Webhooks: an endpoint (a public address literal: the check needs no DNS, and nothing is published to it) and a receiver.
+    const endpoint = json(await call('POST', '/webhooks/endpoints', { url: 'https://1.1.1.1/hook', eventTypes: ['webhooks.test'] }));
+    expect(endpoint.id, JSON.stringify(endpoint)).toBeTypeOf('string');
+    const receiver = json(await call('POST', '/webhooks/inbound', { name: 'n8n', eventTypes: ['*'] }));
+    expect(receiver.id, JSON.stringify(receiver)).toBeTypeOf('string');
     // A second login through the MFA ticket step leaves a used ticket row.
     await login(t.app, who);
     await withOwner(t.platform.db, async (tx) => {
       await tx.query(sql`INSERT INTO external_tenants (issuer, external_id, tenant_id) VALUES (${'https://idp.example'}, ${`org_${randomUUID()}`}, ${who.tenantId})`);
       await tx.query(sql`INSERT INTO job_dead_letters (tenant_id, queue, job_id, payload, error, attempts) VALUES (${who.tenantId}, 'test.queue', ${randomUUID()}, '{"x":1}', 'boom', 3)`);
       await tx.query(sql`INSERT INTO job_completions (tenant_id, job_id, queue) VALUES (${who.tenantId}, ${randomUUID()}, 'test.queue')`);
+      const [message] = await tx.query<{ id: string }>(sql`INSERT INTO webhook_messages (tenant_id, event_type, body) VALUES (${who.tenantId}, 'webhooks.test', '{}') RETURNING id`);
+      const [delivery] = await tx.query<{ id: string }>(sql`
+        INSERT INTO webhook_deliveries (tenant_id, message_id, endpoint_id, status, attempts) VALUES (${who.tenantId}, ${message!.id}, ${endpoint.id}, 'dead', 1) RETURNING id`);
+      await tx.query(sql`INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, latency_ms, response_status) VALUES (${who.tenantId}, ${delivery!.id}, 1, 5, 500)`);
+      await tx.query(sql`INSERT INTO webhook_inbound_events (tenant_id, receiver_id, webhook_id, event_type, payload) VALUES (${who.tenantId}, ${receiver.id}, 'msg_1', 'n8n.ping', '{}')`);
     });
   }
 

@@ -4,6 +4,7 @@ import type { BuiltInRole as Role } from '../../src/kernel/access/catalog.ts';
 import type { RouteInventoryEntry } from '../../src/http/route-policy.ts';
 import { addMember, bearer, enableMfa, json, login, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 import { forgedTokens } from './forged-tokens.ts';
+import { seedModules } from './module-seeds.ts';
 import { sampleFromSchema } from './sample-body.ts';
 
 /**
@@ -39,24 +40,20 @@ beforeAll(async () => {
   const entry = json(await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(B.member!), payload: { title: secretTitle, body: 'B body', tags: ['b-only'] } }));
   const invite = json(await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(B.owner!), payload: { email: `pending-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' } }));
   const bRole = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(B.owner!), payload: { name: `B-role-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] } }));
-  const bLedger = await ledgerFixture(B.owner!);
-  bIds = [entry.id, invite.id, B.owner!.userId, B.member!.userId, bRole.id, ...bLedger];
+  bIds = [entry.id, invite.id, B.owner!.userId, B.member!.userId, bRole.id];
   bSecrets = [...bIds, secretTitle, B.owner!.email, B.member!.email, B.owner!.tenantId];
   const aEntry = json(await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(A.member!), payload: { title: 'A entry', body: 'A body' } }));
   const aInvite = json(await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(A.owner!), payload: { email: `pending-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' } }));
   const aRole = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(A.owner!), payload: { name: 'A-role', permissions: ['knowledge:read'] } }));
-  aIds = [aEntry.id, aInvite.id, A.viewer!.userId, aRole.id, ...(await ledgerFixture(A.owner!))];
+  aIds = [aEntry.id, aInvite.id, A.viewer!.userId, aRole.id];
+  // Each product module's rows (test/security/module-seeds.ts).
+  const seeded = await seedModules(t, { A: { owner: A.owner! }, B: { owner: B.owner! } });
+  aIds.push(...seeded.aIds);
+  bIds.push(...seeded.bIds);
+  bSecrets.push(...seeded.bIds, ...seeded.bSecrets);
   // A's owner has a fresh second factor, so step-up routes reach their handlers and must still isolate.
   await enableMfa(t.app, A.owner!);
 });
-
-/** Two ledger accounts and a transfer between them: ids for the ledger's routes with an id. */
-async function ledgerFixture(owner: Account): Promise<string[]> {
-  const account = async (code: string) => json(await t.app.inject({ method: 'POST', url: '/api/v1/ledger/accounts', headers: bearer(owner), payload: { code, name: code, asset: 'EUR' } })).id as string;
-  const [debit, credit] = [await account('fixture-debit'), await account('fixture-credit')];
-  const transfer = json(await t.app.inject({ method: 'POST', url: '/api/v1/ledger/transfers', headers: bearer(owner), payload: { id: randomUUID(), debitAccountId: debit, creditAccountId: credit, amount: '100' } }));
-  return [debit, transfer.id as string];
-}
 
 afterAll(async () => {
   await t?.close();
