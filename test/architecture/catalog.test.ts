@@ -87,6 +87,11 @@ describe('tenant deletion', () => {
     const role = json(await call('POST', '/roles', { name: `r-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] }));
     const member = await addMember(t.app, who, 'member');
     expect((await call('PUT', `/members/${member.userId}/roles`, { roles: ['member', role.id] })).statusCode).toBe(200);
+    const course = json(await call('POST', '/academy/courses', { title: 'Onboarding', status: 'published' }));
+    const lesson = json(await call('POST', `/academy/courses/${course.id}/lessons`, { title: 'One', quiz: [{ question: 'q', options: ['a', 'b'], answer: 0 }] }));
+    expect((await call('POST', `/academy/courses/${course.id}/enrolments`, {})).statusCode).toBe(201);
+    expect((await call('PUT', `/academy/lessons/${lesson.id}/completion`, {})).statusCode).toBe(200);
+    expect((await call('POST', `/academy/lessons/${lesson.id}/quiz-attempts`, { answers: [0] })).statusCode).toBe(201);
     // A second login through the MFA ticket step leaves a used ticket row.
     await login(t.app, who);
     await withOwner(t.platform.db, async (tx) => {

@@ -1,0 +1,41 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { bearer, json, type Account } from '../support/app.ts';
+
+/**
+ * Rows of the product modules for the generated route matrix: A's ids prove a GET route
+ * with an id works (the 404s for B's are isolation, not broken routes); B's ids and
+ * secrets must never reach A. One function per module; add yours to `moduleSeeds`.
+ */
+export interface Seeded { aIds: string[]; bIds: string[]; bSecrets: string[] }
+type Tenants = { A: { owner: Account }; B: { owner: Account } };
+type Seeder = (app: FastifyInstance, tenants: Tenants) => Promise<Seeded>;
+
+const post = async (app: FastifyInstance, who: Account, url: string, payload: object) => {
+  const res = await app.inject({ method: 'POST', url: `/api/v1${url}`, headers: bearer(who), payload });
+  if (res.statusCode >= 300) throw new Error(`seed ${url}: ${res.statusCode} ${res.body}`);
+  return json(res);
+};
+
+const academy: Seeder = async (app, { A, B }) => {
+  const ids = async (who: Account, title: string) => {
+    const course = await post(app, who, '/academy/courses', { title, status: 'published' });
+    const lesson = await post(app, who, `/academy/courses/${course.id}/lessons`, { title: `${title} lesson`, quiz: [{ question: 'q', options: ['a', 'b'], answer: 1 }] });
+    return [course.id as string, lesson.id as string];
+  };
+  const secret = `B-course-${randomUUID()}`;
+  return { aIds: await ids(A.owner, 'A course'), bIds: await ids(B.owner, secret), bSecrets: [secret] };
+};
+
+export const moduleSeeds: readonly Seeder[] = [academy];
+
+export async function seedModules(app: FastifyInstance, tenants: Tenants): Promise<Seeded> {
+  const out: Seeded = { aIds: [], bIds: [], bSecrets: [] };
+  for (const seed of moduleSeeds) {
+    const s = await seed(app, tenants);
+    out.aIds.push(...s.aIds);
+    out.bIds.push(...s.bIds);
+    out.bSecrets.push(...s.bSecrets);
+  }
+  return out;
+}
