@@ -1,6 +1,7 @@
 import type { ModuleHooks } from '../kernel/platform.ts';
 import { registerSealedColumn, sealedColumns } from '../kernel/crypto/sealed-columns.ts';
 import { academyModule } from './academy/manifest.ts';
+import { alliancesModule } from './alliances/manifest.ts';
 import { auditModule } from './audit/manifest.ts';
 import { connectorsModule } from './connectors/manifest.ts';
 import { identityModule } from './identity/manifest.ts';
@@ -18,6 +19,7 @@ import { tenantsModule } from './tenants/manifest.ts';
 export const modules: readonly ModuleManifest[] = [
   knowledgeModule,
   academyModule,
+  alliancesModule,
   connectorsModule,
   jobsModule,
   rolesModule,

@@ -27,7 +27,22 @@ const academy: Seeder = async (app, { A, B }) => {
   return { aIds: await ids(A.owner, 'A course'), bIds: await ids(B.owner, secret), bSecrets: [secret] };
 };
 
-export const moduleSeeds: readonly Seeder[] = [academy];
+const alliances: Seeder = async (app, { A, B }) => {
+  const ids = async (who: Account, label: string) => {
+    const partner = await post(app, who, '/alliances/partners', { name: `${label} partner` });
+    const contact = await post(app, who, `/alliances/partners/${partner.id}/contacts`, { name: `${label} contact`, email: `${label.toLowerCase()}-${randomUUID().slice(0, 6)}@partner.example` });
+    const pipeline = await post(app, who, '/alliances/pipelines', { name: `${label} pipeline`, stages: ['lead', 'won'] });
+    const deal = await post(app, who, `/alliances/pipelines/${pipeline.id}/deals`, { partnerId: partner.id, title: `${label} deal` });
+    const note = await post(app, who, `/alliances/partners/${partner.id}/notes`, { body: `${label} note` });
+    return { ids: [partner.id, contact.id, pipeline.id, deal.id, note.id] as string[], email: contact.email as string };
+  };
+  const secret = `B-partner-${randomUUID()}`;
+  const a = await ids(A.owner, 'A');
+  const b = await ids(B.owner, secret);
+  return { aIds: a.ids, bIds: b.ids, bSecrets: [secret, b.email] };
+};
+
+export const moduleSeeds: readonly Seeder[] = [academy, alliances];
 
 export async function seedModules(app: FastifyInstance, tenants: Tenants): Promise<Seeded> {
   const out: Seeded = { aIds: [], bIds: [], bSecrets: [] };
