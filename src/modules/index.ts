@@ -1,5 +1,7 @@
 import type { ModuleHooks } from '../kernel/platform.ts';
 import { registerSealedColumn, sealedColumns } from '../kernel/crypto/sealed-columns.ts';
+import { academyModule } from './academy/manifest.ts';
+import { alliancesModule } from './alliances/manifest.ts';
 import { auditModule } from './audit/manifest.ts';
 import { connectorsModule } from './connectors/manifest.ts';
 import { identityModule } from './identity/manifest.ts';
@@ -20,6 +22,8 @@ export const modules: readonly ModuleManifest[] = [
   knowledgeModule,
   ledgerModule,
   webhooksModule,
+  academyModule,
+  alliancesModule,
   connectorsModule,
   jobsModule,
   rolesModule,

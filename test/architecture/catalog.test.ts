@@ -92,6 +92,16 @@ describe('tenant deletion', () => {
     expect(endpoint.id, JSON.stringify(endpoint)).toBeTypeOf('string');
     const receiver = json(await call('POST', '/webhooks/inbound', { name: 'n8n', eventTypes: ['*'] }));
     expect(receiver.id, JSON.stringify(receiver)).toBeTypeOf('string');
+    const course = json(await call('POST', '/academy/courses', { title: 'Onboarding', status: 'published' }));
+    const lesson = json(await call('POST', `/academy/courses/${course.id}/lessons`, { title: 'One', quiz: [{ question: 'q', options: ['a', 'b'], answer: 0 }] }));
+    expect((await call('POST', `/academy/courses/${course.id}/enrolments`, {})).statusCode).toBe(201);
+    expect((await call('PUT', `/academy/lessons/${lesson.id}/completion`, {})).statusCode).toBe(200);
+    expect((await call('POST', `/academy/lessons/${lesson.id}/quiz-attempts`, { answers: [0] })).statusCode).toBe(201);
+    const partner = json(await call('POST', '/alliances/partners', { name: 'Partner' }));
+    const contact = json(await call('POST', `/alliances/partners/${partner.id}/contacts`, { name: 'Pat Partner', email: 'pat@partner.example' }));
+    const pipeline = json(await call('POST', '/alliances/pipelines', { name: 'Resellers', stages: ['lead', 'won'] }));
+    expect((await call('POST', `/alliances/pipelines/${pipeline.id}/deals`, { partnerId: partner.id, title: 'Deal' })).statusCode).toBe(201);
+    expect((await call('POST', `/alliances/partners/${partner.id}/notes`, { body: 'Note', contactId: contact.id })).statusCode).toBe(201);
     // A second login through the MFA ticket step leaves a used ticket row.
     await login(t.app, who);
     await withOwner(t.platform.db, async (tx) => {

@@ -50,7 +50,32 @@ const webhooks: Seeder = async (t, { A, B }) => {
   return { aIds: a.ids, bIds: b.ids, bSecrets: b.secrets };
 };
 
-export const moduleSeeds: readonly Seeder[] = [ledger, webhooks];
+const academy: Seeder = async (t, { A, B }) => {
+  const ids = async (who: Account, title: string) => {
+    const course = await post(t, who, '/academy/courses', { title, status: 'published' });
+    const lesson = await post(t, who, `/academy/courses/${course.id}/lessons`, { title: `${title} lesson`, quiz: [{ question: 'q', options: ['a', 'b'], answer: 1 }] });
+    return [course.id as string, lesson.id as string];
+  };
+  const secret = `B-course-${randomUUID()}`;
+  return { aIds: await ids(A.owner, 'A course'), bIds: await ids(B.owner, secret), bSecrets: [secret] };
+};
+
+const alliances: Seeder = async (t, { A, B }) => {
+  const ids = async (who: Account, label: string) => {
+    const partner = await post(t, who, '/alliances/partners', { name: `${label} partner` });
+    const contact = await post(t, who, `/alliances/partners/${partner.id}/contacts`, { name: `${label} contact`, email: `${label.toLowerCase()}-${randomUUID().slice(0, 6)}@partner.example` });
+    const pipeline = await post(t, who, '/alliances/pipelines', { name: `${label} pipeline`, stages: ['lead', 'won'] });
+    const deal = await post(t, who, `/alliances/pipelines/${pipeline.id}/deals`, { partnerId: partner.id, title: `${label} deal` });
+    const note = await post(t, who, `/alliances/partners/${partner.id}/notes`, { body: `${label} note` });
+    return { ids: [partner.id, contact.id, pipeline.id, deal.id, note.id] as string[], email: contact.email as string };
+  };
+  const secret = `B-partner-${randomUUID()}`;
+  const a = await ids(A.owner, 'A');
+  const b = await ids(B.owner, secret);
+  return { aIds: a.ids, bIds: b.ids, bSecrets: [secret, b.email] };
+};
+
+export const moduleSeeds: readonly Seeder[] = [ledger, webhooks, academy, alliances];
 
 export async function seedModules(t: TestApp, tenants: Tenants): Promise<Seeded> {
   const out: Seeded = { aIds: [], bIds: [], bSecrets: [] };
