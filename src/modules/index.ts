@@ -7,6 +7,7 @@ import { jobsModule } from './jobs/manifest.ts';
 import type { ModuleManifest } from './manifest.ts';
 import { knowledgeModule } from './knowledge/manifest.ts';
 import { rolesModule } from './roles/manifest.ts';
+import { tasksModule } from './tasks/manifest.ts';
 import { tenantsModule } from './tenants/manifest.ts';
 
 /**
@@ -16,6 +17,7 @@ import { tenantsModule } from './tenants/manifest.ts';
  */
 export const modules: readonly ModuleManifest[] = [
   knowledgeModule,
+  tasksModule,
   connectorsModule,
   jobsModule,
   rolesModule,
