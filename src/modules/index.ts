@@ -6,6 +6,7 @@ import { identityModule } from './identity/manifest.ts';
 import { jobsModule } from './jobs/manifest.ts';
 import type { ModuleManifest } from './manifest.ts';
 import { knowledgeModule } from './knowledge/manifest.ts';
+import { marketplaceModule } from './marketplace/manifest.ts';
 import { rolesModule } from './roles/manifest.ts';
 import { tasksModule } from './tasks/manifest.ts';
 import { tenantsModule } from './tenants/manifest.ts';
@@ -18,6 +19,7 @@ import { tenantsModule } from './tenants/manifest.ts';
 export const modules: readonly ModuleManifest[] = [
   knowledgeModule,
   tasksModule,
+  marketplaceModule,
   connectorsModule,
   jobsModule,
   rolesModule,

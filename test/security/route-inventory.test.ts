@@ -49,6 +49,13 @@ beforeAll(async () => {
   aIds = [aEntry.id, aInvite.id, A.viewer!.userId, aRole.id, aTask.id];
   // A's owner has a fresh second factor, so step-up routes reach their handlers and must still isolate.
   await enableMfa(t.app, A.owner!);
+  // An installed module in each tenant (installs need step-up): its install id, and B's credential as a secret.
+  const aInstall = json(await t.app.inject({ method: 'POST', url: '/api/v1/marketplace/installs', headers: bearer(A.owner!), payload: { module: 'task-reminders' } }));
+  aIds.push(aInstall.id);
+  await enableMfa(t.app, B.owner!);
+  const bInstall = json(await t.app.inject({ method: 'POST', url: '/api/v1/marketplace/installs', headers: bearer(B.owner!), payload: { module: 'task-reminders' } }));
+  bIds.push(bInstall.id);
+  bSecrets.push(bInstall.id, bInstall.credential, bInstall.credentialId);
 });
 
 afterAll(async () => {
