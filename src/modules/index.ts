@@ -9,7 +9,9 @@ import { jobsModule } from './jobs/manifest.ts';
 import type { ModuleManifest } from './manifest.ts';
 import { knowledgeModule } from './knowledge/manifest.ts';
 import { ledgerModule } from './ledger/manifest.ts';
+import { marketplaceModule } from './marketplace/manifest.ts';
 import { rolesModule } from './roles/manifest.ts';
+import { tasksModule } from './tasks/manifest.ts';
 import { tenantsModule } from './tenants/manifest.ts';
 import { webhooksModule } from './webhooks/manifest.ts';
 
@@ -24,6 +26,8 @@ export const modules: readonly ModuleManifest[] = [
   webhooksModule,
   academyModule,
   alliancesModule,
+  tasksModule,
+  marketplaceModule,
   connectorsModule,
   jobsModule,
   rolesModule,

@@ -102,6 +102,8 @@ describe('tenant deletion', () => {
     const pipeline = json(await call('POST', '/alliances/pipelines', { name: 'Resellers', stages: ['lead', 'won'] }));
     expect((await call('POST', `/alliances/pipelines/${pipeline.id}/deals`, { partnerId: partner.id, title: 'Deal' })).statusCode).toBe(201);
     expect((await call('POST', `/alliances/partners/${partner.id}/notes`, { body: 'Note', contactId: contact.id })).statusCode).toBe(201);
+    expect((await call('POST', '/tasks', { title: 'erased with the tenant', assigneeId: member.userId })).statusCode).toBe(201);
+    expect((await call('POST', '/marketplace/installs', { module: 'knowledge-sync' })).statusCode).toBe(201);
     // A second login through the MFA ticket step leaves a used ticket row.
     await login(t.app, who);
     await withOwner(t.platform.db, async (tx) => {
