@@ -1,6 +1,7 @@
 import type { ModuleHooks } from '../kernel/platform.ts';
 import { registerSealedColumn, sealedColumns } from '../kernel/crypto/sealed-columns.ts';
 import { auditModule } from './audit/manifest.ts';
+import { chatModule } from './chat/manifest.ts';
 import { connectorsModule } from './connectors/manifest.ts';
 import { identityModule } from './identity/manifest.ts';
 import { jobsModule } from './jobs/manifest.ts';
@@ -15,6 +16,7 @@ import { tenantsModule } from './tenants/manifest.ts';
  * rows depend on: roles before identity's memberships).
  */
 export const modules: readonly ModuleManifest[] = [
+  chatModule,
   knowledgeModule,
   connectorsModule,
   jobsModule,

@@ -87,6 +87,12 @@ describe('tenant deletion', () => {
     const role = json(await call('POST', '/roles', { name: `r-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] }));
     const member = await addMember(t.app, who, 'member');
     expect((await call('PUT', `/members/${member.userId}/roles`, { roles: ['member', role.id] })).statusCode).toBe(200);
+    // Chat: a private room with the member, a message, its report, a mute, a socket ticket.
+    const room = json(await call('POST', '/chat/rooms', { kind: 'private', name: 'erased', members: [member.userId] }));
+    const message = json(await call('POST', `/chat/rooms/${room.id}/messages`, { text: 'gone with the tenant' }));
+    expect((await t.app.inject({ method: 'POST', url: `/api/v1/chat/messages/${message.id}/reports`, headers: bearer(member), payload: { reason: 'test' } })).statusCode).toBe(201);
+    expect((await call('POST', `/chat/rooms/${room.id}/mutes`, { userId: member.userId, durationSeconds: 600, reason: 'test' })).statusCode).toBe(201);
+    expect((await t.app.inject({ method: 'POST', url: '/api/v1/chat/tickets', headers: bearer(who) })).statusCode).toBe(201);
     // A second login through the MFA ticket step leaves a used ticket row.
     await login(t.app, who);
     await withOwner(t.platform.db, async (tx) => {
