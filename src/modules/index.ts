@@ -3,6 +3,7 @@ import { registerSealedColumn, sealedColumns } from '../kernel/crypto/sealed-col
 import { academyModule } from './academy/manifest.ts';
 import { alliancesModule } from './alliances/manifest.ts';
 import { auditModule } from './audit/manifest.ts';
+import { chatModule } from './chat/manifest.ts';
 import { connectorsModule } from './connectors/manifest.ts';
 import { identityModule } from './identity/manifest.ts';
 import { jobsModule } from './jobs/manifest.ts';
@@ -21,6 +22,7 @@ import { webhooksModule } from './webhooks/manifest.ts';
  * rows depend on: roles before identity's memberships).
  */
 export const modules: readonly ModuleManifest[] = [
+  chatModule,
   knowledgeModule,
   ledgerModule,
   webhooksModule,

@@ -104,6 +104,12 @@ describe('tenant deletion', () => {
     expect((await call('POST', `/alliances/partners/${partner.id}/notes`, { body: 'Note', contactId: contact.id })).statusCode).toBe(201);
     expect((await call('POST', '/tasks', { title: 'erased with the tenant', assigneeId: member.userId })).statusCode).toBe(201);
     expect((await call('POST', '/marketplace/installs', { module: 'knowledge-sync' })).statusCode).toBe(201);
+    // Chat: a private room with the member, a message, its report, a mute, a socket ticket.
+    const room = json(await call('POST', '/chat/rooms', { kind: 'private', name: 'erased', members: [member.userId] }));
+    const message = json(await call('POST', `/chat/rooms/${room.id}/messages`, { text: 'gone with the tenant' }));
+    expect((await t.app.inject({ method: 'POST', url: `/api/v1/chat/messages/${message.id}/reports`, headers: bearer(member), payload: { reason: 'test' } })).statusCode).toBe(201);
+    expect((await call('POST', `/chat/rooms/${room.id}/mutes`, { userId: member.userId, durationSeconds: 600, reason: 'test' })).statusCode).toBe(201);
+    expect((await t.app.inject({ method: 'POST', url: '/api/v1/chat/tickets', headers: bearer(who) })).statusCode).toBe(201);
     // A second login through the MFA ticket step leaves a used ticket row.
     await login(t.app, who);
     await withOwner(t.platform.db, async (tx) => {

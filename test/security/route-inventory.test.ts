@@ -42,6 +42,9 @@ beforeAll(async () => {
   const bRole = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(B.owner!), payload: { name: `B-role-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] } }));
   const bTask = json(await t.app.inject({ method: 'POST', url: '/api/v1/tasks', headers: bearer(B.owner!), payload: { title: `${secretTitle}-task`, assigneeId: B.member!.userId } }));
   bIds = [entry.id, invite.id, B.owner!.userId, B.member!.userId, bRole.id, bTask.id];
+  const bRoom = json(await t.app.inject({ method: 'POST', url: '/api/v1/chat/rooms', headers: bearer(B.member!), payload: { kind: 'public', name: 'B room' } }));
+  const bMessage = json(await t.app.inject({ method: 'POST', url: `/api/v1/chat/rooms/${bRoom.id}/messages`, headers: bearer(B.member!), payload: { text: secretTitle } }));
+  bIds.push(bRoom.id, bMessage.id);
   bSecrets = [...bIds, secretTitle, B.owner!.email, B.member!.email, B.owner!.tenantId];
   const aEntry = json(await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(A.member!), payload: { title: 'A entry', body: 'A body' } }));
   const aInvite = json(await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(A.owner!), payload: { email: `pending-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' } }));
@@ -54,6 +57,8 @@ beforeAll(async () => {
   bSecrets.push(...seeded.bIds, ...seeded.bSecrets);
   const aTask = json(await t.app.inject({ method: 'POST', url: '/api/v1/tasks', headers: bearer(A.owner!), payload: { title: 'A task', assigneeId: A.member!.userId } }));
   aIds.push(aTask.id);
+  const aRoom = json(await t.app.inject({ method: 'POST', url: '/api/v1/chat/rooms', headers: bearer(A.member!), payload: { kind: 'public', name: 'A room' } }));
+  aIds.push(aRoom.id);
   // A's owner has a fresh second factor, so step-up routes reach their handlers and must still isolate.
   await enableMfa(t.app, A.owner!);
   // An installed module in each tenant (installs need step-up): its install id, and B's credential as a secret.
