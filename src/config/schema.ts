@@ -87,5 +87,7 @@ export const configSchema = Type.Object({
   accessLogFlushMs: Type.Integer({ env: 'OCSUITE_ACCESS_LOG_FLUSH_MS', default: 1_000, minimum: 10, maximum: 60_000, description: 'access-log batch interval in milliseconds' }),
   witnessUrl: url(['http:', 'https:'], { env: 'OCSUITE_WITNESS_URL', description: 'optional https URL that receives each new audit checkpoint as a signed webhook' }),
   witnessSecret: webhookSecret({ env: 'OCSUITE_WITNESS_SECRET', description: 'Standard Webhooks secret (whsec_…) signing the witness pushes; required with OCSUITE_WITNESS_URL' }),
+  outreachLeaseSeconds: Type.Integer({ env: 'OCSUITE_OUTREACH_LEASE_SECONDS', default: 120, minimum: 2, maximum: 3600, description: 'how long an outreach send claimed by a worker is its own; a claim older than this (the worker died) is sent again with the same Message-ID' }),
+  outreachSmtpPrivateHosts: Type.Boolean({ env: 'OCSUITE_OUTREACH_SMTP_PRIVATE_HOSTS', default: false, description: 'let tenant SMTP connectors reach loopback and private addresses (on-premise relays, tests); off, they reach public addresses only' }),
   keyRotationDays: Type.Integer({ env: 'OCSUITE_KEY_ROTATION_DAYS', default: 90, minimum: 1, maximum: 3650, description: 'age in days after which the scheduled job rotates tenant data keys and doctor warns about key ages' }),
 });

@@ -6,6 +6,7 @@ import { identityModule } from './identity/manifest.ts';
 import { jobsModule } from './jobs/manifest.ts';
 import type { ModuleManifest } from './manifest.ts';
 import { knowledgeModule } from './knowledge/manifest.ts';
+import { outreachModule } from './outreach/manifest.ts';
 import { rolesModule } from './roles/manifest.ts';
 import { tenantsModule } from './tenants/manifest.ts';
 
@@ -16,6 +17,7 @@ import { tenantsModule } from './tenants/manifest.ts';
  */
 export const modules: readonly ModuleManifest[] = [
   knowledgeModule,
+  outreachModule,
   connectorsModule,
   jobsModule,
   rolesModule,
