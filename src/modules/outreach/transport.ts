@@ -1,9 +1,10 @@
-import { lookup } from 'node:dns/promises';
 import fs from 'node:fs';
 import path from 'node:path';
-import ipaddr from 'ipaddr.js';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
+import { addressPolicy } from '../../kernel/egress/address-policy.ts';
+import { EgressRefusedError } from '../../kernel/egress/errors.ts';
+import { resolvePermitted } from '../../kernel/egress/resolve.ts';
 import type { Platform } from '../../kernel/platform.ts';
 import { useConnectorSecret } from '../connectors/secret-use.ts';
 
@@ -63,24 +64,25 @@ function wrap(transport: Transporter<SMTPTransport.SentMessageInfo>, after?: (in
   };
 }
 
-/** Public unicast addresses only, unless the operator allows private ones (OCSUITE_OUTREACH_SMTP_PRIVATE_HOSTS). */
-async function checkedAddress(host: string, allowPrivate: boolean): Promise<string> {
-  const addresses = ipaddr.isValid(host) ? [{ address: host }] : await lookup(host, { all: true, verbatim: true });
-  if (addresses.length === 0) throw new TransportConfigError('the SMTP host does not resolve');
-  for (const { address } of addresses) {
-    const parsed = ipaddr.process(address);
-    if (!allowPrivate && parsed.range() !== 'unicast') {
-      throw new TransportConfigError(`the SMTP host resolves to a ${parsed.range()} address, which tenant connectors may not reach`);
-    }
+/**
+ * The kernel egress guard's address rules for a TCP target that is not a URL:
+ * every address the host resolves to must be public unicast unless the operator
+ * allowed its range (OCSUITE_EGRESS_ALLOW_CIDRS), and the socket goes to the
+ * address that was checked, not to whatever the name resolves to next (DNS rebinding).
+ */
+async function checkedAddress(host: string, allowCidrs: readonly string[]): Promise<string> {
+  try {
+    return (await resolvePermitted(host, addressPolicy(allowCidrs))).address;
+  } catch (err) {
+    if (err instanceof EgressRefusedError) throw new TransportConfigError(`the SMTP host is refused: ${err.message}`);
+    throw err;
   }
-  // Connect to the address that was checked, not to whatever the name resolves to next (DNS rebinding).
-  return addresses[0]!.address;
 }
 
 /**
  * The transport of one tenant for one delivery run: the tenant's own SMTP
  * connector when its settings name one (credentials opened through
- * connectors' audited secret path, host checked against private ranges),
+ * connectors' audited secret path, host checked by the egress rules),
  * else the platform relay (SMTP_URL), else the local outbox (embedded).
  */
 export async function openTransport(platform: Platform, tenantId: string, connectorId: string | null): Promise<{ transport: OutreachTransport; from: string | null }> {
@@ -90,7 +92,7 @@ export async function openTransport(platform: Platform, tenantId: string, connec
     if (credential.provider !== 'smtp' || typeof meta.host !== 'string' || typeof meta.username !== 'string') {
       throw new TransportConfigError('the SMTP connector needs provider "smtp" and metadata host and username (port, secure and from optional)');
     }
-    const address = await checkedAddress(meta.host, platform.config.outreachSmtpPrivateHosts);
+    const address = await checkedAddress(meta.host, platform.config.egressAllowCidrs);
     const port = typeof meta.port === 'number' ? meta.port : 587;
     const transport = nodemailer.createTransport({
       host: address,
