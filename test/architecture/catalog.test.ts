@@ -84,6 +84,12 @@ describe('tenant deletion', () => {
     expect((await call('POST', '/connectors', { name: 'crm', provider: 'hubspot', kind: 'api_key', secret: randomBytes(12).toString('hex') })).statusCode).toBe(201);
     expect((await call('POST', '/invitations', { email: `invitee-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' })).statusCode).toBe(201);
     expect((await call('POST', '/api-keys', { name: 'machine', scopes: ['knowledge:read'] })).statusCode).toBe(201);
+    // Outreach: settings, the tenant's outreach key (made by the first contact), a contact, a suppression.
+    expect((await t.app.inject({ method: 'PATCH', url: '/api/v1/outreach/settings', headers: bearer(who), payload: { postalAddress: '1 Main St, Springfield' } })).statusCode).toBe(200);
+    expect((await call('POST', '/outreach/contacts', { email: `c-${randomUUID().slice(0, 6)}@example.com`, source: 'test', lawfulBasis: 'legitimate_interest' })).statusCode).toBe(201);
+    expect((await call('POST', '/outreach/suppressions', { email: `s-${randomUUID().slice(0, 6)}@example.com`, reason: 'manual' })).statusCode).toBe(201);
+    const campaign = json(await call('POST', '/outreach/campaigns', { name: 'c', subject: 's', bodyText: 'b' }));
+    expect((await call('POST', `/outreach/campaigns/${campaign.id}/send`, {})).statusCode).toBe(202);
     const role = json(await call('POST', '/roles', { name: `r-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] }));
     const member = await addMember(t.app, who, 'member');
     expect((await call('PUT', `/members/${member.userId}/roles`, { roles: ['member', role.id] })).statusCode).toBe(200);
