@@ -12,6 +12,8 @@ import { sampleFromSchema } from './sample-body.ts';
  * added tomorrow is attacked by these tests without anyone editing them.
  */
 const operatorToken = randomBytes(36).toString('base64url');
+/** Every route × every role (or id) in one test: its bound grows with the API, not with a slow handler. */
+const MATRIX_TIMEOUT_MS = 300_000;
 let t: TestApp;
 let routes: RouteInventoryEntry[];
 const A: Partial<Record<Role, Account>> = {};
@@ -85,7 +87,7 @@ beforeAll(async () => {
   const bInstall = json(await t.app.inject({ method: 'POST', url: '/api/v1/marketplace/installs', headers: bearer(B.owner!), payload: { module: 'task-reminders' } }));
   bIds.push(bInstall.id);
   bSecrets.push(bInstall.id, bInstall.credential, bInstall.credentialId);
-});
+}, MATRIX_TIMEOUT_MS);
 
 afterAll(async () => {
   await t?.close();
@@ -107,7 +109,7 @@ describe('no credential → 401 on every non-public route', () => {
       expect(res.headers['content-type']).toContain('application/problem+json');
       expect(json(res).type).toBe('urn:ocsuite:problem:unauthenticated');
     }
-  });
+  }, MATRIX_TIMEOUT_MS);
 
   it('refuses a user token on operator routes and the operator token on user routes', async () => {
     for (const r of routes.filter(isProtected)) {
@@ -117,7 +119,7 @@ describe('no credential → 401 on every non-public route', () => {
     }
     const ok = await t.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${operatorToken}` } });
     expect(ok.statusCode).toBe(200);
-  });
+  }, MATRIX_TIMEOUT_MS);
 });
 
 describe('forged tokens → 401 on every non-public route', () => {
@@ -130,7 +132,7 @@ describe('forged tokens → 401 on every non-public route', () => {
         expect(res.statusCode, `${name}: ${r.method} ${r.path} → ${res.body}`).toBe(401);
       }
     }
-  });
+  }, MATRIX_TIMEOUT_MS);
 });
 
 describe('each role × each route, exactly as declared', () => {
@@ -158,7 +160,7 @@ describe('each role × each route, exactly as declared', () => {
       }
     }
     expect(checked).toBeGreaterThan(40);
-  });
+  }, MATRIX_TIMEOUT_MS);
 });
 
 describe("tenant A × tenant B's resources → 404, and nothing of B leaks", () => {
@@ -177,7 +179,7 @@ describe("tenant A × tenant B's resources → 404, and nothing of B leaks", () 
       }
     }
     expect(probes).toBeGreaterThan(10);
-  });
+  }, MATRIX_TIMEOUT_MS);
 
   it('shows none of B in any list A can read', async () => {
     for (const r of routes.filter((x) => isProtected(x) && x.policy !== 'operator' && x.method === 'GET' && !hasParams(x))) {
@@ -185,14 +187,14 @@ describe("tenant A × tenant B's resources → 404, and nothing of B leaks", () 
       expect(res.statusCode, r.path).toBe(200);
       for (const secret of bSecrets) expect(res.body, `${r.path} leaks ${secret}`).not.toContain(secret);
     }
-  });
+  }, MATRIX_TIMEOUT_MS);
 
   it("reads A's own ids (the 404s above are isolation, not broken routes)", async () => {
     for (const r of routes.filter((x) => isProtected(x) && x.method === 'GET' && hasParams(x))) {
       const statuses = await Promise.all(aIds.map(async (id) => (await call(r, fill(r.path, id), bearer(A.owner!))).statusCode));
       expect(statuses, r.path).toContain(200);
     }
-  });
+  }, MATRIX_TIMEOUT_MS);
 
   it("left B's data untouched after A's attempts to change and delete it", async () => {
     const entry = await t.app.inject({ method: 'GET', url: `/api/v1/knowledge/${bIds[0]}`, headers: bearer(B.viewer!) });
@@ -203,7 +205,7 @@ describe("tenant A × tenant B's resources → 404, and nothing of B leaks", () 
     expect(members.items.find((m: { userId: string }) => m.userId === B.owner!.userId).role).toBe('owner');
     const invitations = json(await t.app.inject({ method: 'GET', url: '/api/v1/invitations', headers: bearer(B.owner!) }));
     expect(invitations.items.map((i: { id: string }) => i.id)).toContain(bIds[1]);
-  });
+  }, MATRIX_TIMEOUT_MS);
 
   it('rejects a tenantId smuggled into any body', async () => {
     for (const r of routes.filter((x) => isProtected(x) && x.policy !== 'operator' && x.body)) {
@@ -212,5 +214,5 @@ describe("tenant A × tenant B's resources → 404, and nothing of B leaks", () 
       expect(res.statusCode, `${r.method} ${r.path}`).toBe(400);
       expect(json(res).type).toBe('urn:ocsuite:problem:validation-failed');
     }
-  });
+  }, MATRIX_TIMEOUT_MS);
 });
