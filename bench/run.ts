@@ -138,4 +138,7 @@ if (process.env.BENCH_ONLY !== 'request') {
 
   // Token verification on the request path (issue #3): built-in and external tokens vs jose direct, `tokens` section.
   await import('./tokens.ts');
+
+  // The ledger (issue #12): service and API transfers vs plain INSERTs, latency, a hot account; `ledger` section.
+  await import('./ledger.ts');
 }
