@@ -141,4 +141,7 @@ if (process.env.BENCH_ONLY !== 'request') {
 
   // The ledger (issue #12): service and API transfers vs plain INSERTs, latency, a hot account; `ledger` section.
   await import('./ledger.ts');
+
+  // Webhooks (issue #13): signed vs unsigned deliveries, verified vs unverified inbound, `webhooks` section.
+  await import('./webhooks.ts');
 }
