@@ -139,6 +139,9 @@ if (process.env.BENCH_ONLY !== 'request') {
   // Token verification on the request path (issue #3): built-in and external tokens vs jose direct, `tokens` section.
   await import('./tokens.ts');
 
+  // The ledger (issue #12): service and API transfers vs plain INSERTs, latency, a hot account; `ledger` section.
+  await import('./ledger.ts');
+
   // Webhooks (issue #13): signed vs unsigned deliveries, verified vs unverified inbound, `webhooks` section.
   await import('./webhooks.ts');
 }
