@@ -6,6 +6,7 @@ import { createInboundHandler } from './hook-service.ts';
 import { hooksRoutes } from './hooks-routes.ts';
 import { DELIVERY_QUEUE, INBOUND_QUEUE, parseDeliveryJob, parseInboundJob } from './queues.ts';
 import { webhooksRoutes } from './routes.ts';
+import { retentionHandler } from './retention.ts';
 import { sweepHandler } from './sweep.ts';
 
 const sealed = (table: string, column: string) => ({ table, column, idColumn: 'id', idType: 'uuid', scope: 'tenant', owner: 'modules/webhooks' }) as const;
@@ -56,6 +57,12 @@ export const webhooksModule = defineModule({
       cron: '* * * * *',
       description: 'queue again overdue webhook deliveries and inbound events whose job was lost',
       handler: (platform) => sweepHandler(platform as Platform),
+    },
+    {
+      name: 'webhooks.retention',
+      cron: '17 * * * *',
+      description: 'delete webhook messages, delivery logs and inbound events older than OCSUITE_WEBHOOK_RETENTION_DAYS',
+      handler: (platform) => retentionHandler(platform as Platform),
     },
   ],
   async eraseTenant(tx, tenantId) {

@@ -1,0 +1,4 @@
+-- Webhook retention (modules/webhooks/retention.ts): the maintenance role finds which tenants have
+-- messages past OCSUITE_WEBHOOK_RETENTION_DAYS; each tenant's rows are then deleted in that tenant's
+-- own transaction. It reads, never deletes, a live tenant's rows.
+CREATE POLICY webhook_messages_retention ON webhook_messages FOR SELECT TO ocsuite_maintenance USING (true);
