@@ -113,6 +113,8 @@ describe('tenant deletion', () => {
     await populate(survivor);
     // A signed checkpoint of the doomed tenant's log (this also creates the verifier key).
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/translog/checkpoint', headers: bearer(doomed) })).statusCode).toBe(200);
+    // Access-log rows are written in batches: flush them, so the counts below are not a race with the batch timer.
+    await t.app.accessLog!.flush();
     before = await rowsByTable(doomed.tenantId);
     survivorBefore = await rowsByTable(survivor.tenantId);
   });
