@@ -7,6 +7,7 @@ import { hooksRoutes } from './hooks-routes.ts';
 import { DELIVERY_QUEUE, INBOUND_QUEUE, parseDeliveryJob, parseInboundJob } from './queues.ts';
 import { webhooksRoutes } from './routes.ts';
 import { retentionHandler } from './retention.ts';
+import { eraseWebhookSubject, exportWebhookSubject } from './subject.ts';
 import { sweepHandler } from './sweep.ts';
 
 const sealed = (table: string, column: string) => ({ table, column, idColumn: 'id', idType: 'uuid', scope: 'tenant', owner: 'modules/webhooks' }) as const;
@@ -74,4 +75,6 @@ export const webhooksModule = defineModule({
     }
     return counts;
   },
+  exportSubject: exportWebhookSubject,
+  eraseSubject: eraseWebhookSubject,
 });
