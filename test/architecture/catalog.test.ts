@@ -84,6 +84,12 @@ describe('tenant deletion', () => {
     expect((await call('POST', '/connectors', { name: 'crm', provider: 'hubspot', kind: 'api_key', secret: randomBytes(12).toString('hex') })).statusCode).toBe(201);
     expect((await call('POST', '/invitations', { email: `invitee-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' })).statusCode).toBe(201);
     expect((await call('POST', '/api-keys', { name: 'machine', scopes: ['knowledge:read'] })).statusCode).toBe(201);
+    // Outreach: settings, the tenant's outreach key (made by the first contact), a contact, a suppression.
+    expect((await t.app.inject({ method: 'PATCH', url: '/api/v1/outreach/settings', headers: bearer(who), payload: { postalAddress: '1 Main St, Springfield' } })).statusCode).toBe(200);
+    expect((await call('POST', '/outreach/contacts', { email: `c-${randomUUID().slice(0, 6)}@example.com`, source: 'test', lawfulBasis: 'legitimate_interest' })).statusCode).toBe(201);
+    expect((await call('POST', '/outreach/suppressions', { email: `s-${randomUUID().slice(0, 6)}@example.com`, reason: 'manual' })).statusCode).toBe(201);
+    const campaign = json(await call('POST', '/outreach/campaigns', { name: 'c', subject: 's', bodyText: 'b' }));
+    expect((await call('POST', `/outreach/campaigns/${campaign.id}/send`, {})).statusCode).toBe(202);
     const role = json(await call('POST', '/roles', { name: `r-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] }));
     const member = await addMember(t.app, who, 'member');
     expect((await call('PUT', `/members/${member.userId}/roles`, { roles: ['member', role.id] })).statusCode).toBe(200);
@@ -92,6 +98,24 @@ describe('tenant deletion', () => {
     expect(endpoint.id, JSON.stringify(endpoint)).toBeTypeOf('string');
     const receiver = json(await call('POST', '/webhooks/inbound', { name: 'n8n', eventTypes: ['*'] }));
     expect(receiver.id, JSON.stringify(receiver)).toBeTypeOf('string');
+    const course = json(await call('POST', '/academy/courses', { title: 'Onboarding', status: 'published' }));
+    const lesson = json(await call('POST', `/academy/courses/${course.id}/lessons`, { title: 'One', quiz: [{ question: 'q', options: ['a', 'b'], answer: 0 }] }));
+    expect((await call('POST', `/academy/courses/${course.id}/enrolments`, {})).statusCode).toBe(201);
+    expect((await call('PUT', `/academy/lessons/${lesson.id}/completion`, {})).statusCode).toBe(200);
+    expect((await call('POST', `/academy/lessons/${lesson.id}/quiz-attempts`, { answers: [0] })).statusCode).toBe(201);
+    const partner = json(await call('POST', '/alliances/partners', { name: 'Partner' }));
+    const contact = json(await call('POST', `/alliances/partners/${partner.id}/contacts`, { name: 'Pat Partner', email: 'pat@partner.example' }));
+    const pipeline = json(await call('POST', '/alliances/pipelines', { name: 'Resellers', stages: ['lead', 'won'] }));
+    expect((await call('POST', `/alliances/pipelines/${pipeline.id}/deals`, { partnerId: partner.id, title: 'Deal' })).statusCode).toBe(201);
+    expect((await call('POST', `/alliances/partners/${partner.id}/notes`, { body: 'Note', contactId: contact.id })).statusCode).toBe(201);
+    expect((await call('POST', '/tasks', { title: 'erased with the tenant', assigneeId: member.userId })).statusCode).toBe(201);
+    expect((await call('POST', '/marketplace/installs', { module: 'knowledge-sync' })).statusCode).toBe(201);
+    // Chat: a private room with the member, a message, its report, a mute, a socket ticket.
+    const room = json(await call('POST', '/chat/rooms', { kind: 'private', name: 'erased', members: [member.userId] }));
+    const message = json(await call('POST', `/chat/rooms/${room.id}/messages`, { text: 'gone with the tenant' }));
+    expect((await t.app.inject({ method: 'POST', url: `/api/v1/chat/messages/${message.id}/reports`, headers: bearer(member), payload: { reason: 'test' } })).statusCode).toBe(201);
+    expect((await call('POST', `/chat/rooms/${room.id}/mutes`, { userId: member.userId, durationSeconds: 600, reason: 'test' })).statusCode).toBe(201);
+    expect((await t.app.inject({ method: 'POST', url: '/api/v1/chat/tickets', headers: bearer(who) })).statusCode).toBe(201);
     // A second login through the MFA ticket step leaves a used ticket row.
     await login(t.app, who);
     await withOwner(t.platform.db, async (tx) => {
