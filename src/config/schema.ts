@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import { validateIssuerConfig, type OidcIssuerConfig } from './oidc-issuers.ts';
 import { decodeWebhookSecret, WEBHOOK_SECRET_PREFIX } from './webhook-secret.ts';
 import type { Declared } from './parse.ts';
+import { isCidr } from './cidr.ts';
 
 type Annotations = Pick<Declared, 'env' | 'description' | 'errorMessage'>;
 
@@ -37,6 +38,12 @@ const issuer = Type.Refine(
   (c) => validateIssuerConfig(c).join('; '),
 );
 
+const cidr = Type.Refine(
+  Type.String(),
+  (c) => isCidr(c),
+  (c) => `"${c}" is not an address range like 10.0.0.0/8 or fd00::/8`,
+);
+
 const MIN_OPERATOR_TOKEN = 32;
 
 /**
@@ -59,6 +66,8 @@ export const configSchema = Type.Object({
   masterKeysFile: Type.Optional(Type.String({ env: 'OCSUITE_MASTER_KEYS_FILE', description: 'path of a mounted secret file holding the master keys' })),
   corsOrigins: Type.Array(origin, { env: 'CORS_ORIGINS', separator: ',', default: [], description: 'comma-separated allowed browser origins (default none; * is refused in production)' }),
   signupEnabled: Type.Boolean({ env: 'OCSUITE_SIGNUP_ENABLED', default: true, description: 'self-serve signup on/off' }),
+  signupConfirmation: Type.Optional(Type.Enum(['email', 'none'], { env: 'OCSUITE_SIGNUP_CONFIRMATION', description: 'email: signup answers 202 alike for new and known addresses and creates the account when the mailed link is followed; none: tokens at once, and a known address is revealed (default email in production, none otherwise)' })),
+  invitationLinksInResponse: Type.Optional(Type.Boolean({ env: 'OCSUITE_INVITATION_LINKS_IN_RESPONSE', description: 'the inviting admin sees the invitation link in the API response, not only the invitee by mail (default true, false in production)' })),
   operatorToken: Type.Optional(Type.String({ env: 'OCSUITE_OPERATOR_TOKEN', minLength: MIN_OPERATOR_TOKEN, errorMessage: `must be at least ${MIN_OPERATOR_TOKEN} characters`, description: `bearer token for /metrics, at least ${MIN_OPERATOR_TOKEN} characters` })),
   logLevel: Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { env: 'LOG_LEVEL', default: 'info', description: 'pino level' }),
   audience: Type.String({ env: 'OCSUITE_TOKEN_AUDIENCE', default: 'ocsuite-api', description: 'aud claim of access tokens' }),
@@ -73,6 +82,7 @@ export const configSchema = Type.Object({
   statementTimeoutMs: Type.Integer({ env: 'OCSUITE_STATEMENT_TIMEOUT_MS', default: 5_000, minimum: 100, maximum: 600_000, description: 'per-transaction statement_timeout' }),
   rateLimitPerMinute: Type.Integer({ env: 'OCSUITE_RATE_LIMIT', default: 600, minimum: 1, maximum: 1_000_000, description: 'requests per minute per IP' }),
   authRateLimitPerMinute: Type.Integer({ env: 'OCSUITE_AUTH_RATE_LIMIT', default: 20, minimum: 1, maximum: 1_000_000, description: 'auth requests per minute per IP' }),
+  throttleSummarySeconds: Type.Integer({ env: 'OCSUITE_THROTTLE_SUMMARY_SECONDS', default: 300, minimum: 1, maximum: 86_400, description: 'auth requests refused with 429 are summarised in the platform audit log once per client IP and account per this many seconds' }),
   stepUpMaxAgeSeconds: Type.Integer({ env: 'OCSUITE_STEP_UP_SECONDS', default: 600, minimum: 30, maximum: 86_400, description: 'how recent a second-factor check must be for sensitive operations' }),
   refreshReuseGraceSeconds: Type.Integer({ env: 'OCSUITE_REFRESH_GRACE_SECONDS', default: 10, minimum: 0, maximum: 120, description: 'a rotated refresh token reused within this many seconds is a benign race, not theft' }),
   oidcIssuers: Type.Array(issuer, { env: 'OCSUITE_OIDC_ISSUERS', default: [], errorMessage: 'expected a JSON array of issuer objects', description: 'JSON array of external OIDC issuers (see docs/security/identity.md)' }),
@@ -87,5 +97,9 @@ export const configSchema = Type.Object({
   accessLogFlushMs: Type.Integer({ env: 'OCSUITE_ACCESS_LOG_FLUSH_MS', default: 1_000, minimum: 10, maximum: 60_000, description: 'access-log batch interval in milliseconds' }),
   witnessUrl: url(['http:', 'https:'], { env: 'OCSUITE_WITNESS_URL', description: 'optional https URL that receives each new audit checkpoint as a signed webhook' }),
   witnessSecret: webhookSecret({ env: 'OCSUITE_WITNESS_SECRET', description: 'Standard Webhooks secret (whsec_…) signing the witness pushes; required with OCSUITE_WITNESS_URL' }),
+  egressAllowCidrs: Type.Array(cidr, { env: 'OCSUITE_EGRESS_ALLOW_CIDRS', separator: ',', default: [], description: 'comma-separated address ranges outbound requests (webhooks, model providers) may reach although not public, e.g. an internal n8n at 10.1.2.0/24 (default none)' }),
+  egressAllowHttpHosts: Type.Array(Type.String({ minLength: 1 }), { env: 'OCSUITE_EGRESS_ALLOW_HTTP_HOSTS', separator: ',', default: [], description: 'comma-separated host names outbound requests may reach over plain http (default none: https only)' }),
+  webhookRetrySchedule: Type.String({ env: 'OCSUITE_WEBHOOK_RETRY_SCHEDULE', default: '0,5,300,1800,7200,18000,36000,36000', pattern: '^[0-9]{1,5}(,[0-9]{1,5}){0,19}$', errorMessage: '1 to 20 comma-separated delays in seconds', description: 'seconds before each outbound webhook attempt (the first after publishing, each next after a failure); after the last failure the delivery is dead' }),
+  webhookDisableAfter: Type.Integer({ env: 'OCSUITE_WEBHOOK_DISABLE_AFTER', default: 5, minimum: 1, maximum: 10_000, description: 'dead-lettered deliveries in a row after which a webhook endpoint is disabled (audited, alerted)' }),
   keyRotationDays: Type.Integer({ env: 'OCSUITE_KEY_ROTATION_DAYS', default: 90, minimum: 1, maximum: 3650, description: 'age in days after which the scheduled job rotates tenant data keys and doctor warns about key ages' }),
 });

@@ -6,9 +6,11 @@ import { queryAsTenant, withIdentity, withMaintenance, withTenant, type TenantCo
 import type { PermissionCatalog } from './access/catalog.ts';
 import type { AccessTokenIssuer } from './auth/access-tokens.ts';
 import type { Keyring } from './crypto/index.ts';
+import type { Egress } from './egress/index.ts';
 import type { Mailer } from './mail/mailer.ts';
 import type { JobQueue } from './jobs/port.ts';
 import type { Metrics } from './telemetry/metrics.ts';
+import type { WebhookEventType } from './webhooks/event-types.ts';
 
 /** A person, as data-subject requests name them: in one tenant, by user id and address. */
 export interface SubjectRef {
@@ -40,10 +42,14 @@ export interface Platform {
   jobs: JobQueue;
   log: Logger;
   metrics: Metrics;
+  /** Outbound HTTP to URLs tenants or operators chose, behind the SSRF guard. */
+  egress: Egress;
   /** Every permission the composed modules declare, and the built-in roles' defaults. */
   permissions: PermissionCatalog;
   /** What tenant deletion and data-subject requests call in each module (from the manifests). */
   moduleHooks: readonly ModuleHooks[];
+  /** Every webhook event type the composed modules declare (the subscription catalogue). */
+  webhookEvents: readonly WebhookEventType[];
   /** One transaction as the runtime role, RLS-scoped to the tenant (DESIGN.md §3). */
   withTenant<T>(ctx: TenantContext, fn: (tx: Session) => Promise<T>): Promise<T>;
   /** One statement in its own tenant transaction: the hot path, one round trip on PostgreSQL. */

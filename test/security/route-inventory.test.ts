@@ -4,6 +4,7 @@ import type { BuiltInRole as Role } from '../../src/kernel/access/catalog.ts';
 import type { RouteInventoryEntry } from '../../src/http/route-policy.ts';
 import { addMember, bearer, enableMfa, json, login, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 import { forgedTokens } from './forged-tokens.ts';
+import { seedModules } from './module-seeds.ts';
 import { sampleFromSchema } from './sample-body.ts';
 
 /**
@@ -39,17 +40,29 @@ beforeAll(async () => {
   const entry = json(await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(B.member!), payload: { title: secretTitle, body: 'B body', tags: ['b-only'] } }));
   const invite = json(await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(B.owner!), payload: { email: `pending-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' } }));
   const bRole = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(B.owner!), payload: { name: `B-role-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] } }));
-  const bRoom = json(await t.app.inject({ method: 'POST', url: '/api/v1/chat/rooms', headers: bearer(B.member!), payload: { kind: 'public', name: 'B room' } }));
-  const bMessage = json(await t.app.inject({ method: 'POST', url: `/api/v1/chat/rooms/${bRoom.id}/messages`, headers: bearer(B.member!), payload: { text: secretTitle } }));
-  bIds = [entry.id, invite.id, B.owner!.userId, B.member!.userId, bRole.id, bRoom.id, bMessage.id];
+  const bTask = json(await t.app.inject({ method: 'POST', url: '/api/v1/tasks', headers: bearer(B.owner!), payload: { title: `${secretTitle}-task`, assigneeId: B.member!.userId } }));
+  bIds = [entry.id, invite.id, B.owner!.userId, B.member!.userId, bRole.id, bTask.id];
   bSecrets = [...bIds, secretTitle, B.owner!.email, B.member!.email, B.owner!.tenantId];
   const aEntry = json(await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(A.member!), payload: { title: 'A entry', body: 'A body' } }));
   const aInvite = json(await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(A.owner!), payload: { email: `pending-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' } }));
   const aRole = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(A.owner!), payload: { name: 'A-role', permissions: ['knowledge:read'] } }));
-  const aRoom = json(await t.app.inject({ method: 'POST', url: '/api/v1/chat/rooms', headers: bearer(A.member!), payload: { kind: 'public', name: 'A room' } }));
-  aIds = [aEntry.id, aInvite.id, A.viewer!.userId, aRole.id, aRoom.id];
+  aIds = [aEntry.id, aInvite.id, A.viewer!.userId, aRole.id];
+  // Each product module's rows (test/security/module-seeds.ts).
+  const seeded = await seedModules(t, { A: { owner: A.owner! }, B: { owner: B.owner! } });
+  aIds.push(...seeded.aIds);
+  bIds.push(...seeded.bIds);
+  bSecrets.push(...seeded.bIds, ...seeded.bSecrets);
+  const aTask = json(await t.app.inject({ method: 'POST', url: '/api/v1/tasks', headers: bearer(A.owner!), payload: { title: 'A task', assigneeId: A.member!.userId } }));
+  aIds.push(aTask.id);
   // A's owner has a fresh second factor, so step-up routes reach their handlers and must still isolate.
   await enableMfa(t.app, A.owner!);
+  // An installed module in each tenant (installs need step-up): its install id, and B's credential as a secret.
+  const aInstall = json(await t.app.inject({ method: 'POST', url: '/api/v1/marketplace/installs', headers: bearer(A.owner!), payload: { module: 'task-reminders' } }));
+  aIds.push(aInstall.id);
+  await enableMfa(t.app, B.owner!);
+  const bInstall = json(await t.app.inject({ method: 'POST', url: '/api/v1/marketplace/installs', headers: bearer(B.owner!), payload: { module: 'task-reminders' } }));
+  bIds.push(bInstall.id);
+  bSecrets.push(bInstall.id, bInstall.credential, bInstall.credentialId);
 });
 
 afterAll(async () => {
