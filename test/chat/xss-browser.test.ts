@@ -42,6 +42,22 @@ describe('the XSS corpus in a browser', () => {
     expect(xssVectors.length).toBeGreaterThanOrEqual(100);
   });
 
+  it('catches a vector that does run (the harness is not blind)', async () => {
+    const page = await browser.newPage();
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => {
+      dialogs.push(d.message());
+      void d.dismiss();
+    });
+    const before = hits.length;
+    await page.setContent(`<div><img src=x onerror="alert('raw')"><img src="${beaconUrl}?raw"></div>`);
+    await page.waitForTimeout(500);
+    await page.close();
+    expect(dialogs).toEqual(['raw']);
+    expect(hits.length).toBeGreaterThan(before);
+    hits.length = before;
+  });
+
   it('executes nothing: no dialog, no navigation, no beacon request', async () => {
     const owner = await signup(t.app, 'XSS');
     const room = await createRoom(t.app, owner, { kind: 'public', name: 'xss' });
