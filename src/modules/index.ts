@@ -11,6 +11,7 @@ import type { ModuleManifest } from './manifest.ts';
 import { knowledgeModule } from './knowledge/manifest.ts';
 import { ledgerModule } from './ledger/manifest.ts';
 import { marketplaceModule } from './marketplace/manifest.ts';
+import { outreachModule } from './outreach/manifest.ts';
 import { rolesModule } from './roles/manifest.ts';
 import { tasksModule } from './tasks/manifest.ts';
 import { tenantsModule } from './tenants/manifest.ts';
@@ -30,6 +31,7 @@ export const modules: readonly ModuleManifest[] = [
   alliancesModule,
   tasksModule,
   marketplaceModule,
+  outreachModule,
   connectorsModule,
   jobsModule,
   rolesModule,

@@ -84,15 +84,15 @@ describe('tenant deletion', () => {
     expect((await call('POST', '/connectors', { name: 'crm', provider: 'hubspot', kind: 'api_key', secret: randomBytes(12).toString('hex') })).statusCode).toBe(201);
     expect((await call('POST', '/invitations', { email: `invitee-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' })).statusCode).toBe(201);
     expect((await call('POST', '/api-keys', { name: 'machine', scopes: ['knowledge:read'] })).statusCode).toBe(201);
+    // Outreach: settings, the tenant's outreach key (made by the first contact), a contact, a suppression.
+    expect((await t.app.inject({ method: 'PATCH', url: '/api/v1/outreach/settings', headers: bearer(who), payload: { postalAddress: '1 Main St, Springfield' } })).statusCode).toBe(200);
+    expect((await call('POST', '/outreach/contacts', { email: `c-${randomUUID().slice(0, 6)}@example.com`, source: 'test', lawfulBasis: 'legitimate_interest' })).statusCode).toBe(201);
+    expect((await call('POST', '/outreach/suppressions', { email: `s-${randomUUID().slice(0, 6)}@example.com`, reason: 'manual' })).statusCode).toBe(201);
+    const campaign = json(await call('POST', '/outreach/campaigns', { name: 'c', subject: 's', bodyText: 'b' }));
+    expect((await call('POST', `/outreach/campaigns/${campaign.id}/send`, {})).statusCode).toBe(202);
     const role = json(await call('POST', '/roles', { name: `r-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] }));
     const member = await addMember(t.app, who, 'member');
     expect((await call('PUT', `/members/${member.userId}/roles`, { roles: ['member', role.id] })).statusCode).toBe(200);
-    // Chat: a private room with the member, a message, its report, a mute, a socket ticket.
-    const room = json(await call('POST', '/chat/rooms', { kind: 'private', name: 'erased', members: [member.userId] }));
-    const message = json(await call('POST', `/chat/rooms/${room.id}/messages`, { text: 'gone with the tenant' }));
-    expect((await t.app.inject({ method: 'POST', url: `/api/v1/chat/messages/${message.id}/reports`, headers: bearer(member), payload: { reason: 'test' } })).statusCode).toBe(201);
-    expect((await call('POST', `/chat/rooms/${room.id}/mutes`, { userId: member.userId, durationSeconds: 600, reason: 'test' })).statusCode).toBe(201);
-    expect((await t.app.inject({ method: 'POST', url: '/api/v1/chat/tickets', headers: bearer(who) })).statusCode).toBe(201);
     // Webhooks: an endpoint (a public address literal: the check needs no DNS, and nothing is published to it) and a receiver.
     const endpoint = json(await call('POST', '/webhooks/endpoints', { url: 'https://1.1.1.1/hook', eventTypes: ['webhooks.test'] }));
     expect(endpoint.id, JSON.stringify(endpoint)).toBeTypeOf('string');
@@ -110,6 +110,12 @@ describe('tenant deletion', () => {
     expect((await call('POST', `/alliances/partners/${partner.id}/notes`, { body: 'Note', contactId: contact.id })).statusCode).toBe(201);
     expect((await call('POST', '/tasks', { title: 'erased with the tenant', assigneeId: member.userId })).statusCode).toBe(201);
     expect((await call('POST', '/marketplace/installs', { module: 'knowledge-sync' })).statusCode).toBe(201);
+    // Chat: a private room with the member, a message, its report, a mute, a socket ticket.
+    const room = json(await call('POST', '/chat/rooms', { kind: 'private', name: 'erased', members: [member.userId] }));
+    const message = json(await call('POST', `/chat/rooms/${room.id}/messages`, { text: 'gone with the tenant' }));
+    expect((await t.app.inject({ method: 'POST', url: `/api/v1/chat/messages/${message.id}/reports`, headers: bearer(member), payload: { reason: 'test' } })).statusCode).toBe(201);
+    expect((await call('POST', `/chat/rooms/${room.id}/mutes`, { userId: member.userId, durationSeconds: 600, reason: 'test' })).statusCode).toBe(201);
+    expect((await t.app.inject({ method: 'POST', url: '/api/v1/chat/tickets', headers: bearer(who) })).statusCode).toBe(201);
     // A second login through the MFA ticket step leaves a used ticket row.
     await login(t.app, who);
     await withOwner(t.platform.db, async (tx) => {
@@ -131,6 +137,9 @@ describe('tenant deletion', () => {
     await populate(survivor);
     // A signed checkpoint of the doomed tenant's log (this also creates the verifier key).
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/translog/checkpoint', headers: bearer(doomed) })).statusCode).toBe(200);
+    // Access-log lines are buffered and flushed on a timer: write them all before counting rows.
+    await new Promise((r) => setTimeout(r, 50));
+    await t.app.accessLog?.flush();
     before = await rowsByTable(doomed.tenantId);
     survivorBefore = await rowsByTable(survivor.tenantId);
   });
