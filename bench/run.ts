@@ -144,4 +144,6 @@ if (process.env.BENCH_ONLY !== 'request') {
 
   // Webhooks (issue #13): signed vs unsigned deliveries, verified vs unverified inbound, `webhooks` section.
   await import('./webhooks.ts');
+  // Chat (issue #14): fan-out to 1,000 sockets in one room vs a bare ws broadcast, `chat` section.
+  await import('./chat.ts');
 }

@@ -75,7 +75,18 @@ const alliances: Seeder = async (t, { A, B }) => {
   return { aIds: a.ids, bIds: b.ids, bSecrets: [secret, b.email] };
 };
 
-export const moduleSeeds: readonly Seeder[] = [ledger, webhooks, academy, alliances];
+/** A public chat room with a message (its text is B's secret). */
+const chat: Seeder = async (t, { A, B }) => {
+  const ids = async (who: Account, text: string) => {
+    const room = await post(t, who, '/chat/rooms', { kind: 'public', name: 'seeded room' });
+    const message = await post(t, who, `/chat/rooms/${room.id}/messages`, { text });
+    return [room.id as string, message.id as string];
+  };
+  const secret = `B-chat-${randomUUID()}`;
+  return { aIds: await ids(A.owner, 'A chat'), bIds: await ids(B.owner, secret), bSecrets: [secret] };
+};
+
+export const moduleSeeds: readonly Seeder[] = [ledger, webhooks, academy, alliances, chat];
 
 export async function seedModules(t: TestApp, tenants: Tenants): Promise<Seeded> {
   const out: Seeded = { aIds: [], bIds: [], bSecrets: [] };
