@@ -263,3 +263,34 @@ describe('input', () => {
     expect((await auditOf(owner.tenantId, id)).map((e) => e.action)).toEqual(['task.created']);
   });
 });
+
+describe('machines and data subjects', () => {
+  it('an API key holding every task permission still cannot complete or verify: both need a person', async () => {
+    if (!owner.mfa) await enableMfa(t.app, owner);
+    const created = await t.app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(owner), payload: { name: 'robot', scopes: ['tasks:read', 'tasks:work', 'tasks:manage', 'tasks:verify'] } });
+    expect(created.statusCode, created.body).toBe(201);
+    const robot = { accessToken: json(created).key } as Account;
+    const done = await taskIn('completed', member);
+    const seen = json(await api(robot, 'GET', `/${done}`));
+    expect(seen.capabilities).toEqual(['cancel']);
+    for (const action of ['verify', 'reject'] as const) expect((await perform(robot, done, action)).statusCode).toBe(403);
+    expect((await perform(robot, await newTask(member), 'complete')).statusCode).toBe(403);
+  });
+
+  it("export one person's tasks and nothing of another's; erasure nulls their references and notes", async () => {
+    const { tasksModule } = await import('../../src/modules/tasks/manifest.ts');
+    const subject = await addMember(t.app, owner, 'member');
+    const mine = await taskIn('completed', subject);
+    const notMine = await taskIn('completed', worker);
+    const ref = { tenantId: owner.tenantId, userId: subject.userId, email: subject.email };
+    const ctx = { tenantId: owner.tenantId, userId: owner.userId };
+    const exported = await withTenant(t.platform.db, ctx, opts, (tx) => tasksModule.exportSubject!(tx, ref));
+    const ids = (exported.tasks as Array<{ id: string; as: string[] }>).map((x) => x.id);
+    expect(ids).toEqual([mine]);
+    expect((exported.tasks as Array<{ as: string[]; completionNote: string }>)[0]).toMatchObject({ as: ['assignee_id', 'completed_by'], completionNote: 'done' });
+    expect(ids).not.toContain(notMine);
+    expect(await withTenant(t.platform.db, ctx, opts, (tx) => tasksModule.eraseSubject!(tx, ref))).toEqual({ admin_tasks: 1 });
+    const [row] = await withOwner(t.platform.db, (tx) => tx.query(sql`SELECT assignee_id, completed_by, completion_note, status FROM admin_tasks WHERE id = ${mine}`));
+    expect(row).toEqual({ assignee_id: null, completed_by: null, completion_note: null, status: 'completed' });
+  });
+});
