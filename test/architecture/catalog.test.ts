@@ -105,6 +105,9 @@ describe('tenant deletion', () => {
     await populate(survivor);
     // A signed checkpoint of the doomed tenant's log (this also creates the verifier key).
     expect((await t.app.inject({ method: 'GET', url: '/api/v1/translog/checkpoint', headers: bearer(doomed) })).statusCode).toBe(200);
+    // Access lines are written by a timer after each response: write them all before counting.
+    await new Promise((r) => setTimeout(r, 50));
+    await t.app.accessLog?.flush();
     before = await rowsByTable(doomed.tenantId);
     survivorBefore = await rowsByTable(survivor.tenantId);
   });
