@@ -251,6 +251,29 @@ describe('assignment stays inside the tenant', () => {
   });
 });
 
+describe('reading', () => {
+  it('filters by status and by assignee=me, pages by cursor, and keeps due dates', async () => {
+    const solo = await addMember(t.app, owner, 'member');
+    const due = '2031-05-01T10:00:00.000Z';
+    const created = json(await api(owner, 'POST', '', { title: 'dated', assigneeId: solo.userId, dueAt: due }));
+    expect(created.dueAt).toBe(due);
+    const second = await taskIn('completed', solo);
+    const mine = json(await api(solo, 'GET', '?assignee=me'));
+    expect(mine.items.map((x: { id: string }) => x.id).sort()).toEqual([created.id, second].sort());
+    expect(json(await api(solo, 'GET', '?assignee=me&status=completed')).items.map((x: { id: string }) => x.id)).toEqual([second]);
+    expect(json(await api(owner, 'PATCH', `/${created.id}`, { dueAt: null })).dueAt).toBeNull();
+    const seen = new Set<string>();
+    let cursor: string | null = null;
+    do {
+      const page: { items: Array<{ id: string }>; nextCursor: string | null } = json(await api(owner, 'GET', `?limit=7${cursor ? `&cursor=${cursor}` : ''}`));
+      for (const x of page.items) seen.add(x.id);
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen.has(created.id) && seen.has(second)).toBe(true);
+    expect((await api(owner, 'GET', '?cursor=forged')).statusCode).toBe(400);
+  });
+});
+
 describe('input', () => {
   it('bad input changes nothing', async () => {
     const id = await newTask(member);
