@@ -138,4 +138,7 @@ if (process.env.BENCH_ONLY !== 'request') {
 
   // Token verification on the request path (issue #3): built-in and external tokens vs jose direct, `tokens` section.
   await import('./tokens.ts');
+
+  // Webhooks (issue #13): signed vs unsigned deliveries, verified vs unverified inbound, `webhooks` section.
+  await import('./webhooks.ts');
 }
