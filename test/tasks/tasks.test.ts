@@ -251,6 +251,22 @@ describe('assignment stays inside the tenant', () => {
   });
 });
 
+describe('webhook events', () => {
+  it('a completion and a verification are published to the tenant (outbox), a refused attempt and a rejection are not', async () => {
+    const messages = (taskId: string) => withOwner(t.platform.db, (tx) => tx.query<{ tenant_id: string; event_type: string; body: string }>(sql`
+      SELECT tenant_id, event_type, body FROM webhook_messages WHERE body LIKE ${`%${taskId}%`} ORDER BY created_at`));
+    const id = await taskIn('completed', member);
+    expect((await perform(member, id, 'verify')).statusCode).toBe(403);
+    await ok(api(owner, 'POST', `/${id}/verify`));
+    const sent = await messages(id);
+    expect(sent.map((m) => m.event_type)).toEqual(['tasks.task.completed', 'tasks.task.verified']);
+    expect(sent.every((m) => m.tenant_id === owner.tenantId)).toBe(true);
+    expect(JSON.parse(sent[1]!.body).data).toMatchObject({ id, status: 'verified', assigneeId: member.userId, verifiedBy: owner.userId });
+    const rejected = await taskIn('rejected', member);
+    expect((await messages(rejected)).map((m) => m.event_type)).toEqual(['tasks.task.completed']);
+  });
+});
+
 describe('reading', () => {
   it('filters by status and by assignee=me, pages by cursor, and keeps due dates', async () => {
     const solo = await addMember(t.app, owner, 'member');
