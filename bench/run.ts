@@ -138,4 +138,7 @@ if (process.env.BENCH_ONLY !== 'request') {
 
   // Token verification on the request path (issue #3): built-in and external tokens vs jose direct, `tokens` section.
   await import('./tokens.ts');
+
+  // Outreach sends (issue #15): a campaign through the queue to a local SMTP server vs nodemailer alone, `outreach` section.
+  await import('./outreach.ts');
 }

@@ -51,7 +51,7 @@ function start(env: Record<string, string>) {
   });
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const waitFor = async (key: string, ms = 60_000) => {
+  const waitFor = async (key: string, ms = 150_000) => {
     const deadline = Date.now() + ms;
     for (;;) {
       const hit = lines.find((l) => key in l);
@@ -79,7 +79,7 @@ describe('a worker killed mid-campaign', () => {
       };
       const first = start({ ...env, WORKER_PHASE: 'first' });
       const setup = (await first.waitFor('campaign')) as { tenant: string; campaign: string; emails: string[] };
-      const deadline = Date.now() + 45_000;
+      const deadline = Date.now() + 120_000;
       while (smtp.held.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect(smtp.held).toHaveLength(1);
       expect(smtp.received).toHaveLength(2);
@@ -88,7 +88,7 @@ describe('a worker killed mid-campaign', () => {
       stall = false;
 
       const second = start({ ...env, WORKER_PHASE: 'second', WORKER_TENANT: setup.tenant, WORKER_CAMPAIGN: setup.campaign });
-      const result = (await second.waitFor('status', 70_000)) as { status: string; sends: Array<{ email: string; state: string; attempts: number; message_id: string }>; sendEvents: number };
+      const result = (await second.waitFor('status', 150_000)) as { status: string; sends: Array<{ email: string; state: string; attempts: number; message_id: string }>; sendEvents: number };
       expect(await second.exited).toBe(0);
       expect(result.status).toBe('sent');
       expect(result.sends.map((s) => s.state)).toEqual(['sent', 'sent', 'sent', 'sent', 'sent']);
@@ -107,5 +107,5 @@ describe('a worker killed mid-campaign', () => {
     } finally {
       await smtp.close();
     }
-  }, 180_000);
+  }, 400_000);
 });
