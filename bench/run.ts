@@ -141,4 +141,7 @@ if (process.env.BENCH_ONLY !== 'request') {
 
   // Outreach sends (issue #15): a campaign through the queue to a local SMTP server vs nodemailer alone, `outreach` section.
   await import('./outreach.ts');
+
+  // Webhooks (issue #13): signed vs unsigned deliveries, verified vs unverified inbound, `webhooks` section.
+  await import('./webhooks.ts');
 }

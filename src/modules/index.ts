@@ -1,14 +1,21 @@
 import type { ModuleHooks } from '../kernel/platform.ts';
 import { registerSealedColumn, sealedColumns } from '../kernel/crypto/sealed-columns.ts';
+import { academyModule } from './academy/manifest.ts';
+import { alliancesModule } from './alliances/manifest.ts';
 import { auditModule } from './audit/manifest.ts';
+import { chatModule } from './chat/manifest.ts';
 import { connectorsModule } from './connectors/manifest.ts';
 import { identityModule } from './identity/manifest.ts';
 import { jobsModule } from './jobs/manifest.ts';
 import type { ModuleManifest } from './manifest.ts';
 import { knowledgeModule } from './knowledge/manifest.ts';
+import { ledgerModule } from './ledger/manifest.ts';
+import { marketplaceModule } from './marketplace/manifest.ts';
 import { outreachModule } from './outreach/manifest.ts';
 import { rolesModule } from './roles/manifest.ts';
+import { tasksModule } from './tasks/manifest.ts';
 import { tenantsModule } from './tenants/manifest.ts';
+import { webhooksModule } from './webhooks/manifest.ts';
 
 /**
  * Every module of this build, in composition order: routes register in this
@@ -16,7 +23,14 @@ import { tenantsModule } from './tenants/manifest.ts';
  * rows depend on: roles before identity's memberships).
  */
 export const modules: readonly ModuleManifest[] = [
+  chatModule,
   knowledgeModule,
+  ledgerModule,
+  webhooksModule,
+  academyModule,
+  alliancesModule,
+  tasksModule,
+  marketplaceModule,
   outreachModule,
   connectorsModule,
   jobsModule,

@@ -4,6 +4,7 @@ import type { BuiltInRole as Role } from '../../src/kernel/access/catalog.ts';
 import type { RouteInventoryEntry } from '../../src/http/route-policy.ts';
 import { addMember, bearer, enableMfa, json, login, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 import { forgedTokens } from './forged-tokens.ts';
+import { seedModules } from './module-seeds.ts';
 import { sampleFromSchema } from './sample-body.ts';
 
 /**
@@ -11,6 +12,8 @@ import { sampleFromSchema } from './sample-body.ts';
  * added tomorrow is attacked by these tests without anyone editing them.
  */
 const operatorToken = randomBytes(36).toString('base64url');
+/** Every route × every role (or id) in one test: its bound grows with the API, not with a slow handler. */
+const MATRIX_TIMEOUT_MS = 300_000;
 let t: TestApp;
 let routes: RouteInventoryEntry[];
 const A: Partial<Record<Role, Account>> = {};
@@ -48,21 +51,43 @@ beforeAll(async () => {
   const entry = json(await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(B.member!), payload: { title: secretTitle, body: 'B body', tags: ['b-only'] } }));
   const invite = json(await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(B.owner!), payload: { email: `pending-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' } }));
   const bRole = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(B.owner!), payload: { name: `B-role-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] } }));
+  const bTask = json(await t.app.inject({ method: 'POST', url: '/api/v1/tasks', headers: bearer(B.owner!), payload: { title: `${secretTitle}-task`, assigneeId: B.member!.userId } }));
+  bIds = [entry.id, invite.id, B.owner!.userId, B.member!.userId, bRole.id, bTask.id];
+  const bRoom = json(await t.app.inject({ method: 'POST', url: '/api/v1/chat/rooms', headers: bearer(B.member!), payload: { kind: 'public', name: 'B room' } }));
+  const bMessage = json(await t.app.inject({ method: 'POST', url: `/api/v1/chat/rooms/${bRoom.id}/messages`, headers: bearer(B.member!), payload: { text: secretTitle } }));
+  bIds.push(bRoom.id, bMessage.id);
   const bContactEmail = `b-secret-${randomUUID().slice(0, 6)}@example.com`;
   const bContact = json(await t.app.inject({ method: 'POST', url: '/api/v1/outreach/contacts', headers: bearer(B.member!), payload: { email: bContactEmail, source: 'test', lawfulBasis: 'legitimate_interest' } }));
   const bSuppression = json(await t.app.inject({ method: 'POST', url: '/api/v1/outreach/suppressions', headers: bearer(B.member!), payload: { email: `b-supp-${randomUUID().slice(0, 6)}@example.com`, reason: 'manual' } }));
   const bSend = await sentCampaign(B);
-  bIds = [entry.id, invite.id, B.owner!.userId, B.member!.userId, bRole.id, bContact.id, bSuppression.id, bSend.campaignId, bSend.sendId];
+  bIds.push(bContact.id, bSuppression.id, bSend.campaignId, bSend.sendId);
   bSecrets = [...bIds, secretTitle, B.owner!.email, B.member!.email, B.owner!.tenantId, bContactEmail];
   const aEntry = json(await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(A.member!), payload: { title: 'A entry', body: 'A body' } }));
   const aInvite = json(await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(A.owner!), payload: { email: `pending-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' } }));
   const aRole = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(A.owner!), payload: { name: 'A-role', permissions: ['knowledge:read'] } }));
+  aIds = [aEntry.id, aInvite.id, A.viewer!.userId, aRole.id];
+  // Each product module's rows (test/security/module-seeds.ts).
+  const seeded = await seedModules(t, { A: { owner: A.owner! }, B: { owner: B.owner! } });
+  aIds.push(...seeded.aIds);
+  bIds.push(...seeded.bIds);
+  bSecrets.push(...seeded.bIds, ...seeded.bSecrets);
+  const aTask = json(await t.app.inject({ method: 'POST', url: '/api/v1/tasks', headers: bearer(A.owner!), payload: { title: 'A task', assigneeId: A.member!.userId } }));
+  aIds.push(aTask.id);
+  const aRoom = json(await t.app.inject({ method: 'POST', url: '/api/v1/chat/rooms', headers: bearer(A.member!), payload: { kind: 'public', name: 'A room' } }));
+  aIds.push(aRoom.id);
   const aContact = json(await t.app.inject({ method: 'POST', url: '/api/v1/outreach/contacts', headers: bearer(A.member!), payload: { email: `a-${randomUUID().slice(0, 6)}@example.com`, source: 'test', lawfulBasis: 'legitimate_interest' } }));
   const aSend = await sentCampaign(A);
-  aIds = [aEntry.id, aInvite.id, A.viewer!.userId, aRole.id, aContact.id, aSend.campaignId, aSend.sendId];
+  aIds.push(aContact.id, aSend.campaignId, aSend.sendId);
   // A's owner has a fresh second factor, so step-up routes reach their handlers and must still isolate.
   await enableMfa(t.app, A.owner!);
-});
+  // An installed module in each tenant (installs need step-up): its install id, and B's credential as a secret.
+  const aInstall = json(await t.app.inject({ method: 'POST', url: '/api/v1/marketplace/installs', headers: bearer(A.owner!), payload: { module: 'task-reminders' } }));
+  aIds.push(aInstall.id);
+  await enableMfa(t.app, B.owner!);
+  const bInstall = json(await t.app.inject({ method: 'POST', url: '/api/v1/marketplace/installs', headers: bearer(B.owner!), payload: { module: 'task-reminders' } }));
+  bIds.push(bInstall.id);
+  bSecrets.push(bInstall.id, bInstall.credential, bInstall.credentialId);
+}, MATRIX_TIMEOUT_MS);
 
 afterAll(async () => {
   await t?.close();
@@ -84,7 +109,7 @@ describe('no credential → 401 on every non-public route', () => {
       expect(res.headers['content-type']).toContain('application/problem+json');
       expect(json(res).type).toBe('urn:ocsuite:problem:unauthenticated');
     }
-  });
+  }, MATRIX_TIMEOUT_MS);
 
   it('refuses a user token on operator routes and the operator token on user routes', async () => {
     for (const r of routes.filter(isProtected)) {
@@ -94,7 +119,7 @@ describe('no credential → 401 on every non-public route', () => {
     }
     const ok = await t.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${operatorToken}` } });
     expect(ok.statusCode).toBe(200);
-  });
+  }, MATRIX_TIMEOUT_MS);
 });
 
 describe('forged tokens → 401 on every non-public route', () => {
@@ -107,7 +132,7 @@ describe('forged tokens → 401 on every non-public route', () => {
         expect(res.statusCode, `${name}: ${r.method} ${r.path} → ${res.body}`).toBe(401);
       }
     }
-  });
+  }, MATRIX_TIMEOUT_MS);
 });
 
 describe('each role × each route, exactly as declared', () => {
@@ -135,7 +160,7 @@ describe('each role × each route, exactly as declared', () => {
       }
     }
     expect(checked).toBeGreaterThan(40);
-  });
+  }, MATRIX_TIMEOUT_MS);
 });
 
 describe("tenant A × tenant B's resources → 404, and nothing of B leaks", () => {
@@ -154,7 +179,7 @@ describe("tenant A × tenant B's resources → 404, and nothing of B leaks", () 
       }
     }
     expect(probes).toBeGreaterThan(10);
-  });
+  }, MATRIX_TIMEOUT_MS);
 
   it('shows none of B in any list A can read', async () => {
     for (const r of routes.filter((x) => isProtected(x) && x.policy !== 'operator' && x.method === 'GET' && !hasParams(x))) {
@@ -162,14 +187,14 @@ describe("tenant A × tenant B's resources → 404, and nothing of B leaks", () 
       expect(res.statusCode, r.path).toBe(200);
       for (const secret of bSecrets) expect(res.body, `${r.path} leaks ${secret}`).not.toContain(secret);
     }
-  });
+  }, MATRIX_TIMEOUT_MS);
 
   it("reads A's own ids (the 404s above are isolation, not broken routes)", async () => {
     for (const r of routes.filter((x) => isProtected(x) && x.method === 'GET' && hasParams(x))) {
       const statuses = await Promise.all(aIds.map(async (id) => (await call(r, fill(r.path, id), bearer(A.owner!))).statusCode));
       expect(statuses, r.path).toContain(200);
     }
-  });
+  }, MATRIX_TIMEOUT_MS);
 
   it("left B's data untouched after A's attempts to change and delete it", async () => {
     const entry = await t.app.inject({ method: 'GET', url: `/api/v1/knowledge/${bIds[0]}`, headers: bearer(B.viewer!) });
@@ -180,7 +205,7 @@ describe("tenant A × tenant B's resources → 404, and nothing of B leaks", () 
     expect(members.items.find((m: { userId: string }) => m.userId === B.owner!.userId).role).toBe('owner');
     const invitations = json(await t.app.inject({ method: 'GET', url: '/api/v1/invitations', headers: bearer(B.owner!) }));
     expect(invitations.items.map((i: { id: string }) => i.id)).toContain(bIds[1]);
-  });
+  }, MATRIX_TIMEOUT_MS);
 
   it('rejects a tenantId smuggled into any body', async () => {
     for (const r of routes.filter((x) => isProtected(x) && x.policy !== 'operator' && x.body)) {
@@ -189,5 +214,5 @@ describe("tenant A × tenant B's resources → 404, and nothing of B leaks", () 
       expect(res.statusCode, `${r.method} ${r.path}`).toBe(400);
       expect(json(res).type).toBe('urn:ocsuite:problem:validation-failed');
     }
-  });
+  }, MATRIX_TIMEOUT_MS);
 });
