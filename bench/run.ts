@@ -141,6 +141,8 @@ if (process.env.BENCH_ONLY !== 'request') {
 
   // The ledger (issue #12): service and API transfers vs plain INSERTs, latency, a hot account; `ledger` section.
   await import('./ledger.ts');
+  // Outreach sends (issue #15): a campaign through the queue to a local SMTP server vs nodemailer alone, `outreach` section.
+  await import('./outreach.ts');
 
   // Webhooks (issue #13): signed vs unsigned deliveries, verified vs unverified inbound, `webhooks` section.
   await import('./webhooks.ts');

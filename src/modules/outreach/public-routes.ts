@@ -35,19 +35,18 @@ export const outreachPublicRoutes: FastifyPluginAsync<{ platform: Platform }> = 
     return send(reply, 200, donePage(kind));
   };
 
+  const tags = ['outreach'];
+  // An HTML page, also for an invalid (404) or refused (409) link: a person reads it, not a client.
+  const html = { description: 'An HTML page', content: { 'text/html': { schema: { type: 'string' } } } };
   const docs = {
     unsubscribe: { page: ['outreachUnsubscribePage', 'The unsubscribe page of a mail link: asks, changes nothing'], act: ['outreachUnsubscribe', 'Unsubscribe (RFC 8058 one-click POST or the page\'s button)'] },
     confirm: { page: ['outreachConfirmPage', 'The double opt-in page of a confirmation link: asks, changes nothing'], act: ['outreachConfirm', 'Confirm a double opt-in subscription'] },
   } as const;
-  // Documented like every route (issue #11 §3): an HTML page. An invalid or refused link answers an HTML
-  // page too (404, 409), for a person in a browser, not a problem body: only the request path's own
-  // refusals (400, 429, 503) are problem+json, and only those are listed as error responses.
-  const Page = { description: 'An HTML page (invalid link: 404 page, refused: 409 page)', content: { 'text/html': { schema: { type: 'string' } } } };
 
   for (const [prefix, kind] of [['u', 'unsubscribe'], ['c', 'confirm']] as const) {
     app.get(`/${prefix}/:token`, {
       config: { security },
-      schema: { tags: ['outreach'], operationId: docs[kind].page[0], summary: docs[kind].page[1], params: TokenParams, response: { 200: Page } },
+      schema: { tags, operationId: docs[kind].page[0], summary: docs[kind].page[1], params: TokenParams, response: { 200: html } },
     }, async (req, reply) => {
       const { token } = req.params as { token: string };
       const outcome = await links.inspect(kind, token);
@@ -60,7 +59,7 @@ export const outreachPublicRoutes: FastifyPluginAsync<{ platform: Platform }> = 
 
     app.post(`/${prefix}/:token`, {
       config: { security },
-      schema: { tags: ['outreach'], operationId: docs[kind].act[0], summary: docs[kind].act[1], params: TokenParams, response: { 200: Page } },
+      schema: { tags, operationId: docs[kind].act[0], summary: docs[kind].act[1], params: TokenParams, response: { 200: html } },
     }, async (req, reply) => {
       const { token } = req.params as { token: string };
       const body = typeof req.body === 'string' ? req.body : '';
