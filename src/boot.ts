@@ -18,6 +18,7 @@ import type { OpenJobsOptions } from './jobs/open.ts';
 import { defineSchedule, startJobs, startWorkers, stopJobs } from './jobs/start.ts';
 import { createLogger } from './kernel/telemetry/logger.ts';
 import { createMetrics } from './kernel/telemetry/metrics.ts';
+import { createEgress } from './kernel/egress/index.ts';
 import { bindTransactions, type Platform } from './kernel/platform.ts';
 import { PermissionCatalog } from './kernel/access/catalog.ts';
 import { moduleHooksOf, modules as allModules } from './modules/index.ts';
@@ -106,6 +107,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     await registerMailJobs(jobs, keyring, mailer);
     const platform: Platform = {
       config, db, keyring, tokens, mailer, jobs, log, metrics, ...tx,
+      egress: createEgress({ allowCidrs: config.egressAllowCidrs, allowHttpHosts: config.egressAllowHttpHosts }),
       permissions: new PermissionCatalog(modules),
       moduleHooks: moduleHooksOf(modules),
     };

@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import { validateIssuerConfig, type OidcIssuerConfig } from './oidc-issuers.ts';
 import { decodeWebhookSecret, WEBHOOK_SECRET_PREFIX } from './webhook-secret.ts';
 import type { Declared } from './parse.ts';
+import { isCidr } from './cidr.ts';
 
 type Annotations = Pick<Declared, 'env' | 'description' | 'errorMessage'>;
 
@@ -35,6 +36,12 @@ const issuer = Type.Refine(
   Type.Unsafe<OidcIssuerConfig>(Type.Object({})),
   (c) => validateIssuerConfig(c).length === 0,
   (c) => validateIssuerConfig(c).join('; '),
+);
+
+const cidr = Type.Refine(
+  Type.String(),
+  (c) => isCidr(c),
+  (c) => `"${c}" is not an address range like 10.0.0.0/8 or fd00::/8`,
 );
 
 const MIN_OPERATOR_TOKEN = 32;
@@ -87,5 +94,7 @@ export const configSchema = Type.Object({
   accessLogFlushMs: Type.Integer({ env: 'OCSUITE_ACCESS_LOG_FLUSH_MS', default: 1_000, minimum: 10, maximum: 60_000, description: 'access-log batch interval in milliseconds' }),
   witnessUrl: url(['http:', 'https:'], { env: 'OCSUITE_WITNESS_URL', description: 'optional https URL that receives each new audit checkpoint as a signed webhook' }),
   witnessSecret: webhookSecret({ env: 'OCSUITE_WITNESS_SECRET', description: 'Standard Webhooks secret (whsec_…) signing the witness pushes; required with OCSUITE_WITNESS_URL' }),
+  egressAllowCidrs: Type.Array(cidr, { env: 'OCSUITE_EGRESS_ALLOW_CIDRS', separator: ',', default: [], description: 'comma-separated address ranges outbound requests (webhooks, model providers) may reach although not public, e.g. an internal n8n at 10.1.2.0/24 (default none)' }),
+  egressAllowHttpHosts: Type.Array(Type.String({ minLength: 1 }), { env: 'OCSUITE_EGRESS_ALLOW_HTTP_HOSTS', separator: ',', default: [], description: 'comma-separated host names outbound requests may reach over plain http (default none: https only)' }),
   keyRotationDays: Type.Integer({ env: 'OCSUITE_KEY_ROTATION_DAYS', default: 90, minimum: 1, maximum: 3650, description: 'age in days after which the scheduled job rotates tenant data keys and doctor warns about key ages' }),
 });

@@ -31,6 +31,8 @@ const titles: Record<ProblemKind, string> = {
   'service-unavailable': 'Service unavailable',
   'queue-full': 'Job queue at capacity',
   'request-timeout': 'Request timeout',
+  'egress-refused': 'The target URL may not be reached',
+  'egress-failed': 'The target did not answer',
   internal: 'Internal server error',
 };
 
@@ -62,6 +64,8 @@ const statusOf: Record<ProblemKind, number> = {
   'service-unavailable': 503,
   'queue-full': 503,
   'request-timeout': 408,
+  'egress-refused': 400,
+  'egress-failed': 502,
   internal: 500,
 };
 

@@ -27,6 +27,8 @@ export type ErrorKind =
   | 'service-unavailable'
   | 'queue-full'
   | 'request-timeout'
+  | 'egress-refused'
+  | 'egress-failed'
   | 'internal';
 
 export interface KernelErrorOptions {

@@ -6,6 +6,7 @@ import { queryAsTenant, withIdentity, withMaintenance, withTenant, type TenantCo
 import type { PermissionCatalog } from './access/catalog.ts';
 import type { AccessTokenIssuer } from './auth/access-tokens.ts';
 import type { Keyring } from './crypto/index.ts';
+import type { Egress } from './egress/index.ts';
 import type { Mailer } from './mail/mailer.ts';
 import type { JobQueue } from './jobs/port.ts';
 import type { Metrics } from './telemetry/metrics.ts';
@@ -40,6 +41,8 @@ export interface Platform {
   jobs: JobQueue;
   log: Logger;
   metrics: Metrics;
+  /** Outbound HTTP to URLs tenants or operators chose, behind the SSRF guard. */
+  egress: Egress;
   /** Every permission the composed modules declare, and the built-in roles' defaults. */
   permissions: PermissionCatalog;
   /** What tenant deletion and data-subject requests call in each module (from the manifests). */
