@@ -20,6 +20,7 @@ import { createLogger } from './kernel/telemetry/logger.ts';
 import { createMetrics } from './kernel/telemetry/metrics.ts';
 import { createEgress } from './kernel/egress/index.ts';
 import { bindTransactions, type Platform } from './kernel/platform.ts';
+import { ActionRegistry } from './kernel/actions/registry.ts';
 import { PermissionCatalog } from './kernel/access/catalog.ts';
 import { moduleHooksOf, modules as allModules } from './modules/index.ts';
 import type { ModuleManifest } from './modules/manifest.ts';
@@ -105,10 +106,12 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     const schedules = modules.flatMap((m) => m.schedules ?? []);
     const jobs = await startJobs({ config, db, log, metrics, audit: tx, connectionString: opts.db ? opts.jobsConnectionString : config.databaseUrl, migrate: shouldMigrate, tuning: opts.jobsTuning });
     await registerMailJobs(jobs, keyring, mailer);
+    const permissions = new PermissionCatalog(modules);
     const platform: Platform = {
       config, db, keyring, tokens, mailer, jobs, log, metrics, ...tx,
       egress: createEgress({ allowCidrs: config.egressAllowCidrs, allowHttpHosts: config.egressAllowHttpHosts }),
-      permissions: new PermissionCatalog(modules),
+      permissions,
+      actions: new ActionRegistry<Platform>(modules.flatMap((m) => m.actions ?? []), (p) => permissions.has(p)),
       moduleHooks: moduleHooksOf(modules),
     };
     for (const m of modules) await m.jobs?.(platform);

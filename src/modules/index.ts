@@ -1,7 +1,9 @@
 import type { ModuleHooks } from '../kernel/platform.ts';
 import { registerSealedColumn, sealedColumns } from '../kernel/crypto/sealed-columns.ts';
+import { approvalsModule } from './approvals/manifest.ts';
 import { auditModule } from './audit/manifest.ts';
 import { connectorsModule } from './connectors/manifest.ts';
+import { contentModule } from './content/manifest.ts';
 import { identityModule } from './identity/manifest.ts';
 import { jobsModule } from './jobs/manifest.ts';
 import type { ModuleManifest } from './manifest.ts';
@@ -15,7 +17,9 @@ import { tenantsModule } from './tenants/manifest.ts';
  * rows depend on: roles before identity's memberships).
  */
 export const modules: readonly ModuleManifest[] = [
+  approvalsModule,
   knowledgeModule,
+  contentModule,
   connectorsModule,
   jobsModule,
   rolesModule,

@@ -39,12 +39,12 @@ beforeAll(async () => {
   const entry = json(await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(B.member!), payload: { title: secretTitle, body: 'B body', tags: ['b-only'] } }));
   const invite = json(await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(B.owner!), payload: { email: `pending-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' } }));
   const bRole = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(B.owner!), payload: { name: `B-role-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] } }));
-  bIds = [entry.id, invite.id, B.owner!.userId, B.member!.userId, bRole.id];
+  bIds = [entry.id, invite.id, B.owner!.userId, B.member!.userId, bRole.id, ...(await moduleIds(B))];
   bSecrets = [...bIds, secretTitle, B.owner!.email, B.member!.email, B.owner!.tenantId];
   const aEntry = json(await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(A.member!), payload: { title: 'A entry', body: 'A body' } }));
   const aInvite = json(await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(A.owner!), payload: { email: `pending-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' } }));
   const aRole = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(A.owner!), payload: { name: 'A-role', permissions: ['knowledge:read'] } }));
-  aIds = [aEntry.id, aInvite.id, A.viewer!.userId, aRole.id];
+  aIds = [aEntry.id, aInvite.id, A.viewer!.userId, aRole.id, ...(await moduleIds(A))];
   // A's owner has a fresh second factor, so step-up routes reach their handlers and must still isolate.
   await enableMfa(t.app, A.owner!);
 });
@@ -52,6 +52,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
 });
+
+/** Ids of rows the service modules hold for a tenant (content drafts …), so their `/:id` routes are attacked too. */
+async function moduleIds(tenant: typeof A): Promise<string[]> {
+  const post = (url: string, payload: object) => t.app.inject({ method: 'POST', url: `/api/v1${url}`, headers: bearer(tenant.member!), payload });
+  await t.app.inject({ method: 'PATCH', url: '/api/v1/content/settings', headers: bearer(tenant.owner!), payload: { storeOutputs: true } });
+  const draft = json(await post('/content/drafts', { kind: 'template', title: 'T', template: 'x' }));
+  const approval = json(await post('/approvals', { actionType: 'content.draft.publish', payload: { draftId: draft.id } }));
+  return [draft.id, approval.id];
+}
 
 describe('route inventory', () => {
   it('covers the API and declares a policy for every route', () => {

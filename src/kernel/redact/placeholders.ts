@@ -32,6 +32,8 @@ export class PlaceholderSession {
   readonly #byPlaceholder = new Map<string, string>();
   readonly #counters = new Map<string, number>();
   readonly summary: RedactionSummary = { secrets: 0, pii: 0, kinds: {} };
+  /** The kinds of personal data found (those that got placeholders). */
+  readonly piiKinds = new Set<string>();
 
   readonly #options: ScanOptions;
 
@@ -63,6 +65,7 @@ export class PlaceholderSession {
       return SECRET_REMOVED;
     }
     this.summary.pii++;
+    this.piiKinds.add(f.kind);
     const known = this.#byValue.get(`${f.kind}\u0000${value}`);
     if (known) return known;
     const label = f.kind.toUpperCase().replaceAll('-', '_');
