@@ -136,3 +136,6 @@ await import('./jobs.ts');
 
 // Token verification on the request path (issue #3): built-in and external tokens vs jose direct, `tokens` section.
 await import('./tokens.ts');
+
+// Redaction (issue #15): kernel/redact vs a plain regex pass, `redact` section.
+await import('./redact.ts');

@@ -25,6 +25,9 @@ const phoneCandidate = /[+(]?\d[\d \t().\/-]{4,30}\d/g;
  * over-redaction, never a leak, and linear time on hostile input.
  */
 const PHONE_VALIDATIONS = 256;
+/** libphonenumber's verdicts on candidates, memoised (a pure function of candidate and region; bounded). */
+const phoneVerdicts = new Map<string, Array<{ startsAt: number; endsAt: number }>>();
+const MAX_VERDICTS = 4096;
 /** 12–19 digits, optionally grouped by single spaces or dashes (how cards are written). */
 const cardCandidate = /\b\d(?:[ -]?\d){11,18}\b/g;
 /** Country code, check digits, then 11–30 letters/digits in optional groups (the print form has spaces). */
@@ -53,20 +56,33 @@ function findEmails(text: string, out: Finding[]): void {
 /** A local part does not start with a dot or dash copied from the prose before it. */
 const leadingPunctuation = (local: string) => local.length - local.replace(/^[._%+-]+/, '').length;
 
+function phonesIn(candidate: string, region: string | undefined): Array<{ startsAt: number; endsAt: number }> {
+  const key = `${region ?? ''}\u0000${candidate}`;
+  const known = phoneVerdicts.get(key);
+  if (known) return known;
+  const found = findPhoneNumbersInText(candidate, region ? { defaultCountry: region as never } : {})
+    .map((f) => ({ startsAt: f.startsAt, endsAt: f.endsAt }))
+    .filter((f) => !dateLike.test(candidate.slice(f.startsAt, f.endsAt)));
+  if (phoneVerdicts.size >= MAX_VERDICTS) phoneVerdicts.clear();
+  phoneVerdicts.set(key, found);
+  return found;
+}
+
 function findPhones(text: string, region: string | undefined, out: Finding[]): void {
   const defaultCountry = region && isSupportedCountry(region) ? region : undefined;
-  const options = defaultCountry ? { defaultCountry } : {};
+  // Digit runs already taken by a card, an IBAN or a national id are not phone numbers too.
+  const covered = out.map((f) => [f.start, f.end] as const);
   let budget = PHONE_VALIDATIONS;
   for (const m of text.matchAll(phoneCandidate)) {
     const digits = m[0].replace(/\D/g, '').length;
     if (digits < 7 || dateLike.test(m[0].trim())) continue;
+    const end = m.index + m[0].length;
+    if (covered.some(([s, e]) => s <= m.index && end <= e)) continue;
     if (budget-- <= 0) {
-      if (digits <= 15) out.push({ category: 'pii', kind: 'phone', start: m.index, end: m.index + m[0].length });
+      if (digits <= 15) out.push({ category: 'pii', kind: 'phone', start: m.index, end });
       continue;
     }
-    for (const found of findPhoneNumbersInText(m[0], options)) {
-      const value = m[0].slice(found.startsAt, found.endsAt);
-      if (dateLike.test(value)) continue;
+    for (const found of phonesIn(m[0], defaultCountry)) {
       out.push({ category: 'pii', kind: 'phone', start: m.index + found.startsAt, end: m.index + found.endsAt });
     }
   }

@@ -13,10 +13,13 @@ export function scan(text: string, options: ScanOptions = {}): Finding[] {
   if (options.secrets !== false) found.push(...findSecrets(text));
   if (options.pii !== false) found.push(...findPii(text, options));
   found.sort((a, b) => rank(a) - rank(b) || (b.end - b.start) - (a.end - a.start) || a.start - b.start);
+  // One mark per character taken: linear in the text, however many findings overlap.
+  const taken = new Uint8Array(text.length);
   const kept: Finding[] = [];
   for (const f of found) {
-    if (f.end <= f.start) continue;
-    if (!kept.some((k) => f.start < k.end && k.start < f.end)) kept.push(f);
+    if (f.end <= f.start || taken.subarray(f.start, f.end).includes(1)) continue;
+    taken.fill(1, f.start, f.end);
+    kept.push(f);
   }
   return kept.sort((a, b) => a.start - b.start);
 }
