@@ -1,4 +1,5 @@
 // npm run bench — each figure against a baseline measured in the same run (DESIGN.md §7).
+// BENCH_ONLY=request npm run bench runs the request path (and its breakdown) alone.
 // Writes bench/results.json. Never a test: a slow machine reports a ratio, it does not fail.
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -125,17 +126,22 @@ all[profile] = results;
 fs.writeFileSync(file, `${JSON.stringify(all, null, 2)}\n`);
 console.log(`written ${file}`);
 
-// The audit trail (issue #4): its own script and its own `audit` section of the same file.
-await import('./audit.ts');
+if (process.env.BENCH_ONLY !== 'request') {
+  // The audit trail (issue #4): its own script and its own `audit` section of the same file.
+  await import('./audit.ts');
 
-// The secrets vault (issue #5): seal/open, re-encryption and master rotation in the `crypto` section.
-await import('./crypto.ts');
+  // The secrets vault (issue #5): seal/open, re-encryption and master rotation in the `crypto` section.
+  await import('./crypto.ts');
 
-// Background jobs (issue #6): port vs raw pg-boss / BullMQ in the `jobs` section.
-await import('./jobs.ts');
+  // Background jobs (issue #6): port vs raw pg-boss / BullMQ in the `jobs` section.
+  await import('./jobs.ts');
 
-// Token verification on the request path (issue #3): built-in and external tokens vs jose direct, `tokens` section.
-await import('./tokens.ts');
+  // Token verification on the request path (issue #3): built-in and external tokens vs jose direct, `tokens` section.
+  await import('./tokens.ts');
 
-// Redaction (issue #15): kernel/redact vs a plain regex pass, `redact` section.
-await import('./redact.ts');
+  // Webhooks (issue #13): signed vs unsigned deliveries, verified vs unverified inbound, `webhooks` section.
+  await import('./webhooks.ts');
+
+  // Redaction (issue #15): kernel/redact vs a plain regex pass, `redact` section.
+  await import('./redact.ts');
+}

@@ -22,6 +22,7 @@ import { createEgress } from './kernel/egress/index.ts';
 import { bindTransactions, type Platform } from './kernel/platform.ts';
 import { ActionRegistry } from './kernel/actions/registry.ts';
 import { PermissionCatalog } from './kernel/access/catalog.ts';
+import { webhookEventCatalogue } from './kernel/webhooks/event-types.ts';
 import { moduleHooksOf, modules as allModules } from './modules/index.ts';
 import type { ModuleManifest } from './modules/manifest.ts';
 
@@ -113,6 +114,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
       permissions,
       actions: new ActionRegistry<Platform>(modules.flatMap((m) => m.actions ?? []), (p) => permissions.has(p)),
       moduleHooks: moduleHooksOf(modules),
+      webhookEvents: webhookEventCatalogue(modules, permissions),
     };
     for (const m of modules) await m.jobs?.(platform);
     for (const s of schedules) await defineSchedule(jobs, s, platform);

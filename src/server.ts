@@ -13,11 +13,13 @@ import { answerClientError, limitConnectionsPerIp, registerSlowClientGuards, ser
 import { answerBeforeRouting, registerNotFound } from './http/unrouted.ts';
 import { ProblemError } from './http/problem.ts';
 import { registerRequestLog } from './http/request-log.ts';
-import { enforceRoutePolicies, type RouteInventoryEntry } from './http/route-policy.ts';
+import { enforceRoutePolicies, UndeclaredPolicyError, type RouteInventoryEntry } from './http/route-policy.ts';
+import { requireOperationPrefix } from './http/route-docs.ts';
 import { systemRoutes } from './http/system-routes.ts';
 import { modules as allModules } from './modules/index.ts';
 import type { ModuleManifest } from './modules/manifest.ts';
 import { registerAuditHooks } from './http/access-log.ts';
+import { registerThrottleEvidence } from './http/throttle-evidence.ts';
 import type { Platform } from './kernel/platform.ts';
 
 declare module 'fastify' {
@@ -97,6 +99,8 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
     },
   });
   await app.register(swagger, {
+    // Shared schemas (the one Problem) are components named by their $id, not def-0.
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       openapi: '3.1.0',
       info: { title: 'OC-Suite API', version: '0.1.0', description: 'Every operation lists its security requirement; x-ocsuite-policy names the permission it needs.' },
@@ -115,16 +119,35 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
   registerAuthentication(app, platform);
   registerRequestLog(app, platform);
   registerAuditHooks(app, platform);
+  registerThrottleEvidence(app, platform);
 
-  await app.register(systemRoutes, { platform });
-  // Each module's routes under /api/v1 + its prefix, and its public routes at the root (docs/architecture.md).
+  await app.register(async (scope) => {
+    requireOperationPrefix(scope, 'system', UndeclaredPolicyError);
+    await scope.register(systemRoutes, { platform });
+  });
+  // Each module's routes under /api/v1 + its prefix, and its public routes at the root (docs/architecture.md);
+  // each in a scope that holds its operationIds to the module's prefix.
   await app.register(
     async (api) => {
-      for (const m of modules) if (m.api) await api.register(m.api.plugin, { platform, prefix: m.api.prefix });
+      for (const m of modules) {
+        if (!m.api) continue;
+        const { plugin, prefix } = m.api;
+        await api.register(async (scope) => {
+          requireOperationPrefix(scope, m.name, UndeclaredPolicyError);
+          await scope.register(plugin, { platform, prefix });
+        });
+      }
     },
     { prefix: '/api/v1' },
   );
-  for (const m of modules) if (m.publicRoutes) await app.register(m.publicRoutes, { platform });
+  for (const m of modules) {
+    const { publicRoutes } = m;
+    if (!publicRoutes) continue;
+    await app.register(async (scope) => {
+      requireOperationPrefix(scope, m.name, UndeclaredPolicyError);
+      await scope.register(publicRoutes, { platform });
+    });
+  }
   await app.ready();
   return app as unknown as FastifyInstance;
 }

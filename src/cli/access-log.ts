@@ -45,8 +45,8 @@ export async function accessLogCommand(config: Config, args: string[], io: CliIo
         return 0;
       }
       io.out(`access report ${report.from} → ${report.to}`);
-      const header = ['TENANT', 'LOGINS', 'FAILED', 'ADMIN', 'EXPORTS', 'DENIED', 'REQUESTS', '5XX'];
-      const rows = report.tenants.map((s) => [s.tenantId ?? 'platform', s.logins, s.loginFailures, s.adminActions, s.exports, s.deniedRequests, s.requests, s.errors].map(String));
+      const header = ['TENANT', 'LOGINS', 'FAILED', 'THROTTLED', 'ADMIN', 'EXPORTS', 'DENIED', 'REQUESTS', '5XX'];
+      const rows = report.tenants.map((s) => [s.tenantId ?? 'platform', s.logins, s.loginFailures, s.throttledRequests, s.adminActions, s.exports, s.deniedRequests, s.requests, s.errors].map(String));
       const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
       for (const r of [header, ...rows]) io.out(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
       return 0;

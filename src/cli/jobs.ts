@@ -6,6 +6,8 @@ import { discardDeadLetter, listDeadLetters, retryDeadLetter, type Actor, type O
 import { SCHEDULES } from '../jobs/schedules.ts';
 import { JobSystem } from '../jobs/system.ts';
 import { isUuid } from '../kernel/ids.ts';
+import { modules as allModules } from '../modules/index.ts';
+import type { ModuleManifest } from '../modules/manifest.ts';
 
 /**
  * `ocsuite jobs dead list|show|retry|discard`, `ocsuite jobs schedules`,
@@ -23,7 +25,7 @@ const USAGE = `usage:
 
 const STATUSES: readonly string[] = ['dead', 'retrying', 'retried', 'discarded'];
 
-export async function jobsCommand(config: Config, args: string[]): Promise<number> {
+export async function jobsCommand(config: Config, args: string[], modules: readonly ModuleManifest[] = allModules): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -59,7 +61,7 @@ export async function jobsCommand(config: Config, args: string[]): Promise<numbe
     return 2;
   }
 
-  const platform = await bootPlatform({ ...config, logLevel: 'silent' });
+  const platform = await bootPlatform({ ...config, logLevel: 'silent' }, { modules });
   try {
     const deps: OperationDeps = { db: platform.db, jobs: platform.jobs, statementTimeoutMs: platform.config.statementTimeoutMs };
     const actor: Actor = { kind: 'operator', name: `cli:${process.env.USER ?? 'unknown'}` };
@@ -67,14 +69,11 @@ export async function jobsCommand(config: Config, args: string[]): Promise<numbe
 
     if (area === 'schedules') {
       const active = platform.jobs instanceof JobSystem ? await platform.jobs.raw.schedules() : [];
-      const rows = SCHEDULES.map((s) => ({
-        name: s.name,
-        cron: s.cron,
-        handler: s.handler ? 'registered' : 'unregistered',
-        scheduled: active.some((a) => a.queue === s.name),
-        owner: s.owner,
-        description: s.description,
-      }));
+      // The platform's own schedules, then each module's (declared in its manifest; boot defines their queues).
+      const rows = [
+        ...SCHEDULES.map((s) => ({ name: s.name, cron: s.cron, handler: s.handler ? 'registered' : 'unregistered', owner: s.owner, description: s.description })),
+        ...modules.flatMap((m) => (m.schedules ?? []).map((s) => ({ name: s.name, cron: s.cron, handler: 'registered', owner: `module ${m.name}`, description: s.description }))),
+      ].map((r) => ({ ...r, scheduled: active.some((a) => a.queue === r.name) }));
       if (values.json) print(rows);
       else for (const r of rows) console.log(`${r.name.padEnd(30)} ${r.cron.padEnd(16)} ${r.handler.padEnd(12)} ${(r.scheduled ? 'scheduled' : 'not scheduled').padEnd(14)} ${r.owner} — ${r.description}`);
       return 0;

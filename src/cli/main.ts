@@ -13,6 +13,7 @@ import { accessLogCommand } from './access-log.ts';
 import { auditCommand } from './audit.ts';
 import { verifyCommand } from './verify.ts';
 import { jobsCommand } from './jobs.ts';
+import { ledgerCommand } from './ledger.ts';
 import { workerCommand } from './worker.ts';
 
 /** `ownHelp`: the command prints its own usage for --help. */
@@ -29,6 +30,7 @@ const commands: Record<string, { summary: string; run: (args: string[]) => Promi
   'access-log': { summary: 'access logs: prune --older-than 90d, report --period week', run: (a) => accessLogCommand(loadConfig(), a) },
   worker: { summary: 'run job workers, schedules and the failure-spike monitor (production; embedded runs them in serve)', run: () => workerCommand(loadConfig()) },
   jobs: { summary: 'jobs: dead list|show|retry|discard, schedules, queues', run: (a) => jobsCommand(loadConfig(), a) },
+  ledger: { summary: 'ledger: verify --tenant ID (balances, leaves, log), verify-proof --key K --proof F (a counterparty\'s check)', run: (a) => ledgerCommand(loadConfig, a) },
 };
 
 function usage(): string {

@@ -6,7 +6,7 @@ import { configSchema } from './schema.ts';
 export type Profile = 'embedded' | 'production';
 
 /** The declared variables (schema.ts) and what is derived from them. */
-export type Config = Omit<EnvValues<typeof configSchema>, 'nodeEnv' | 'publicUrl' | 'inProcessWorkers'> & {
+export type Config = Omit<EnvValues<typeof configSchema>, 'nodeEnv' | 'publicUrl' | 'inProcessWorkers' | 'signupConfirmation' | 'invitationLinksInResponse'> & {
   profile: Profile;
   production: boolean;
   /** PUBLIC_URL, or http://HOST:PORT; no trailing slash. */
@@ -15,6 +15,10 @@ export type Config = Omit<EnvValues<typeof configSchema>, 'nodeEnv' | 'publicUrl
   issuer: string;
   /** Run job workers inside `serve` (default: yes unless REDIS_URL is set; then `ocsuite worker` runs them). */
   inProcessWorkers: boolean;
+  /** How self-serve signup proves the address before anything is created (email in production). */
+  signupConfirmation: 'email' | 'none';
+  /** Invitation links in API responses (off in production unless allowed). */
+  invitationLinksInResponse: boolean;
 };
 
 type Env = Record<string, string | undefined>;
@@ -26,7 +30,7 @@ export const variables: Readonly<Record<string, string>> = Object.fromEntries(
 
 export function loadConfig(env: Env = process.env): Config {
   const { values, problems } = readEnv(configSchema, env);
-  const { nodeEnv, host, port, databaseUrl, redisUrl, ...rest } = values;
+  const { nodeEnv, host, port, databaseUrl, redisUrl, signupConfirmation, invitationLinksInResponse, ...rest } = values;
   const publicUrl = (values.publicUrl ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`).replace(/\/+$/, '');
   const config: Config = {
     ...rest,
@@ -41,6 +45,8 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl,
     dataDir: path.resolve(values.dataDir),
     inProcessWorkers: values.inProcessWorkers ?? !redisUrl,
+    signupConfirmation: signupConfirmation ?? (nodeEnv === 'production' ? 'email' : 'none'),
+    invitationLinksInResponse: invitationLinksInResponse ?? nodeEnv !== 'production',
   };
   // Set, not valid: a secret the signer refuses is reported once, by its own check.
   if (config.witnessUrl && !env.OCSUITE_WITNESS_SECRET) problems.push('OCSUITE_WITNESS_SECRET: required with OCSUITE_WITNESS_URL');

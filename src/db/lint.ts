@@ -17,13 +17,15 @@ function tenantScopes(schemaIdent: string) {
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
- * The request-context functions of migration 0014, bodies as PostgreSQL prints them. Policies
+ * The request-context functions of migrations 0014 and 0060, bodies as PostgreSQL prints them. Policies
  * trust them, so they must be exactly these: no other body, no SET clause (a SET of app.tenant_id
  * would fix the tenant), not SECURITY DEFINER, not owned by a role requests switch into.
  */
 const CONTEXT_FUNCTIONS: Record<string, string> = {
   ocsuite_current_tenant: String.raw`RETURN (NULLIF(current_setting('app.tenant_id'::text, true), ''::text))::uuid`,
   ocsuite_current_user: String.raw`RETURN (NULLIF(current_setting('app.user_id'::text, true), ''::text))::uuid`,
+  // Migration 0060: the permissions the request path set for record-level policies.
+  ocsuite_holds: String.raw`RETURN COALESCE((permission = ANY (string_to_array(NULLIF(current_setting('app.permissions'::text, true), ''::text), ','::text))), false)`,
 };
 
 /**
@@ -53,7 +55,7 @@ export async function lintSchema(tx: Session, schema = 'public'): Promise<LintFi
   const switchedInto: string[] = Object.values(DbRole);
   for (const f of contextFunctions) {
     if (f.body !== CONTEXT_FUNCTIONS[f.name] || f.config !== null || f.definer || switchedInto.includes(f.owner)) {
-      findings.push({ rule: 'context-function', object: f.name, detail: 'policies trust this function: it must be exactly the definition of migration 0014' });
+      findings.push({ rule: 'context-function', object: f.name, detail: 'policies trust this function: it must be exactly the definition of its migration (0014, 0060)' });
     }
   }
 

@@ -10,7 +10,16 @@ export class TenantContextError extends Error {
 export interface TenantContext {
   tenantId: string;
   userId?: string | undefined;
+  /**
+   * Permissions the caller holds that record-level policies consult (`ocsuite_holds('alliances:manage')`),
+   * set transaction-locally as `app.permissions`. Only `contextWithPermissions` (kernel/auth/principal.ts)
+   * fills it, from the resolved principal — never from client input.
+   */
+  permissions?: readonly string[] | undefined;
 }
+
+/** A permission key as the catalogue spells it: no comma, so the joined setting splits back exactly. */
+const PERMISSION_KEY = /^[a-z][a-z0-9-]{0,39}:[a-z][a-z0-9-]{0,39}$/;
 
 export interface TransactionOptions {
   statementTimeoutMs: number;
@@ -26,9 +35,11 @@ function contextStatement(role: DbRoleName, ctx: TenantContext | undefined, opts
   if (ctx) {
     if (!isUuid(ctx.tenantId)) throw new TenantContextError('tenant id is not a UUID');
     if (ctx.userId !== undefined && !isUuid(ctx.userId)) throw new TenantContextError('user id is not a UUID');
+    if (ctx.permissions?.some((p) => !PERMISSION_KEY.test(p))) throw new TenantContextError('a permission is not of the form area:action');
   }
   return sql`SELECT set_config('role', ${role}, true), set_config('statement_timeout', ${String(Math.trunc(opts.statementTimeoutMs))}, true),
-    set_config('app.tenant_id', ${ctx?.tenantId.toLowerCase() ?? ''}, true), set_config('app.user_id', ${ctx?.userId?.toLowerCase() ?? ''}, true)`;
+    set_config('app.tenant_id', ${ctx?.tenantId.toLowerCase() ?? ''}, true), set_config('app.user_id', ${ctx?.userId?.toLowerCase() ?? ''}, true),
+    set_config('app.permissions', ${ctx?.permissions?.join(',') ?? ''}, true)`;
 }
 
 const settle = <T>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));

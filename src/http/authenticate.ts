@@ -39,19 +39,29 @@ export function registerAuthentication(app: FastifyInstance, platform: Platform)
     const security = request.routeOptions.config?.security;
     if (!security || security.policy === 'public') return;
 
-    const token = bearerToken(request);
+    const upgrade = isWebSocketUpgrade(request);
+    const token = bearerToken(request) ?? (upgrade ? subprotocolToken(request) : undefined);
     if (security.policy === 'operator') {
       if (!operatorDigest) throw new ProblemError('service-unavailable', 503, 'Set OCSUITE_OPERATOR_TOKEN to enable this endpoint.');
       const given = createHash('sha256').update(token ?? '').digest();
       if (!token || !timingSafeEqual(given, operatorDigest)) throw unauthenticated('A valid operator token is required.');
       return;
     }
-    if (!token) throw unauthenticated();
+    const ticket = upgrade && security.redeemTicket ? ticketOf(request) : undefined;
+    if (!token && !ticket) throw unauthenticated();
 
-    const { principal, mfaRequired } = await authenticator.authenticate(token);
+    const { principal, mfaRequired } = token
+      ? await authenticator.authenticate(token)
+      : await redeem(security.redeemTicket!, ticket!);
     request.principal = principal;
     authorize(principal, security, mfaRequired, platform.config.stepUpMaxAgeSeconds, platform.permissions);
   });
+
+  async function redeem(redeemTicket: NonNullable<RouteSecurity['redeemTicket']>, ticket: string) {
+    const claims = await redeemTicket(ticket);
+    if (!claims) throw unauthenticated('The ticket is invalid, expired or already used.');
+    return authenticator.sessionPrincipal(claims);
+  }
 
   // Every refusal of an authenticated principal is an audit event of its tenant (not awaited):
   // the route policy's, and those of rules inside handlers (role escalation, last owner, …).
@@ -91,6 +101,29 @@ function bearerToken(request: FastifyRequest): string | undefined {
   // RFC 9110 §11.1: the scheme is case-insensitive.
   const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header);
   return match?.[1];
+}
+
+const isWebSocketUpgrade = (request: FastifyRequest) =>
+  request.method === 'GET' && request.headers.upgrade?.toLowerCase() === 'websocket';
+
+/**
+ * A WebSocket client offers the access token as the subprotocol `bearer.<token>`
+ * beside the real one (the server never selects it, so it is not echoed back):
+ * never a long-lived token in the URL, where proxies and logs would keep it.
+ */
+function subprotocolToken(request: FastifyRequest): string | undefined {
+  const offered = request.headers['sec-websocket-protocol'];
+  if (typeof offered !== 'string') return undefined;
+  for (const protocol of offered.split(',')) {
+    const match = /^bearer\.([A-Za-z0-9._~+/-]+=*)$/.exec(protocol.trim());
+    if (match) return match[1];
+  }
+  return undefined;
+}
+
+function ticketOf(request: FastifyRequest): string | undefined {
+  const ticket = (request.query as Record<string, unknown> | undefined)?.ticket;
+  return typeof ticket === 'string' && ticket.length > 0 && ticket.length <= 200 ? ticket : undefined;
 }
 
 /** The principal of a route whose policy requires one; a bug if absent. */

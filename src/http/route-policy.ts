@@ -1,10 +1,13 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { SESSION_PERMISSION, type PermissionCatalog } from '../kernel/access/catalog.ts';
 import { describePolicy, type RateClass, type RouteSecurity } from '../kernel/access/policy.ts';
+import { describeRoute, ProblemSchema } from './route-docs.ts';
 
 export interface RouteInventoryEntry {
   method: string;
   path: string;
+  /** schema.operationId (absent only for the CORS preflight, which no module declares). */
+  operationId?: string;
   policy: string;
   rateClass: RateClass;
   /** A second factor proven within OCSUITE_STEP_UP_SECONDS is required (403 step-up-required otherwise). */
@@ -33,10 +36,15 @@ export class UndeclaredPolicyError extends Error {
  * Default deny at build time: every route declares its policy or the server
  * refuses to start. API routes must also declare response schemas, because the
  * schema decides what leaves. The inventory feeds `ocsuite routes`, the
- * OpenAPI document and the generated security suites.
+ * OpenAPI document and the generated security suites. Every route also
+ * describes itself (route-docs.ts): operationId, summary, and the problem
+ * responses it can answer, added here to its response schema.
  */
 export function enforceRoutePolicies(app: FastifyInstance, catalog: PermissionCatalog): RouteInventoryEntry[] {
   const inventory: RouteInventoryEntry[] = [];
+  const operationIds = new Set<string>();
+  // The one Problem schema every error response refers to (a component of the OpenAPI document).
+  app.addSchema(ProblemSchema);
   app.addHook('onRoute', (route: RouteOptions) => {
     const security = route.config?.security;
     const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== 'HEAD');
@@ -57,19 +65,30 @@ export function enforceRoutePolicies(app: FastifyInstance, catalog: PermissionCa
     if (typeof security.policy === 'object' && security.policy.permission !== SESSION_PERMISSION && !catalog.has(security.policy.permission)) {
       throw new UndeclaredPolicyError(`route ${methods.join(',')} ${route.url} requires ${security.policy.permission}, which no module declares`);
     }
+    if (methods.length > 1) {
+      throw new UndeclaredPolicyError(`route ${methods.join(',')} ${route.url} serves several methods: declare one route per operation`);
+    }
+    // An API route that takes no query parameters refuses any, as a strict schema refuses unknown ones.
+    if (route.url.startsWith('/api/') && !route.schema?.querystring) {
+      route.schema = { ...route.schema, querystring: { type: 'object', properties: {}, additionalProperties: false } };
+    }
+    let docs: ReturnType<typeof describeRoute>;
+    try {
+      docs = describeRoute(route, security, operationIds);
+    } catch (err) {
+      throw new UndeclaredPolicyError(`route ${methods.join(',')} ${route.url} ${(err as Error).message}`);
+    }
     // The limit of a rate class is applied per client by rate-classes.ts, one budget per class.
     const rateClass = security.rateClass ?? 'default';
     const policy = describePolicy(security.policy);
     route.schema = {
       ...route.schema,
-      // An API route that takes no query parameters refuses any, as a strict schema refuses unknown ones.
-      ...(route.url.startsWith('/api/') && !route.schema?.querystring ? { querystring: { type: 'object', properties: {}, additionalProperties: false } } : {}),
-      ...(security.policy === 'public' ? {} : { security: [security.policy === 'operator' ? { operatorToken: [] } : { bearerAuth: [] }] }),
+      ...docs.schema,
       'x-ocsuite-policy': policy,
       'x-ocsuite-rate-class': rateClass,
       'x-ocsuite-step-up': security.stepUp === true,
     } as typeof route.schema;
-    for (const method of methods) inventory.push({ method, path: route.url, policy, rateClass, stepUp: security.stepUp === true, body: route.schema?.body });
+    for (const method of methods) inventory.push({ method, path: route.url, operationId: docs.described.operationId, policy, rateClass, stepUp: security.stepUp === true, body: route.schema?.body });
   });
   return inventory;
 }

@@ -13,12 +13,12 @@ const Jwks = Type.Object({
 export const systemRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
   app.get('/healthz', {
     config: { security: { policy: 'public', rateClass: 'health' } },
-    schema: { tags: ['system'], response: { 200: Status } },
+    schema: { tags: ['system'], operationId: 'systemHealth', summary: 'Liveness: the process answers', response: { 200: Status } },
   }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', {
     config: { security: { policy: 'public', rateClass: 'health' } },
-    schema: { tags: ['system'], response: { 200: Status } },
+    schema: { tags: ['system'], operationId: 'systemReadiness', summary: 'Readiness: the database answers', response: { 200: Status } },
   }, async () => {
     try {
       await platform.withIdentity((tx) => tx.query(sql`SELECT 1`));
@@ -30,7 +30,7 @@ export const systemRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
 
   app.get('/.well-known/jwks.json', {
     config: { security: { policy: 'public' } },
-    schema: { tags: ['system'], response: { 200: Jwks } },
+    schema: { tags: ['system'], operationId: 'systemJwks', summary: 'Public keys that verify access tokens (RFC 7517)', response: { 200: Jwks } },
   }, async (_req, reply) => {
     reply.header('cache-control', 'public, max-age=300');
     return platform.tokens.jwks() as { keys: Array<{ kty: string; crv: string; x: string; kid: string; alg: string; use: string }> };
@@ -38,12 +38,14 @@ export const systemRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
 
   app.get('/openapi.json', {
     config: { security: { policy: 'public' } },
-    schema: { hide: true },
+    schema: { operationId: 'systemOpenapi', summary: 'This OpenAPI document', hide: true },
   }, async () => app.swagger());
 
   app.get('/metrics', {
     config: { security: { policy: 'operator' } },
-    schema: { tags: ['system'] },
+    schema: { operationId: 'systemMetrics', summary: 'Prometheus metrics (operator token)', tags: ['system'],
+      response: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+    },
   }, async (_req, reply) => {
     reply.type(platform.metrics.registry.contentType);
     return platform.metrics.registry.metrics();

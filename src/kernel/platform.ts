@@ -11,6 +11,7 @@ import type { Egress } from './egress/index.ts';
 import type { Mailer } from './mail/mailer.ts';
 import type { JobQueue } from './jobs/port.ts';
 import type { Metrics } from './telemetry/metrics.ts';
+import type { WebhookEventType } from './webhooks/event-types.ts';
 
 /** A person, as data-subject requests name them: in one tenant, by user id and address. */
 export interface SubjectRef {
@@ -50,6 +51,8 @@ export interface Platform {
   actions: ActionRegistry<Platform>;
   /** What tenant deletion and data-subject requests call in each module (from the manifests). */
   moduleHooks: readonly ModuleHooks[];
+  /** Every webhook event type the composed modules declare (the subscription catalogue). */
+  webhookEvents: readonly WebhookEventType[];
   /** One transaction as the runtime role, RLS-scoped to the tenant (DESIGN.md §3). */
   withTenant<T>(ctx: TenantContext, fn: (tx: Session) => Promise<T>): Promise<T>;
   /** One statement in its own tenant transaction: the hot path, one round trip on PostgreSQL. */

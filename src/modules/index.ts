@@ -1,15 +1,23 @@
 import type { ModuleHooks } from '../kernel/platform.ts';
 import { registerSealedColumn, sealedColumns } from '../kernel/crypto/sealed-columns.ts';
 import { approvalsModule } from './approvals/manifest.ts';
+import { academyModule } from './academy/manifest.ts';
+import { alliancesModule } from './alliances/manifest.ts';
 import { auditModule } from './audit/manifest.ts';
+import { chatModule } from './chat/manifest.ts';
 import { connectorsModule } from './connectors/manifest.ts';
 import { contentModule } from './content/manifest.ts';
 import { identityModule } from './identity/manifest.ts';
 import { jobsModule } from './jobs/manifest.ts';
 import type { ModuleManifest } from './manifest.ts';
 import { knowledgeModule } from './knowledge/manifest.ts';
+import { ledgerModule } from './ledger/manifest.ts';
+import { marketplaceModule } from './marketplace/manifest.ts';
+import { outreachModule } from './outreach/manifest.ts';
 import { rolesModule } from './roles/manifest.ts';
+import { tasksModule } from './tasks/manifest.ts';
 import { tenantsModule } from './tenants/manifest.ts';
+import { webhooksModule } from './webhooks/manifest.ts';
 
 /**
  * Every module of this build, in composition order: routes register in this
@@ -18,8 +26,16 @@ import { tenantsModule } from './tenants/manifest.ts';
  */
 export const modules: readonly ModuleManifest[] = [
   approvalsModule,
+  chatModule,
   knowledgeModule,
   contentModule,
+  ledgerModule,
+  webhooksModule,
+  academyModule,
+  alliancesModule,
+  tasksModule,
+  marketplaceModule,
+  outreachModule,
   connectorsModule,
   jobsModule,
   rolesModule,

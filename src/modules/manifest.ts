@@ -5,6 +5,7 @@ import type { RateClassDeclaration } from '../kernel/access/policy.ts';
 import type { SealedColumn } from '../kernel/crypto/sealed-columns.ts';
 import type { ScheduleDeclaration } from '../kernel/jobs/port.ts';
 import type { ModuleHooks, Platform, SubjectRef } from '../kernel/platform.ts';
+import type { WebhookEventType } from '../kernel/webhooks/event-types.ts';
 
 /**
  * The module contract (docs/architecture.md): the one way a service plugs into
@@ -63,12 +64,7 @@ export interface OwnedTable {
   onTenantErasure: 'erase' | { retain: string };
 }
 
-export interface WebhookEventType {
-  type: string;
-  description: string;
-  /** The permission a tenant needs to subscribe to it (what a reader of the payload could otherwise read). */
-  permission: string;
-}
+export type { WebhookEventType };
 
 export type { SubjectRef };
 

@@ -84,6 +84,12 @@ describe('tenant deletion', () => {
     expect((await call('POST', '/connectors', { name: 'crm', provider: 'hubspot', kind: 'api_key', secret: randomBytes(12).toString('hex') })).statusCode).toBe(201);
     expect((await call('POST', '/invitations', { email: `invitee-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' })).statusCode).toBe(201);
     expect((await call('POST', '/api-keys', { name: 'machine', scopes: ['knowledge:read'] })).statusCode).toBe(201);
+    // Outreach: settings, the tenant's outreach key (made by the first contact), a contact, a suppression.
+    expect((await t.app.inject({ method: 'PATCH', url: '/api/v1/outreach/settings', headers: bearer(who), payload: { postalAddress: '1 Main St, Springfield' } })).statusCode).toBe(200);
+    expect((await call('POST', '/outreach/contacts', { email: `c-${randomUUID().slice(0, 6)}@example.com`, source: 'test', lawfulBasis: 'legitimate_interest' })).statusCode).toBe(201);
+    expect((await call('POST', '/outreach/suppressions', { email: `s-${randomUUID().slice(0, 6)}@example.com`, reason: 'manual' })).statusCode).toBe(201);
+    const campaign = json(await call('POST', '/outreach/campaigns', { name: 'c', subject: 's', bodyText: 'b' }));
+    expect((await call('POST', `/outreach/campaigns/${campaign.id}/send`, {})).statusCode).toBe(202);
     const role = json(await call('POST', '/roles', { name: `r-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] }));
     const member = await addMember(t.app, who, 'member');
     expect((await call('PUT', `/members/${member.userId}/roles`, { roles: ['member', role.id] })).statusCode).toBe(200);
@@ -95,12 +101,40 @@ describe('tenant deletion', () => {
     // approvals: an insight and a pending approval.
     expect((await call('POST', '/insights', { question: 'what next?' })).statusCode).toBe(201);
     expect((await call('POST', '/approvals', { actionType: 'content.draft.publish', payload: { draftId: json(draft).id } })).statusCode).toBe(201);
+    // Webhooks: an endpoint (a public address literal: the check needs no DNS, and nothing is published to it) and a receiver.
+    const endpoint = json(await call('POST', '/webhooks/endpoints', { url: 'https://1.1.1.1/hook', eventTypes: ['webhooks.test'] }));
+    expect(endpoint.id, JSON.stringify(endpoint)).toBeTypeOf('string');
+    const receiver = json(await call('POST', '/webhooks/inbound', { name: 'n8n', eventTypes: ['*'] }));
+    expect(receiver.id, JSON.stringify(receiver)).toBeTypeOf('string');
+    const course = json(await call('POST', '/academy/courses', { title: 'Onboarding', status: 'published' }));
+    const lesson = json(await call('POST', `/academy/courses/${course.id}/lessons`, { title: 'One', quiz: [{ question: 'q', options: ['a', 'b'], answer: 0 }] }));
+    expect((await call('POST', `/academy/courses/${course.id}/enrolments`, {})).statusCode).toBe(201);
+    expect((await call('PUT', `/academy/lessons/${lesson.id}/completion`, {})).statusCode).toBe(200);
+    expect((await call('POST', `/academy/lessons/${lesson.id}/quiz-attempts`, { answers: [0] })).statusCode).toBe(201);
+    const partner = json(await call('POST', '/alliances/partners', { name: 'Partner' }));
+    const contact = json(await call('POST', `/alliances/partners/${partner.id}/contacts`, { name: 'Pat Partner', email: 'pat@partner.example' }));
+    const pipeline = json(await call('POST', '/alliances/pipelines', { name: 'Resellers', stages: ['lead', 'won'] }));
+    expect((await call('POST', `/alliances/pipelines/${pipeline.id}/deals`, { partnerId: partner.id, title: 'Deal' })).statusCode).toBe(201);
+    expect((await call('POST', `/alliances/partners/${partner.id}/notes`, { body: 'Note', contactId: contact.id })).statusCode).toBe(201);
+    expect((await call('POST', '/tasks', { title: 'erased with the tenant', assigneeId: member.userId })).statusCode).toBe(201);
+    expect((await call('POST', '/marketplace/installs', { module: 'knowledge-sync' })).statusCode).toBe(201);
+    // Chat: a private room with the member, a message, its report, a mute, a socket ticket.
+    const room = json(await call('POST', '/chat/rooms', { kind: 'private', name: 'erased', members: [member.userId] }));
+    const message = json(await call('POST', `/chat/rooms/${room.id}/messages`, { text: 'gone with the tenant' }));
+    expect((await t.app.inject({ method: 'POST', url: `/api/v1/chat/messages/${message.id}/reports`, headers: bearer(member), payload: { reason: 'test' } })).statusCode).toBe(201);
+    expect((await call('POST', `/chat/rooms/${room.id}/mutes`, { userId: member.userId, durationSeconds: 600, reason: 'test' })).statusCode).toBe(201);
+    expect((await t.app.inject({ method: 'POST', url: '/api/v1/chat/tickets', headers: bearer(who) })).statusCode).toBe(201);
     // A second login through the MFA ticket step leaves a used ticket row.
     await login(t.app, who);
     await withOwner(t.platform.db, async (tx) => {
       await tx.query(sql`INSERT INTO external_tenants (issuer, external_id, tenant_id) VALUES (${'https://idp.example'}, ${`org_${randomUUID()}`}, ${who.tenantId})`);
       await tx.query(sql`INSERT INTO job_dead_letters (tenant_id, queue, job_id, payload, error, attempts) VALUES (${who.tenantId}, 'test.queue', ${randomUUID()}, '{"x":1}', 'boom', 3)`);
       await tx.query(sql`INSERT INTO job_completions (tenant_id, job_id, queue) VALUES (${who.tenantId}, ${randomUUID()}, 'test.queue')`);
+      const [message] = await tx.query<{ id: string }>(sql`INSERT INTO webhook_messages (tenant_id, event_type, body) VALUES (${who.tenantId}, 'webhooks.test', '{}') RETURNING id`);
+      const [delivery] = await tx.query<{ id: string }>(sql`
+        INSERT INTO webhook_deliveries (tenant_id, message_id, endpoint_id, status, attempts) VALUES (${who.tenantId}, ${message!.id}, ${endpoint.id}, 'dead', 1) RETURNING id`);
+      await tx.query(sql`INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, latency_ms, response_status) VALUES (${who.tenantId}, ${delivery!.id}, 1, 5, 500)`);
+      await tx.query(sql`INSERT INTO webhook_inbound_events (tenant_id, receiver_id, webhook_id, event_type, payload) VALUES (${who.tenantId}, ${receiver.id}, 'msg_1', 'n8n.ping', '{}')`);
     });
   }
 

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withOwner } from '../../src/db/transaction.ts';
-import { emailHandle } from '../../src/modules/identity/audit-events.ts';
+import { emailHandle } from '../../src/kernel/auth/email-handle.ts';
 import { createMembersService } from '../../src/modules/identity/members-service.ts';
 
 import type { Principal } from '../../src/kernel/auth/principal.ts';

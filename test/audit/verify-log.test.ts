@@ -233,7 +233,7 @@ describe('ocsuite access-log and audit commands', () => {
     expect(report.tenants.find((x: { tenantId: string | null }) => x.tenantId === null).requests).toBeGreaterThanOrEqual(2);
     const text = io();
     expect(await accessLogCommand(config, ['report', '--period', 'week'], text.io)).toBe(0);
-    expect(text.out[1]).toMatch(/^TENANT\s+LOGINS\s+FAILED\s+ADMIN\s+EXPORTS\s+DENIED/);
+    expect(text.out[1]).toMatch(/^TENANT\s+LOGINS\s+FAILED\s+THROTTLED\s+ADMIN\s+EXPORTS\s+DENIED/);
     expect(await accessLogCommand(config, ['report', '--period', 'year'], io().io)).toBe(2);
   });
 

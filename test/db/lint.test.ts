@@ -151,6 +151,10 @@ describe('schema lint of tables made with ocsuite_enable_tenant_rls (migration 0
       [`ALTER FUNCTION ocsuite_current_tenant() SET app.tenant_id = ${fixed};`, 'ocsuite_current_tenant'],
       ['ALTER FUNCTION ocsuite_current_user() SECURITY DEFINER;', 'ocsuite_current_user'],
       ['ALTER FUNCTION ocsuite_current_tenant() OWNER TO ocsuite_runtime;', 'ocsuite_current_tenant'],
+      // Migration 0060: a permission check that always says yes would open every record-level policy.
+      ['CREATE OR REPLACE FUNCTION ocsuite_holds(permission text) RETURNS boolean LANGUAGE sql STABLE RETURN true;', 'ocsuite_holds'],
+      [`ALTER FUNCTION ocsuite_holds(text) SET app.permissions = 'alliances:manage';`, 'ocsuite_holds'],
+      ['ALTER FUNCTION ocsuite_holds(text) SECURITY DEFINER;', 'ocsuite_holds'],
     ] as const) {
       expect(await lintWith(ddl), ddl).toContain(`context-function ${fn}`);
     }

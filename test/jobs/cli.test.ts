@@ -12,6 +12,8 @@ import { loadConfig } from '../../src/config/config.ts';
 import { purgePrefix } from '../../src/jobs/bullmq.ts';
 import { recordPlatformDeadLetter, recordTenantDeadLetter } from '../../src/jobs/dead-letters.ts';
 import { enqueueMail } from '../../src/kernel/mail/delivery.ts';
+import { modules } from '../../src/modules/index.ts';
+import { defineModule, type ModuleManifest } from '../../src/modules/manifest.ts';
 import { redisUrl, uniquePrefix, usingPostgres } from './support.ts';
 
 /**
@@ -34,6 +36,17 @@ const env: Record<string, string> = {
   ...(redisUrl ? { REDIS_URL: redisUrl, OCSUITE_JOBS_PREFIX: prefix } : {}),
 };
 const children = new Set<ChildProcess>();
+/** A module with a schedule of its own, as a service module declares one in its manifest. */
+const sweeps: string[] = [];
+const scheduled = defineModule({
+  name: 'clisweeper',
+  description: 'test module with a schedule',
+  permissions: [],
+  tables: [],
+  // 29 February on a Monday: declared and applied, never due during a test run.
+  schedules: [{ name: 'clisweeper.sweep', cron: '0 4 29 2 1', description: 'sweep expired test things', handler: () => async () => void sweeps.push('swept') }],
+});
+const composed = [...modules, scheduled];
 let platformDl: string;
 let tenantDl: string;
 
@@ -52,13 +65,13 @@ function run(args: string[], timeoutMs = 60_000): Promise<{ code: number | null;
 }
 
 /** The same command in this process (the spawned run above proves the wiring; this saves a boot of Node per call). */
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+async function cli(args: string[], composition: readonly ModuleManifest[] = composed): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
   const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
   const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
   try {
-    const code = await jobsCommand(loadConfig(env), args);
+    const code = await jobsCommand(loadConfig(env), args, composition);
     return { code, out: out.join('\n'), err: err.join('\n') };
   } finally {
     log.mockRestore();
@@ -69,7 +82,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string; err: st
 beforeAll(async () => {
   // The state an operator finds: one platform and one tenant dead letter, schedules applied by a worker.
   const config = loadConfig(env);
-  const platform = await bootPlatform({ ...config, logLevel: 'silent' }, { workers: true });
+  const platform = await bootPlatform({ ...config, logLevel: 'silent' }, { workers: true, modules: composed });
   try {
     const [t] = await platform.withIdentity((tx) => tx.query<{ id: string }>(sql`INSERT INTO tenants (name) VALUES ('CLI tenant') RETURNING id`));
     const opts = { statementTimeoutMs: 5_000 };
@@ -126,6 +139,23 @@ describe('ocsuite jobs', () => {
     expect(rows.map((x) => x.name)).toEqual(expect.arrayContaining(['keys.rotate', 'access-log.prune', 'translog.checkpoint.publish', 'jobs.completions.prune']));
     for (const row of rows) expect(row.scheduled, row.name).toBe(row.handler === 'registered');
     expect(rows.find((x) => x.name === 'jobs.completions.prune')).toMatchObject({ cron: '15 * * * *', handler: 'registered', scheduled: true });
+  });
+
+  it('lists the modules\' manifest schedules after the platform\'s, applied by the worker like them', async () => {
+    const r = await cli(['schedules', '--json']);
+    expect(r.code, r.err).toBe(0);
+    const rows = JSON.parse(r.out) as Array<{ name: string; cron: string; handler: string; scheduled: boolean; owner: string; description: string }>;
+    const names = rows.map((x) => x.name);
+    expect(names.indexOf('clisweeper.sweep')).toBeGreaterThan(names.indexOf('jobs.completions.prune'));
+    expect(rows.find((x) => x.name === 'clisweeper.sweep')).toEqual({
+      name: 'clisweeper.sweep', cron: '0 4 29 2 1', handler: 'registered', scheduled: true, owner: 'module clisweeper', description: 'sweep expired test things',
+    });
+    const text = await cli(['schedules']);
+    expect(text.out).toMatch(/^clisweeper\.sweep +0 4 29 2 1 +registered +scheduled +module clisweeper — sweep expired test things$/m);
+    // Without the module in the composition, its schedule is not listed.
+    const without = await cli(['schedules', '--json'], modules);
+    expect((JSON.parse(without.out) as Array<{ name: string }>).map((x) => x.name)).not.toContain('clisweeper.sweep');
+    expect(sweeps).toEqual([]);
   });
 });
 

@@ -4,6 +4,7 @@ import type { BuiltInRole as Role } from '../../src/kernel/access/catalog.ts';
 import type { RouteInventoryEntry } from '../../src/http/route-policy.ts';
 import { addMember, bearer, enableMfa, json, login, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 import { forgedTokens } from './forged-tokens.ts';
+import { seedModules } from './module-seeds.ts';
 import { sampleFromSchema } from './sample-body.ts';
 
 /**
@@ -28,6 +29,15 @@ async function call(r: RouteInventoryEntry, path: string, headers: Record<string
   return t.app.inject({ method: r.method as 'GET', url: path, headers, ...(body === undefined ? {} : { payload: body as object }) });
 }
 
+/** An outreach campaign of the tenant, sent to its contacts, and one of its send rows. */
+async function sentCampaign(tenant: Partial<Record<Role, Account>>): Promise<{ campaignId: string; sendId: string }> {
+  await t.app.inject({ method: 'PATCH', url: '/api/v1/outreach/settings', headers: bearer(tenant.owner!), payload: { postalAddress: '1 Main St, Springfield' } });
+  const campaign = json(await t.app.inject({ method: 'POST', url: '/api/v1/outreach/campaigns', headers: bearer(tenant.member!), payload: { name: 'c', subject: 's', bodyText: 'b' } }));
+  await t.app.inject({ method: 'POST', url: `/api/v1/outreach/campaigns/${campaign.id}/send`, headers: bearer(tenant.admin!) });
+  const sends = json(await t.app.inject({ method: 'GET', url: `/api/v1/outreach/sends?campaignId=${campaign.id}`, headers: bearer(tenant.member!) }));
+  return { campaignId: campaign.id, sendId: sends.items[0].id };
+}
+
 beforeAll(async () => {
   t = await startApp({ OCSUITE_OPERATOR_TOKEN: operatorToken });
   routes = t.app.routeInventory.filter((r) => r.method !== 'OPTIONS');
@@ -39,28 +49,47 @@ beforeAll(async () => {
   const entry = json(await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(B.member!), payload: { title: secretTitle, body: 'B body', tags: ['b-only'] } }));
   const invite = json(await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(B.owner!), payload: { email: `pending-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' } }));
   const bRole = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(B.owner!), payload: { name: `B-role-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] } }));
-  bIds = [entry.id, invite.id, B.owner!.userId, B.member!.userId, bRole.id, ...(await moduleIds(B))];
-  bSecrets = [...bIds, secretTitle, B.owner!.email, B.member!.email, B.owner!.tenantId];
+  const bTask = json(await t.app.inject({ method: 'POST', url: '/api/v1/tasks', headers: bearer(B.owner!), payload: { title: `${secretTitle}-task`, assigneeId: B.member!.userId } }));
+  bIds = [entry.id, invite.id, B.owner!.userId, B.member!.userId, bRole.id, bTask.id];
+  const bRoom = json(await t.app.inject({ method: 'POST', url: '/api/v1/chat/rooms', headers: bearer(B.member!), payload: { kind: 'public', name: 'B room' } }));
+  const bMessage = json(await t.app.inject({ method: 'POST', url: `/api/v1/chat/rooms/${bRoom.id}/messages`, headers: bearer(B.member!), payload: { text: secretTitle } }));
+  bIds.push(bRoom.id, bMessage.id);
+  const bContactEmail = `b-secret-${randomUUID().slice(0, 6)}@example.com`;
+  const bContact = json(await t.app.inject({ method: 'POST', url: '/api/v1/outreach/contacts', headers: bearer(B.member!), payload: { email: bContactEmail, source: 'test', lawfulBasis: 'legitimate_interest' } }));
+  const bSuppression = json(await t.app.inject({ method: 'POST', url: '/api/v1/outreach/suppressions', headers: bearer(B.member!), payload: { email: `b-supp-${randomUUID().slice(0, 6)}@example.com`, reason: 'manual' } }));
+  const bSend = await sentCampaign(B);
+  bIds.push(bContact.id, bSuppression.id, bSend.campaignId, bSend.sendId);
+  bSecrets = [...bIds, secretTitle, B.owner!.email, B.member!.email, B.owner!.tenantId, bContactEmail];
   const aEntry = json(await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(A.member!), payload: { title: 'A entry', body: 'A body' } }));
   const aInvite = json(await t.app.inject({ method: 'POST', url: '/api/v1/invitations', headers: bearer(A.owner!), payload: { email: `pending-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' } }));
   const aRole = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(A.owner!), payload: { name: 'A-role', permissions: ['knowledge:read'] } }));
-  aIds = [aEntry.id, aInvite.id, A.viewer!.userId, aRole.id, ...(await moduleIds(A))];
+  aIds = [aEntry.id, aInvite.id, A.viewer!.userId, aRole.id];
+  // Each product module's rows (test/security/module-seeds.ts).
+  const seeded = await seedModules(t, { A: { owner: A.owner! }, B: { owner: B.owner! } });
+  aIds.push(...seeded.aIds);
+  bIds.push(...seeded.bIds);
+  bSecrets.push(...seeded.bIds, ...seeded.bSecrets);
+  const aTask = json(await t.app.inject({ method: 'POST', url: '/api/v1/tasks', headers: bearer(A.owner!), payload: { title: 'A task', assigneeId: A.member!.userId } }));
+  aIds.push(aTask.id);
+  const aRoom = json(await t.app.inject({ method: 'POST', url: '/api/v1/chat/rooms', headers: bearer(A.member!), payload: { kind: 'public', name: 'A room' } }));
+  aIds.push(aRoom.id);
+  const aContact = json(await t.app.inject({ method: 'POST', url: '/api/v1/outreach/contacts', headers: bearer(A.member!), payload: { email: `a-${randomUUID().slice(0, 6)}@example.com`, source: 'test', lawfulBasis: 'legitimate_interest' } }));
+  const aSend = await sentCampaign(A);
+  aIds.push(aContact.id, aSend.campaignId, aSend.sendId);
   // A's owner has a fresh second factor, so step-up routes reach their handlers and must still isolate.
   await enableMfa(t.app, A.owner!);
+  // An installed module in each tenant (installs need step-up): its install id, and B's credential as a secret.
+  const aInstall = json(await t.app.inject({ method: 'POST', url: '/api/v1/marketplace/installs', headers: bearer(A.owner!), payload: { module: 'task-reminders' } }));
+  aIds.push(aInstall.id);
+  await enableMfa(t.app, B.owner!);
+  const bInstall = json(await t.app.inject({ method: 'POST', url: '/api/v1/marketplace/installs', headers: bearer(B.owner!), payload: { module: 'task-reminders' } }));
+  bIds.push(bInstall.id);
+  bSecrets.push(bInstall.id, bInstall.credential, bInstall.credentialId);
 });
 
 afterAll(async () => {
   await t?.close();
 });
-
-/** Ids of rows the service modules hold for a tenant (content drafts …), so their `/:id` routes are attacked too. */
-async function moduleIds(tenant: typeof A): Promise<string[]> {
-  const post = (url: string, payload: object) => t.app.inject({ method: 'POST', url: `/api/v1${url}`, headers: bearer(tenant.member!), payload });
-  await t.app.inject({ method: 'PATCH', url: '/api/v1/content/settings', headers: bearer(tenant.owner!), payload: { storeOutputs: true } });
-  const draft = json(await post('/content/drafts', { kind: 'template', title: 'T', template: 'x' }));
-  const approval = json(await post('/approvals', { actionType: 'content.draft.publish', payload: { draftId: draft.id } }));
-  return [draft.id, approval.id];
-}
 
 describe('route inventory', () => {
   it('covers the API and declares a policy for every route', () => {

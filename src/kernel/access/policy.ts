@@ -24,6 +24,12 @@ export interface RouteSecurity {
   rateClass?: RateClass;
   /** A sensitive operation: the session must have proven a second factor recently (step-up). */
   stepUp?: boolean;
+  /**
+   * A WebSocket route's one-time tickets (RFC 6455 §4.1: a browser cannot set an
+   * Authorization header on an upgrade): `?ticket=` is redeemed by this function to
+   * the session it was issued for, or refused. Only upgrade requests may use it.
+   */
+  redeemTicket?: (ticket: string) => Promise<{ sid: string; tid: string; sub: string } | null>;
 }
 
 export function describePolicy(policy: RoutePolicy): string {

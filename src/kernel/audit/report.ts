@@ -1,6 +1,6 @@
 /**
  * The per-tenant security summary of a period (`ocsuite access-log report`):
- * logins, failed logins, admin actions, exports and denied requests, read by
+ * logins, failed logins, throttled auth requests, admin actions, exports and denied requests, read by
  * the maintenance role from audit events and access logs.
  */
 import { sql } from 'drizzle-orm';
@@ -17,6 +17,8 @@ export interface TenantSummary {
   tenantId: string | null;
   logins: number;
   loginFailures: number;
+  /** Auth requests refused with 429 (summed from the `auth.throttled` summaries of the platform log). */
+  throttledRequests: number;
   adminActions: number;
   exports: number;
   deniedRequests: number;
@@ -34,10 +36,11 @@ export async function accessReport(db: Database, statementTimeoutMs: number, per
       count(*) FILTER (WHERE action IN ('auth.login', 'auth.mfa_verified') AND outcome = 'failure')::int AS login_failures,
       count(*) FILTER (WHERE action LIKE ANY (${sql.param(prefixes)}::text[]))::int AS admin_actions,
       count(*) FILTER (WHERE action = 'audit.exported')::int AS exports,
-      count(*) FILTER (WHERE action = 'access.denied')::int AS denied
+      count(*) FILTER (WHERE action = 'access.denied')::int AS denied,
+      coalesce(sum((metadata->>'refusals')::int) FILTER (WHERE action = 'auth.throttled' AND target_type = 'ip'), 0)::int AS throttled
     FROM ${table} WHERE occurred_at >= ${from}::timestamptz AND occurred_at < ${to}::timestamptz GROUP BY 1`;
   return withMaintenance(db, { statementTimeoutMs }, async (tx) => {
-    const rows = await tx.query<{ tenant_id: string | null; logins: number; login_failures: number; admin_actions: number; exports: number; denied: number }>(sql`
+    const rows = await tx.query<{ tenant_id: string | null; logins: number; login_failures: number; admin_actions: number; exports: number; denied: number; throttled: number }>(sql`
       ${events(sql`audit_events`, sql`tenant_id::text`)} UNION ALL ${events(sql`platform_audit_events`, sql`NULL::text`)}`);
     const access = await tx.query<{ tenant_id: string | null; requests: number; errors: number; denied: number }>(sql`
       SELECT tenant_id::text, count(*)::int AS requests, count(*) FILTER (WHERE status >= 500)::int AS errors,
@@ -49,13 +52,15 @@ export async function accessReport(db: Database, statementTimeoutMs: number, per
     const byTenant = new Map<string | null, TenantSummary>();
     const entry = (id: string | null) => {
       let s = byTenant.get(id);
-      if (!s) byTenant.set(id, (s = { tenantId: id, logins: 0, loginFailures: 0, adminActions: 0, exports: 0, deniedRequests: 0, requests: 0, errors: 0 }));
+      if (!s) byTenant.set(id, (s = { tenantId: id, logins: 0, loginFailures: 0, throttledRequests: 0, adminActions: 0, exports: 0, deniedRequests: 0, requests: 0, errors: 0 }));
       return s;
     };
     for (const r of rows) {
       const s = entry(r.tenant_id);
       s.logins += r.logins;
       s.loginFailures += r.login_failures;
+      // Each refusal is summarised under its IP (and again under the account it named): count the IP summaries.
+      s.throttledRequests += r.throttled;
       s.adminActions += r.admin_actions;
       s.exports += r.exports;
       s.deniedRequests += r.denied;

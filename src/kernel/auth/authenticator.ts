@@ -97,6 +97,11 @@ export function createAuthenticator(platform: Platform) {
       }
       throw err;
     }
+    return sessionPrincipal(claims);
+  }
+
+  /** The principal of a built-in session named by verified claims (an access token's, or a redeemed one-time ticket's). */
+  async function sessionPrincipal(claims: { sid: string; tid: string; sub: string }): Promise<Authenticated> {
     const state = await sessionState(claims);
     if (!state.active) throw unauthenticated('The session has ended.');
     return {
@@ -136,6 +141,7 @@ export function createAuthenticator(platform: Platform) {
       if (oidc?.handles(token)) return { principal: await externalToken(token), mfaRequired: false };
       return builtIn(token);
     },
+    sessionPrincipal,
     forgetSession(sid: string): void {
       sessions.delete(sid);
     },

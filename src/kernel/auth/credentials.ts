@@ -15,6 +15,47 @@ import type { Principal } from './principal.ts';
 const LAST_USED_WRITE_MS = 60_000;
 /** Keys whose last_used_at this process wrote less than a minute ago; one forgotten early costs one more write. */
 const lastUsedWritten = new LRUCache<string, true>({ max: 10_000, ttl: LAST_USED_WRITE_MS });
+/** Uses of each key not written yet (module insights read use_count); an evicted entry loses only a count. */
+const unwritten = new LRUCache<string, { tenantId: string; uses: number; lastAt: Date }>({ max: 10_000 });
+
+/**
+ * Usage bookkeeping off the critical path: the first use writes at once, later ones are added up and
+ * written together at the end of the minute, so a hot key costs one write a minute per process.
+ */
+function countUse(platform: Platform, tenantId: string, id: string): void {
+  const entry = unwritten.get(id) ?? { tenantId, uses: 0, lastAt: new Date() };
+  entry.uses += 1;
+  entry.lastAt = new Date();
+  unwritten.set(id, entry);
+  if (lastUsedWritten.has(id)) return;
+  lastUsedWritten.set(id, true);
+  writeUses(platform, id);
+  // The uses of the rest of the minute are written when it ends; the next use after that writes at once again.
+  setTimeout(() => {
+    lastUsedWritten.delete(id);
+    writeUses(platform, id);
+  }, LAST_USED_WRITE_MS).unref();
+}
+
+function writeUses(platform: Platform, id: string): void {
+  const entry = unwritten.get(id);
+  if (!entry) return;
+  unwritten.delete(id);
+  const putBack = () => {
+    const now = unwritten.get(id);
+    unwritten.set(id, { tenantId: entry.tenantId, uses: entry.uses + (now?.uses ?? 0), lastAt: now?.lastAt ?? entry.lastAt });
+    lastUsedWritten.delete(id);
+  };
+  try {
+    void platform
+      .withIdentity((tx) => tx.query(sql`
+        UPDATE api_keys SET last_used_at = greatest(last_used_at, ${entry.lastAt.toISOString()}::timestamptz), use_count = use_count + ${entry.uses}
+        WHERE tenant_id = ${entry.tenantId} AND id = ${id}`))
+      .catch(putBack);
+  } catch {
+    putBack();
+  }
+}
 
 export async function principalFromApiKey(platform: Platform, key: string): Promise<Principal | null> {
   const hash = hashApiKey(key);
@@ -31,13 +72,8 @@ export async function principalFromApiKey(platform: Platform, key: string): Prom
   );
   if (!row || !row.creator_member) return null;
   const allowed = platform.permissions.permissionsOf(isBuiltInRole(row.creator_role) ? [row.creator_role] : [], [row.creator_custom]);
-  // last_used_at is bookkeeping: written at most once a minute per key, off the critical path.
-  if (!lastUsedWritten.has(row.id)) {
-    lastUsedWritten.set(row.id, true);
-    void platform
-      .withIdentity((tx) => tx.query(sql`UPDATE api_keys SET last_used_at = now() WHERE tenant_id = ${row.tenant_id} AND id = ${row.id}`))
-      .catch(() => lastUsedWritten.delete(row.id));
-  }
+  // last_used_at and use_count are bookkeeping: written at most about once a minute per key, off the critical path.
+  countUse(platform, row.tenant_id, row.id);
   const permissions = new Set<Permission>(row.scopes.filter((s) => platform.permissions.has(s) && s !== SESSION_PERMISSION && allowed.has(s)));
   return { kind: 'api_key', userId: null, keyId: row.id, tenantId: row.tenant_id, roles: [], sessionId: null, permissions, mfaAt: null };
 }

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
  * a recognisable prefix so secret scanners find leaked ones. Only the SHA-256
  * is stored; with this much entropy a salt or slow hash adds nothing.
  */
-export function newOpaqueToken(prefix: 'ocs_rt' | 'ocs_inv' | 'ocs_ak' | 'ocs_mt' | 'ocs_pr' | 'ocs_ev'): { token: string; hash: string } {
+export function newOpaqueToken(prefix: 'ocs_rt' | 'ocs_inv' | 'ocs_ak' | 'ocs_mt' | 'ocs_pr' | 'ocs_ev' | 'ocs_su'): { token: string; hash: string } {
   const token = `${prefix}_${randomBytes(32).toString('base64url')}`;
   return { token, hash: hashOpaqueToken(token) };
 }
@@ -16,4 +16,4 @@ export function hashOpaqueToken(token: string): string {
 
 export const OPAQUE_TOKEN_PATTERN = '^ocs_(rt|inv)_[A-Za-z0-9_-]{43}$';
 /** MFA tickets, password-reset and email-verification tokens. */
-export const tokenPattern = (prefix: 'ocs_mt' | 'ocs_pr' | 'ocs_ev') => `^${prefix}_[A-Za-z0-9_-]{43}$`;
+export const tokenPattern = (prefix: 'ocs_mt' | 'ocs_pr' | 'ocs_ev' | 'ocs_su') => `^${prefix}_[A-Za-z0-9_-]{43}$`;

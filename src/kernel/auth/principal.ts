@@ -20,3 +20,15 @@ export interface Principal {
 
 /** The transaction context of a principal: its tenant, and its user when there is one. */
 export const contextOf = (p: Principal) => ({ tenantId: p.tenantId, userId: p.userId ?? undefined });
+
+/**
+ * The transaction context with the permissions that record-level RLS policies consult
+ * (`ocsuite_holds(…)`, migration 0060): of `consulted`, those the principal holds. The one
+ * way `app.permissions` gets set: from the resolved principal (its roles, or an API key's
+ * narrowed scopes), never from anything the client sends. A policy checking a permission
+ * nobody passed here sees it as not held — it fails closed.
+ */
+export const contextWithPermissions = (p: Principal, consulted: readonly Permission[]) => ({
+  ...contextOf(p),
+  permissions: consulted.filter((key) => p.permissions.has(key)),
+});

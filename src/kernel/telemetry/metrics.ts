@@ -5,6 +5,8 @@ export interface Metrics {
   httpDuration: Histogram<'method' | 'route' | 'status'>;
   /** External (OIDC) bearer tokens refused, by reason code. */
   externalTokenRefusals: Counter<'reason'>;
+  /** Auth-class requests refused with 429, by route template and reason (rate-limit, locked-out). */
+  authThrottled: Counter<'route' | 'reason'>;
 }
 
 /** One registry per app instance; labels are route templates, never raw URLs or ids. */
@@ -24,5 +26,11 @@ export function createMetrics(): Metrics {
     labelNames: ['reason'] as const,
     registers: [registry],
   });
-  return { registry, httpDuration, externalTokenRefusals };
+  const authThrottled = new Counter({
+    name: 'ocsuite_auth_throttled_total',
+    help: 'Auth-class requests refused with 429, by route template and reason (rate-limit: the per-IP budget; locked-out: an account or IP lock after failures)',
+    labelNames: ['route', 'reason'] as const,
+    registers: [registry],
+  });
+  return { registry, httpDuration, externalTokenRefusals, authThrottled };
 }

@@ -11,3 +11,4 @@ export {
   type WebhookErrorCode,
   type WebhookHeaders,
 } from './standard-webhooks.ts';
+export { webhookEventCatalogue, WebhookCatalogError, type WebhookEventType } from './event-types.ts';

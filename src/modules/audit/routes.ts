@@ -17,7 +17,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = as
 
   app.get('/audit-events', {
     config: read,
-    schema: { tags, querystring: S.ListQuery, response: { 200: S.EventPage } },
+    schema: { tags, operationId: 'auditListEvents', summary: 'List the tenant\'s audit events (keyset pages)', querystring: S.ListQuery, response: { 200: S.EventPage } },
   }, async (req) => audit.list(principalOf(req), req.query));
 
   app.get('/audit-events/export', {
@@ -25,7 +25,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = as
     exposeHeadRoute: false,
     // A bulk download of the tenant's history: rate limited, and only with a recently proven second factor.
     config: { security: { policy: { permission: 'audit:export' }, rateClass: 'export', stepUp: true } },
-    schema: { tags, querystring: S.ExportQuery, response: { 200: Type.String({ description: 'JSON Lines or CSV' }) } },
+    schema: { tags, operationId: 'auditExportEvents', summary: 'Download the tenant\'s audit events as JSON Lines or CSV', querystring: S.ExportQuery, response: { 200: Type.String({ description: 'JSON Lines or CSV' }) } },
   }, async (req, reply) => {
     const out = await audit.export(principalOf(req), req.query, req);
     return reply
@@ -38,21 +38,21 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = as
 
   app.get('/translog/checkpoint', {
     config: read,
-    schema: { tags, response: { 200: S.Checkpoint } },
+    schema: { tags, operationId: 'auditGetCheckpoint', summary: 'The signed checkpoint of the tenant\'s transparency log', response: { 200: S.Checkpoint } },
   }, async (req) => audit.checkpoint(principalOf(req)));
 
   app.get('/translog/proof/inclusion', {
-    config: read,
-    schema: { tags, querystring: S.InclusionQuery, response: { 200: S.InclusionProof } },
+    config: { ...read, problems: [404] },
+    schema: { tags, operationId: 'auditGetInclusionProof', summary: 'RFC 6962 inclusion proof of one audit event', querystring: S.InclusionQuery, response: { 200: S.InclusionProof } },
   }, async (req) => audit.inclusion(principalOf(req), req.query));
 
   app.get('/translog/proof/consistency', {
-    config: read,
-    schema: { tags, querystring: S.ConsistencyQuery, response: { 200: S.ConsistencyProof } },
+    config: { ...read, problems: [404] },
+    schema: { tags, operationId: 'auditGetConsistencyProof', summary: 'RFC 6962 consistency proof between two tree sizes', querystring: S.ConsistencyQuery, response: { 200: S.ConsistencyProof } },
   }, async (req) => audit.consistency(principalOf(req), req.query));
 
   app.get('/translog/key', {
     config: { security: { policy: 'public' } },
-    schema: { tags, response: { 200: S.VerifierKey } },
+    schema: { tags, operationId: 'auditGetVerifierKey', summary: 'The public key that verifies checkpoints', response: { 200: S.VerifierKey } },
   }, async () => audit.key());
 };

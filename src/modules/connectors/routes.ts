@@ -16,22 +16,22 @@ export const connectorsRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }>
 
   app.get('/connectors', {
     config: { security: { policy: { permission: 'connectors:read' } } },
-    schema: { tags, querystring: S.ConnectorListQuery, response: { 200: S.ConnectorList } },
+    schema: { tags, operationId: 'connectorsList', summary: 'List connectors (secrets shown only as fingerprint and last four characters)', querystring: S.ConnectorListQuery, response: { 200: S.ConnectorList } },
   }, async (req) => connectors.list(principalOf(req), req.query));
 
   app.post('/connectors', {
-    config: { security: { policy: { permission: 'connectors:manage' } } },
-    schema: { tags, body: S.CreateConnector, response: { 201: S.Connector } },
+    config: { security: { policy: { permission: 'connectors:manage' } }, problems: [409] },
+    schema: { tags, operationId: 'connectorsCreate', summary: 'Store a connector and its sealed secret', body: S.CreateConnector, response: { 201: S.Connector } },
   }, async (req, reply) => reply.code(201).send(await connectors.create(principalOf(req), req.body)));
 
   app.patch('/connectors/:id', {
-    config: { security: { policy: { permission: 'connectors:manage' } } },
-    schema: { tags, params: S.ConnectorParams, body: S.UpdateConnector, response: { 200: S.Connector } },
+    config: { security: { policy: { permission: 'connectors:manage' } }, problems: [404, 409] },
+    schema: { tags, operationId: 'connectorsUpdate', summary: 'Change a connector or replace its secret', params: S.ConnectorParams, body: S.UpdateConnector, response: { 200: S.Connector } },
   }, async (req) => connectors.update(principalOf(req), req.params.id, req.body));
 
   app.delete('/connectors/:id', {
-    config: { security: { policy: { permission: 'connectors:manage' } } },
-    schema: { tags, params: S.ConnectorParams, response: { 204: Type.Null() } },
+    config: { security: { policy: { permission: 'connectors:manage' } }, problems: [404] },
+    schema: { tags, operationId: 'connectorsDelete', summary: 'Delete a connector and its secret', params: S.ConnectorParams, response: { 204: Type.Null() } },
   }, async (req, reply) => {
     await connectors.remove(principalOf(req), req.params.id);
     return reply.code(204).send(null);

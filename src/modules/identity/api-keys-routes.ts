@@ -40,7 +40,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
 
   app.post('/api-keys', {
     config: { security: { policy: { permission: 'apikeys:manage' }, stepUp: true } },
-    schema: { tags, body: CreateBody, response: { 201: CreatedApiKey } },
+    schema: { tags, operationId: 'identityCreateApiKey', summary: 'Create an API key with scopes the caller holds (step-up; shown once)', body: CreateBody, response: { 201: CreatedApiKey } },
   }, async (req, reply) => {
     const { apiKey, key } = await createApiKey(platform, principalOf(req), req.body);
     reply.header('cache-control', 'no-store');
@@ -49,12 +49,12 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
 
   app.get('/api-keys', {
     config: { security: { policy: { permission: 'apikeys:manage' } } },
-    schema: { tags, response: { 200: Type.Object({ items: Type.Array(ApiKey) }) } },
+    schema: { tags, operationId: 'identityListApiKeys', summary: 'List the tenant\'s API keys', response: { 200: Type.Object({ items: Type.Array(ApiKey) }) } },
   }, async (req) => ({ items: (await listApiKeys(platform, principalOf(req))).map(view) }));
 
   app.delete('/api-keys/:id', {
-    config: { security: { policy: { permission: 'apikeys:manage' } } },
-    schema: { tags, params: Type.Object({ id: Type.String({ format: 'uuid' }) }, strict), response: { 204: Type.Null() } },
+    config: { security: { policy: { permission: 'apikeys:manage' } }, problems: [404] },
+    schema: { tags, operationId: 'identityRevokeApiKey', summary: 'Revoke an API key', params: Type.Object({ id: Type.String({ format: 'uuid' }) }, strict), response: { 204: Type.Null() } },
   }, async (req, reply) => {
     if (!(await revokeApiKey(platform, principalOf(req), req.params.id))) throw notFound('API key');
     return reply.code(204).send(null);

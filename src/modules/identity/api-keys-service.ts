@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import type { Session } from '../../db/client.ts';
 import { ProblemError } from '../../http/problem.ts';
 import { newApiKey, validScopes } from '../../kernel/auth/api-keys.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
@@ -68,4 +69,43 @@ export async function revokeApiKey(platform: Platform, principal: Principal, id:
     await recordAuditEvent(tx, { tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'apikey.revoked', target: { type: 'api_key', id }, outcome: 'success' });
     return true;
   });
+}
+
+/**
+ * Machine principals of installed modules (marketplace): an API key with exactly `scopes`, issued
+ * inside the caller's transaction so the install and its credential commit or fail together. Like
+ * every key it acts for its creator (never beyond their current permissions, dead once they leave).
+ * The caller checks the scopes against the catalogue and the creator's permissions, and audits.
+ */
+export async function issueMachineCredential(
+  tx: Session,
+  input: { tenantId: string; name: string; scopes: readonly string[]; createdBy: string | null },
+): Promise<{ id: string; key: string }> {
+  const { key, hash } = newApiKey();
+  const [row] = await tx.query<{ id: string }>(sql`
+    INSERT INTO api_keys (tenant_id, name, secret_hash, scopes, created_by)
+    VALUES (${input.tenantId}, ${input.name}, ${hash}, ${sql.param([...input.scopes])}::text[], ${input.createdBy})
+    RETURNING id`);
+  return { id: row!.id, key };
+}
+
+/** Revokes a machine credential in the caller's transaction: the next request with it is a 401. */
+export async function revokeMachineCredential(tx: Session, id: string): Promise<void> {
+  await tx.query(sql`UPDATE api_keys SET revoked_at = now() WHERE id = ${id} AND revoked_at IS NULL`);
+}
+
+export interface MachineCredentialUsage {
+  id: string;
+  createdBy: string | null;
+  useCount: number;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+/** Usage of machine credentials of the transaction's tenant (uses are written about once a minute). */
+export async function machineCredentialUsage(tx: Session, ids: readonly string[]): Promise<Map<string, MachineCredentialUsage>> {
+  if (ids.length === 0) return new Map();
+  const rows = await tx.query<{ id: string; created_by: string | null; use_count: string | number; last_used_at: Date | null; revoked_at: Date | null }>(sql`
+    SELECT id, created_by, use_count, last_used_at, revoked_at FROM api_keys WHERE id = ANY (${sql.param([...ids])}::uuid[])`);
+  return new Map(rows.map((r) => [r.id, { id: r.id, createdBy: r.created_by, useCount: Number(r.use_count), lastUsedAt: r.last_used_at, revokedAt: r.revoked_at }]));
 }

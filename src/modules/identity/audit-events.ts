@@ -5,7 +5,7 @@
  * whether an account exists — and a failure to record is logged, never
  * turned into a different answer.
  */
-import { createHash } from 'node:crypto';
+import { emailHandle } from '../../kernel/auth/email-handle.ts';
 import { sql } from 'drizzle-orm';
 import { recordAuditEventNow, type AuditEventInput } from '../../kernel/audit/events.ts';
 import { currentAuditRequest } from '../../kernel/audit/request-context.ts';
@@ -22,10 +22,6 @@ async function tenantOfFailure(platform: Platform, userId: string, tenant: strin
   return ids.length === 1 ? ids[0]! : null;
 }
 
-/** A stable, non-reversible handle for an email that matched no account (never the typed text itself). */
-export function emailHandle(email: string): string {
-  return createHash('sha256').update(email.trim().toLowerCase()).digest('hex').slice(0, 32);
-}
 
 export function auditLoginFailure(
   platform: Platform,

@@ -2,15 +2,16 @@ import { sql } from 'drizzle-orm';
 import { isBuiltInRole as isRole, type BuiltInRole as Role } from '../../kernel/access/catalog.ts';
 import { hashOpaqueToken, newOpaqueToken } from '../../kernel/auth/opaque-token.ts';
 import { acceptSecondFactor, mfaState } from '../../kernel/auth/mfa.ts';
-import { ACCOUNT_POLICY, claimAttempt, IP_POLICY, recordFailure, recordSuccess, releaseAttempt, releasingClaimsOnThrow, throttleKey } from '../../kernel/limits/login-throttle.ts';
-import type { Session } from '../../db/client.ts';
-import { assertPasswordAcceptable, hashPassword, verifyPassword } from '../../kernel/auth/passwords.ts';
+import { throttleKey } from '../../kernel/limits/login-throttle.ts';
+import { verifyPassword } from '../../kernel/auth/passwords.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { ProblemError, notFound } from '../../http/problem.ts';
 import type { Platform } from '../../kernel/platform.ts';
 import { addRefreshToken, issueMfaTicket, startSession, tokensFor, type ClientInfo, type IssuedTokens, type MfaChallenge } from './sessions.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { auditLoginFailure } from './audit-events.ts';
+import { credentialThrottle } from './credential-throttle.ts';
+import { openTenant } from './tenant-opening.ts';
 
 /** A membership's built-in role; null when the member holds custom roles only. */
 const builtInOf = (role: string | null): Role | null => (isRole(role) ? role : null);
@@ -34,61 +35,9 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
     return user;
   }
 
-  /** keys[0] is the account (or factor) being proved, the others are shared (the client's IP). */
-  const claimsOf = (keys: string[]) => keys.map((key, i) => ({ key, policy: i === 0 ? ACCOUNT_POLICY : IP_POLICY }));
-  const claim = (keys: string[]) => claimAttempt(platform.withIdentity, claimsOf(keys));
-
-  async function recordFailures(keys: string[]): Promise<void> {
-    await platform.withIdentity(async (tx) => {
-      for (const { key, policy } of claimsOf(keys)) await recordFailure(tx, key, policy);
-    });
-  }
-
-  const afterClaim = <T>(keys: string[], step: () => Promise<T>) => releasingClaimsOnThrow(platform.withIdentity, keys, step);
-
-  async function recordSuccesses(tx: Session, keys: string[]): Promise<void> {
-    await recordSuccess(tx, keys[0]!);
-    for (const key of keys.slice(1)) await releaseAttempt(tx, key);
-  }
+  const { claim, recordFailures, afterClaim, recordSuccesses } = credentialThrottle(platform);
 
   return {
-    /** Self-serve signup: a new tenant with the caller as its owner. */
-    async signup(input: { tenantName: string; email: string; password: string }, client: ClientInfo): Promise<IssuedTokens | MfaChallenge> {
-      if (!platform.config.signupEnabled) throw new ProblemError('signup-disabled', 403, 'Ask a tenant admin for an invitation.');
-      assertPasswordAcceptable(input.password, { email: input.email });
-      const existing = await findUser(input.email);
-      // An existing account may open another tenant only by proving its password — a
-      // password check, so it is throttled and counted exactly like login.
-      const keys = [throttleKey.account(input.email), throttleKey.ip(client.ip)];
-      if (existing) {
-        await claim(keys);
-        if (!(await verifyPassword(existing.password_hash, input.password))) {
-          await recordFailures(keys);
-          throw new ProblemError('conflict', 409, 'This email already has an account; sign up with its password or log in.');
-        }
-      }
-      const passwordHash = existing ? null : await hashPassword(input.password);
-      return afterClaim(existing ? keys : [], () => platform.withIdentity(async (tx) => {
-        const [tenant] = await tx.query<{ id: string; name: string }>(sql`
-          INSERT INTO tenants (name) VALUES (${input.tenantName}) RETURNING id, name`);
-        const user = existing
-          ? { id: existing.id, email: existing.email }
-          : (await tx.query<{ id: string; email: string }>(sql`
-              INSERT INTO users (email, password_hash) VALUES (${input.email}, ${passwordHash}) RETURNING id, email`))[0]!;
-        await tx.query(sql`INSERT INTO memberships (tenant_id, user_id, role) VALUES (${tenant!.id}, ${user.id}, 'owner')`);
-        if (existing) await recordSuccesses(tx, keys);
-        // An account with a second factor gets no session from a password alone, here as at login.
-        const issued = existing && (await mfaState(tx, user.id)) === 'enabled'
-          ? await issueMfaTicket(tx, user.id, tenant!.id)
-          : await startSession(tx, platform, { tenant: tenant!, user, role: 'owner' }, client);
-        await recordAuditEvent(tx, {
-          tenantId: tenant!.id, actor: { type: 'user', id: user.id }, action: 'auth.signup', target: { type: 'tenant', id: tenant!.id },
-          outcome: 'success', metadata: { newAccount: !existing },
-        });
-        return issued;
-      }));
-    },
-
     async login(input: { email: string; password: string; tenant?: string | undefined }, client: ClientInfo): Promise<IssuedTokens | MfaChallenge> {
       const keys = [throttleKey.account(input.email), throttleKey.ip(client.ip)];
       await claim(keys);
@@ -114,7 +63,7 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
         if (m.status !== 'active') throw new ProblemError('forbidden', 403, 'This tenant is suspended.');
         await recordSuccesses(tx, keys);
         // With a confirmed second factor the password step only earns a short, single-use ticket.
-        if ((await mfaState(tx, user.id)) === 'enabled') return issueMfaTicket(tx, user.id, m.tenant_id);
+        if ((await mfaState(tx, user.id)) === 'enabled') return issueMfaTicket(tx, user.id, { tenantId: m.tenant_id });
         const issued = await startSession(tx, platform, { tenant: { id: m.tenant_id, name: m.name }, user: { id: user.id, email: user.email }, role: builtInOf(m.role) }, client);
         await recordAuditEvent(tx, { tenantId: m.tenant_id, actor: { type: 'user', id: user.id }, action: 'auth.login', outcome: 'success', metadata: { mfa: false } });
         return issued;
@@ -131,31 +80,43 @@ export function createAuthService(platform: Platform, onSessionRevoked: (session
     async verifyMfa(input: { ticket: string; code: string }, client: ClientInfo): Promise<IssuedTokens> {
       const ticketHash = hashOpaqueToken(input.ticket);
       const [ticket] = await platform.withIdentity((tx) =>
-        tx.query<{ user_id: string; tenant_id: string }>(sql`
-          SELECT user_id, tenant_id FROM mfa_tickets WHERE token_hash = ${ticketHash} AND used_at IS NULL AND expires_at > now()`),
+        tx.query<{ user_id: string; tenant_id: string | null; signup_tenant_name: string | null }>(sql`
+          SELECT user_id, tenant_id, signup_tenant_name FROM mfa_tickets WHERE token_hash = ${ticketHash} AND used_at IS NULL AND expires_at > now()`),
       );
       if (!ticket) throw ticketGone();
       const keys = [throttleKey.mfa(ticket.user_id), throttleKey.ip(client.ip)];
       await claim(keys);
       const outcome = await afterClaim(keys, () => platform.withIdentity(async (tx) => {
+        const claimTicket = async () => {
+          // Thrown, not returned: a ticket used concurrently rolls back the factor this code consumed.
+          const claimed = await tx.query(sql`UPDATE mfa_tickets SET used_at = now() WHERE token_hash = ${ticketHash} AND used_at IS NULL RETURNING user_id`);
+          if (claimed.length === 0) throw ticketGone();
+          await recordSuccesses(tx, keys);
+        };
+        // The second step of an existing account's signup: the tenant it asked for is created now.
+        if (ticket.signup_tenant_name !== null) {
+          const [user] = await tx.query<{ id: string; email: string }>(sql`SELECT id, email FROM users WHERE id = ${ticket.user_id}`);
+          if (!user) throw ticketGone();
+          if (!(await acceptSecondFactor(tx, platform.keyring, ticket.user_id, input.code))) return undefined;
+          await claimTicket();
+          return openTenant(tx, platform, { tenantName: ticket.signup_tenant_name, user, newAccount: false }, client, { mfa: true });
+        }
+        const tenantId = ticket.tenant_id!;
         // Membership first: a removed member's code is not consumed by a login that cannot happen.
         const [m] = await tx.query<{ role: string | null; name: string; email: string }>(sql`
           SELECT m.role, t.name, u.email FROM memberships m JOIN tenants t ON t.id = m.tenant_id AND t.status = 'active'
-          JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ${ticket.tenant_id} AND m.user_id = ${ticket.user_id}`);
+          JOIN users u ON u.id = m.user_id WHERE m.tenant_id = ${tenantId} AND m.user_id = ${ticket.user_id}`);
         if (!m) throw ticketGone();
         const factor = await acceptSecondFactor(tx, platform.keyring, ticket.user_id, input.code);
         if (!factor) return undefined;
-        // Thrown, not returned: a ticket used concurrently rolls back the factor this code consumed.
-        const claimed = await tx.query(sql`UPDATE mfa_tickets SET used_at = now() WHERE token_hash = ${ticketHash} AND used_at IS NULL RETURNING user_id`);
-        if (claimed.length === 0) throw ticketGone();
-        await recordSuccesses(tx, keys);
-        const issued = await startSession(tx, platform, { tenant: { id: ticket.tenant_id, name: m.name }, user: { id: ticket.user_id, email: m.email }, role: builtInOf(m.role) }, client, { mfa: true });
-        await recordAuditEvent(tx, { tenantId: ticket.tenant_id, actor: { type: 'user', id: ticket.user_id }, action: 'auth.login', outcome: 'success', metadata: { mfa: true } });
+        await claimTicket();
+        const issued = await startSession(tx, platform, { tenant: { id: tenantId, name: m.name }, user: { id: ticket.user_id, email: m.email }, role: builtInOf(m.role) }, client, { mfa: true });
+        await recordAuditEvent(tx, { tenantId: tenantId, actor: { type: 'user', id: ticket.user_id }, action: 'auth.login', outcome: 'success', metadata: { mfa: true } });
         return issued;
       }));
       if (!outcome) {
         await recordFailures(keys);
-        void auditLoginFailure(platform, { email: '', tenant: ticket.tenant_id, userId: ticket.user_id, reason: 'wrong second factor', action: 'auth.mfa_verified' }, client);
+        void auditLoginFailure(platform, { email: '', tenant: ticket.tenant_id ?? undefined, userId: ticket.user_id, reason: 'wrong second factor', action: 'auth.mfa_verified' }, client);
         throw new ProblemError('invalid-credentials', 401, 'The code is not right.');
       }
       return outcome;

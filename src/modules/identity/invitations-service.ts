@@ -47,7 +47,7 @@ export function createInvitationsService(platform: Platform) {
       });
       // The fragment keeps the token out of server and proxy logs when the link is opened.
       const acceptUrl = `${platform.config.publicUrl}/invitations/accept#token=${token}`;
-      // Delivered by the mail job with retries; the response also carries the link for the admin.
+      // Delivered by the mail job with retries.
       try {
         await enqueueMail(platform.jobs, platform.keyring, {
           to: input.email,
@@ -65,7 +65,8 @@ export function createInvitationsService(platform: Platform) {
         }).catch(() => {});
         throw err;
       }
-      return { ...view(row!), acceptUrl };
+      // The link is a credential for joining the tenant: in production only the invitee's mailbox gets it.
+      return platform.config.invitationLinksInResponse ? { ...view(row!), acceptUrl } : view(row!);
     },
 
     async list(principal: Principal) {
@@ -154,7 +155,7 @@ export function createInvitationsService(platform: Platform) {
         const [tenant] = await tx.query<{ id: string; name: string }>(sql`SELECT id, name FROM tenants WHERE id = ${invite.tenant_id}`);
         // An account with a second factor joins, but signs in only through the MFA step.
         const issued = invite.user_id && (await mfaState(tx, user!.id)) === 'enabled'
-          ? await issueMfaTicket(tx, user!.id, invite.tenant_id)
+          ? await issueMfaTicket(tx, user!.id, { tenantId: invite.tenant_id })
           : await startSession(tx, platform, { tenant: tenant!, user: user!, role }, client);
         await recordAuditEvent(tx, {
           tenantId: invite.tenant_id, actor: { type: 'user', id: user!.id }, action: 'invitation.accepted',

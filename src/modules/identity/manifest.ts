@@ -35,7 +35,7 @@ export const identityModule = defineModule({
     { name: 'signing_keys', onTenantErasure: { retain: 'the platform\'s token signing keys' } },
   ],
   auditEvents: [
-    'auth.signup', 'auth.login', 'auth.logout', 'auth.mfa_verified', 'auth.password_reset', 'session.revoked',
+    'auth.signup', 'auth.login', 'auth.throttled', 'auth.logout', 'auth.mfa_verified', 'auth.password_reset', 'session.revoked',
     'member.role_changed', 'member.removed', 'member.left', 'invitation.created', 'invitation.accepted', 'invitation.revoked',
     'apikey.created', 'apikey.revoked', 'mfa.enabled', 'mfa.disabled', 'mfa.recovery_codes_replaced', 'tenant.mfa_policy_changed',
   ],

@@ -17,8 +17,8 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
   const mfa = createMfaService(platform, (id) => app.forgetSession(id));
 
   app.post('/auth/mfa/enrol', {
-    config: { security: { policy: { permission: 'session' }, rateClass: 'auth' } },
-    schema: { tags, body: S.MfaEnrolBody, response: { 201: S.MfaEnrolment } },
+    config: { security: { policy: { permission: 'session' }, rateClass: 'auth' }, problems: [409] },
+    schema: { tags, operationId: 'identityEnrolMfa', summary: 'Start TOTP enrolment (the secret is shown once)', body: S.MfaEnrolBody, response: { 201: S.MfaEnrolment } },
   }, async (req, reply) => {
     const enrolment = await mfa.enrol(principalOf(req), req.body.password);
     reply.header('cache-control', 'no-store');
@@ -26,8 +26,8 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
   });
 
   app.post('/auth/mfa/confirm', {
-    config: { security: { policy: { permission: 'session' }, rateClass: 'auth' } },
-    schema: { tags, body: S.MfaCodeBody, response: { 200: S.RecoveryCodes } },
+    config: { security: { policy: { permission: 'session' }, rateClass: 'auth' }, problems: [409] },
+    schema: { tags, operationId: 'identityConfirmMfa', summary: 'Confirm TOTP enrolment with a code; returns recovery codes once', body: S.MfaCodeBody, response: { 200: S.RecoveryCodes } },
   }, async (req, reply) => {
     const codes = await mfa.confirm(principalOf(req), req.body.code);
     reply.header('cache-control', 'no-store');
@@ -36,15 +36,15 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
 
   app.post('/auth/mfa/step-up', {
     config: { security: { policy: { permission: 'session' }, rateClass: 'auth' } },
-    schema: { tags, body: S.MfaCodeBody, response: NoContent },
+    schema: { tags, operationId: 'identityStepUp', summary: 'Prove the second factor again for sensitive operations', body: S.MfaCodeBody, response: NoContent },
   }, async (req, reply) => {
     await mfa.stepUp(principalOf(req), req.body.code);
     return reply.code(204).send(null);
   });
 
   app.post('/auth/mfa/recovery-codes', {
-    config: { security: { policy: { permission: 'session' }, rateClass: 'auth' } },
-    schema: { tags, body: S.MfaCodeBody, response: { 200: S.RecoveryCodes } },
+    config: { security: { policy: { permission: 'session' }, rateClass: 'auth' }, problems: [409] },
+    schema: { tags, operationId: 'identityRenewRecoveryCodes', summary: 'Replace the recovery codes (needs a fresh code)', body: S.MfaCodeBody, response: { 200: S.RecoveryCodes } },
   }, async (req, reply) => {
     const codes = await mfa.newRecoveryCodes(principalOf(req), req.body.code);
     reply.header('cache-control', 'no-store');
@@ -52,8 +52,8 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
   });
 
   app.post('/auth/mfa/disable', {
-    config: { security: { policy: { permission: 'session' }, rateClass: 'auth' } },
-    schema: { tags, body: S.MfaCodeBody, response: NoContent },
+    config: { security: { policy: { permission: 'session' }, rateClass: 'auth' }, problems: [409] },
+    schema: { tags, operationId: 'identityDisableMfa', summary: 'Turn the second factor off (needs a fresh code)', body: S.MfaCodeBody, response: NoContent },
   }, async (req, reply) => {
     await mfa.disable(principalOf(req), req.body.code);
     return reply.code(204).send(null);
@@ -61,7 +61,7 @@ export const mfaRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asyn
 
   app.put('/tenant/mfa-policy', {
     config: { security: { policy: { permission: 'tenant:manage' }, stepUp: true } },
-    schema: { tags, body: S.MfaPolicyBody, response: NoContent },
+    schema: { tags, operationId: 'identitySetMfaPolicy', summary: 'Require a second factor for the tenant\'s admins and owners (step-up)', body: S.MfaPolicyBody, response: NoContent },
   }, async (req, reply) => {
     await mfa.setTenantPolicy(principalOf(req), req.body.requiredForAdmins);
     return reply.code(204).send(null);

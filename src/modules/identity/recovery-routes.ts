@@ -22,15 +22,15 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
 
   app.post('/auth/password-reset', {
     config: { security: { policy: 'public', rateClass: 'auth' } },
-    schema: { tags, body: Type.Object({ email: Email }, strict), response: { 202: Accepted } },
+    schema: { tags, operationId: 'identityRequestPasswordReset', summary: 'Mail a password-reset link (same answer whether the account exists or not)', body: Type.Object({ email: Email }, strict), response: { 202: Accepted } },
   }, async (req, reply) => {
     await recovery.requestPasswordReset(req.body.email);
     return reply.code(202).send(accepted);
   });
 
   app.post('/auth/password-reset/confirm', {
-    config: { security: { policy: 'public', rateClass: 'auth' } },
-    schema: { tags, body: Type.Object({ token: Type.String({ pattern: tokenPattern('ocs_pr') }), password: Password }, strict), response: { 204: Type.Null() } },
+    config: { security: { policy: 'public', rateClass: 'auth' }, problems: [401] },
+    schema: { tags, operationId: 'identityResetPassword', summary: 'Set a new password with a reset token; ends every session', body: Type.Object({ token: Type.String({ pattern: tokenPattern('ocs_pr') }), password: Password }, strict), response: { 204: Type.Null() } },
   }, async (req, reply) => {
     await recovery.resetPassword(req.body.token, req.body.password, req.ip);
     return reply.code(204).send(null);
@@ -38,7 +38,7 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
 
   app.post('/auth/email/verification', {
     config: { security: { policy: { permission: 'session' }, rateClass: 'auth' } },
-    schema: { tags, response: { 202: Accepted } },
+    schema: { tags, operationId: 'identityRequestEmailVerification', summary: 'Mail a link confirming the caller\'s email address', response: { 202: Accepted } },
   }, async (req, reply) => {
     const p = principalOf(req);
     if (!p.userId) throw new ProblemError('forbidden', 403, 'Only a signed-in user has an email address.');
@@ -47,8 +47,8 @@ export const recoveryRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
   });
 
   app.post('/auth/email/verify', {
-    config: { security: { policy: 'public', rateClass: 'auth' } },
-    schema: { tags, body: Type.Object({ token: Type.String({ pattern: tokenPattern('ocs_ev') }) }, strict), response: { 204: Type.Null() } },
+    config: { security: { policy: 'public', rateClass: 'auth' }, problems: [401] },
+    schema: { tags, operationId: 'identityVerifyEmail', summary: 'Confirm an email address with a mailed token', body: Type.Object({ token: Type.String({ pattern: tokenPattern('ocs_ev') }) }, strict), response: { 204: Type.Null() } },
   }, async (req, reply) => {
     await recovery.verifyEmail(req.body.token, req.ip);
     return reply.code(204).send(null);

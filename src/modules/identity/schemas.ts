@@ -35,6 +35,12 @@ export const TokenPair = Type.Object({
 
 export const MfaChallenge = Type.Object({ mfaRequired: Type.Literal(true), mfaTicket: Type.String(), expiresIn: Type.Integer() });
 export const LoginResult = Type.Union([TokenPair, MfaChallenge]);
+/** 202 of a signup under OCSUITE_SIGNUP_CONFIRMATION=email: the same for a new and a known address. */
+export const SignupPending = Type.Object({ status: Type.Literal('confirmation-sent'), detail: Type.String() });
+export const SignupConfirmBody = Type.Object(
+  { token: Type.String({ pattern: tokenPattern('ocs_su') }), password: Type.Optional(Password) },
+  strict,
+);
 export const MfaVerifyBody = Type.Object(
   { ticket: Type.String({ pattern: tokenPattern('ocs_mt') }), code: Type.String({ minLength: 6, maxLength: 19 }) },
   strict,
@@ -74,7 +80,8 @@ export const Invitation = Type.Object({
   expiresAt: Type.String({ format: 'date-time' }),
   createdAt: Type.String({ format: 'date-time' }),
 });
-export const CreatedInvitation = Type.Object({ ...Invitation.properties, acceptUrl: Type.String() });
+/** `acceptUrl` only where the operator lets the inviting admin see the link (OCSUITE_INVITATION_LINKS_IN_RESPONSE). */
+export const CreatedInvitation = Type.Object({ ...Invitation.properties, acceptUrl: Type.Optional(Type.String()) });
 export const InvitationList = Type.Object({ items: Type.Array(Invitation) });
 export const AcceptInvitationBody = Type.Object(
   { token: Type.String({ pattern: OPAQUE_TOKEN_PATTERN }), password: Password },

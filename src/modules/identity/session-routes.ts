@@ -21,7 +21,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = 
 
   app.get('/sessions', {
     config: { security: { policy: { permission: 'session' } } },
-    schema: { tags, response: { 200: Type.Object({ items: Type.Array(SessionView) }) } },
+    schema: { tags, operationId: 'identityListSessions', summary: 'List the caller\'s live sessions', response: { 200: Type.Object({ items: Type.Array(SessionView) }) } },
   }, async (req) => {
     const p = principalOf(req);
     if (!p.userId) throw new ProblemError('forbidden', 403, 'Only a signed-in user has sessions.');
@@ -35,8 +35,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = 
   });
 
   app.delete('/sessions/:id', {
-    config: { security: { policy: { permission: 'session' } } },
-    schema: { tags, params: Type.Object({ id: Type.String({ format: 'uuid' }) }, strict), response: { 204: Type.Null() } },
+    config: { security: { policy: { permission: 'session' } }, problems: [404] },
+    schema: { tags, operationId: 'identityRevokeSession', summary: 'End one of the caller\'s sessions', params: Type.Object({ id: Type.String({ format: 'uuid' }) }, strict), response: { 204: Type.Null() } },
   }, async (req, reply) => {
     if (!(await revokeOwnSession(platform, principalOf(req), req.params.id))) throw notFound('session');
     app.forgetSession(req.params.id);
@@ -44,8 +44,8 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = 
   });
 
   app.delete('/members/:userId/sessions', {
-    config: { security: { policy: { permission: 'members:manage' } } },
-    schema: { tags, params: Type.Object({ userId: Type.String({ format: 'uuid' }) }, strict), response: { 204: Type.Null() } },
+    config: { security: { policy: { permission: 'members:manage' } }, problems: [404] },
+    schema: { tags, operationId: 'identityRevokeMemberSessions', summary: 'End every session of a member', params: Type.Object({ userId: Type.String({ format: 'uuid' }) }, strict), response: { 204: Type.Null() } },
   }, async (req, reply) => {
     const revoked = await revokeMemberSessions(platform, principalOf(req), req.params.userId);
     revoked.forEach((id) => app.forgetSession(id));

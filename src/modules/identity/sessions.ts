@@ -101,10 +101,17 @@ export interface MfaChallenge {
 }
 
 /** The password step of an account with a second factor earns only this short, single-use ticket. */
-export async function issueMfaTicket(tx: Session, userId: string, tenantId: string): Promise<MfaChallenge> {
+/**
+ * The ticket of the second login step, for a tenant the user belongs to, or
+ * for the tenant a signup of an existing account asked for (created only when
+ * the second factor is proved).
+ */
+export async function issueMfaTicket(tx: Session, userId: string, target: { tenantId: string } | { signupTenantName: string }): Promise<MfaChallenge> {
   const { token, hash } = newOpaqueToken('ocs_mt');
-  await tx.query(sql`INSERT INTO mfa_tickets (token_hash, user_id, tenant_id, expires_at)
-    VALUES (${hash}, ${userId}, ${tenantId}, now() + make_interval(secs => ${MFA_TICKET_TTL}))`);
+  const tenantId = 'tenantId' in target ? target.tenantId : null;
+  const signupTenantName = 'signupTenantName' in target ? target.signupTenantName : null;
+  await tx.query(sql`INSERT INTO mfa_tickets (token_hash, user_id, tenant_id, signup_tenant_name, expires_at)
+    VALUES (${hash}, ${userId}, ${tenantId}, ${signupTenantName}, now() + make_interval(secs => ${MFA_TICKET_TTL}))`);
   return { mfaRequired: true, mfaTicket: token, expiresIn: MFA_TICKET_TTL };
 }
 

@@ -30,15 +30,15 @@ export const jobsRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asy
 
   app.get('/jobs/dead-letters', {
     config: { security: { policy: { permission: 'jobs:manage' } } },
-    schema: { tags, querystring: S.ListQuery, response: { 200: S.DeadLetterList } },
+    schema: { tags, operationId: 'jobsListDeadLetters', summary: 'List the tenant\'s dead letters', querystring: S.ListQuery, response: { 200: S.DeadLetterList } },
   }, async (req) => {
     const items = await listDeadLetters(deps, tenantActor(req), { status: req.query.status, queue: req.query.queue, limit: req.query.limit ?? 50 });
     return { items: items.map(strip) };
   });
 
   app.post('/jobs/dead-letters/:id/retry', {
-    config: { security: { policy: { permission: 'jobs:manage' } } },
-    schema: { tags, params: S.DeadLetterParams, response: { 202: S.Retried } },
+    config: { security: { policy: { permission: 'jobs:manage' } }, problems: [404, 409] },
+    schema: { tags, operationId: 'jobsRetryDeadLetter', summary: 'Put a dead letter back on its queue', params: S.DeadLetterParams, response: { 202: S.Retried } },
   }, async (req, reply) => {
     const r = await retryDeadLetter(deps, tenantActor(req), req.params.id);
     if (r.outcome === 'not-found') throw notFound('dead letter awaiting a retry');
@@ -47,8 +47,8 @@ export const jobsRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asy
   });
 
   app.post('/jobs/dead-letters/:id/discard', {
-    config: { security: { policy: { permission: 'jobs:manage' } } },
-    schema: { tags, params: S.DeadLetterParams, response: { 200: S.DeadLetter } },
+    config: { security: { policy: { permission: 'jobs:manage' } }, problems: [404] },
+    schema: { tags, operationId: 'jobsDiscardDeadLetter', summary: 'Discard a dead letter', params: S.DeadLetterParams, response: { 200: S.DeadLetter } },
   }, async (req) => {
     const dl = await discardDeadLetter(deps, tenantActor(req), req.params.id);
     if (!dl) throw notFound('dead letter awaiting a decision');
@@ -57,14 +57,14 @@ export const jobsRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asy
 
   app.get('/operator/jobs/dead-letters', {
     config: { security: { policy: 'operator' } },
-    schema: { tags, querystring: S.OperatorListQuery, response: { 200: S.OperatorDeadLetterList } },
+    schema: { tags, operationId: 'jobsOperatorListDeadLetters', summary: 'List every tenant\'s and the platform\'s dead letters (operator)', querystring: S.OperatorListQuery, response: { 200: S.OperatorDeadLetterList } },
   }, async (req) => ({
     items: await listDeadLetters(deps, operatorActor(req), { status: req.query.status, queue: req.query.queue, tenantId: req.query.tenant, limit: req.query.limit ?? 100 }),
   }));
 
   app.post('/operator/jobs/dead-letters/:id/retry', {
-    config: { security: { policy: 'operator' } },
-    schema: { tags, params: S.DeadLetterParams, response: { 202: S.Retried } },
+    config: { security: { policy: 'operator' }, problems: [404, 409] },
+    schema: { tags, operationId: 'jobsOperatorRetryDeadLetter', summary: 'Put any dead letter back on its queue (operator)', params: S.DeadLetterParams, response: { 202: S.Retried } },
   }, async (req, reply) => {
     const r = await retryDeadLetter(deps, operatorActor(req), req.params.id);
     if (r.outcome === 'not-found') throw notFound('dead letter awaiting a retry');
@@ -73,8 +73,8 @@ export const jobsRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asy
   });
 
   app.post('/operator/jobs/dead-letters/:id/discard', {
-    config: { security: { policy: 'operator' } },
-    schema: { tags, params: S.DeadLetterParams, response: { 200: S.OperatorDeadLetter } },
+    config: { security: { policy: 'operator' }, problems: [404] },
+    schema: { tags, operationId: 'jobsOperatorDiscardDeadLetter', summary: 'Discard any dead letter (operator)', params: S.DeadLetterParams, response: { 200: S.OperatorDeadLetter } },
   }, async (req) => {
     const dl = await discardDeadLetter(deps, operatorActor(req), req.params.id);
     if (!dl) throw notFound('dead letter awaiting a decision');
@@ -83,7 +83,7 @@ export const jobsRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asy
 
   app.get('/operator/jobs/queues', {
     config: { security: { policy: 'operator' } },
-    schema: { tags, response: { 200: S.QueueOverview } },
+    schema: { tags, operationId: 'jobsOperatorListQueues', summary: 'Queues with their depth and counts (operator)', response: { 200: S.QueueOverview } },
   }, async () => ({
     driver: platform.jobs.driver,
     queues: await Promise.all(platform.jobs.definitions().map(async (d) => ({

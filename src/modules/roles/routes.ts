@@ -17,46 +17,46 @@ export const rolesRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = as
 
   app.get('/permissions', {
     config: { security: { policy: { permission: 'members:read' } } },
-    schema: { tags, operationId: 'listPermissions', summary: 'The permission catalogue: every permission a role or API key can hold', response: { 200: S.PermissionList } },
+    schema: { tags, operationId: 'rolesListPermissions', summary: 'The permission catalogue: every permission a role or API key can hold', response: { 200: S.PermissionList } },
   }, async () => roles.catalogue());
 
   app.get('/roles', {
     config: { security: { policy: { permission: 'members:read' } } },
-    schema: { tags, operationId: 'listRoles', summary: 'Built-in and custom roles of the tenant, with their permissions', response: { 200: S.RoleList } },
+    schema: { tags, operationId: 'rolesListRoles', summary: 'Built-in and custom roles of the tenant, with their permissions', response: { 200: S.RoleList } },
   }, async (req) => roles.list(principalOf(req)));
 
   app.post('/roles', {
-    config: { security: { policy: { permission: 'roles:manage' } }, errors: [409] },
-    schema: { tags, operationId: 'createRole', summary: 'Define a custom role from permissions the caller holds', body: S.CreateRole, response: { 201: S.Role } },
+    config: { security: { policy: { permission: 'roles:manage' } }, problems: [409] },
+    schema: { tags, operationId: 'rolesCreateRole', summary: 'Define a custom role from permissions the caller holds', body: S.CreateRole, response: { 201: S.Role } },
   }, async (req, reply) => reply.code(201).send(await roles.create(principalOf(req), req.body)));
 
   app.get('/roles/:id', {
-    config: { security: { policy: { permission: 'members:read' } } },
-    schema: { tags, operationId: 'getRole', summary: 'One custom role', params: S.RoleParams, response: { 200: S.Role } },
+    config: { security: { policy: { permission: 'members:read' } }, problems: [404] },
+    schema: { tags, operationId: 'rolesGetRole', summary: 'One custom role', params: S.RoleParams, response: { 200: S.Role } },
   }, async (req) => roles.get(principalOf(req), req.params.id));
 
   app.patch('/roles/:id', {
-    config: { security: { policy: { permission: 'roles:manage' } }, errors: [409] },
-    schema: { tags, operationId: 'updateRole', summary: 'Rename a custom role or change its permissions', params: S.RoleParams, body: S.UpdateRole, response: { 200: S.Role } },
+    config: { security: { policy: { permission: 'roles:manage' } }, problems: [404, 409] },
+    schema: { tags, operationId: 'rolesUpdateRole', summary: 'Rename a custom role or change its permissions', params: S.RoleParams, body: S.UpdateRole, response: { 200: S.Role } },
   }, async (req) => roles.update(principalOf(req), req.params.id, req.body));
 
   app.delete('/roles/:id', {
-    config: { security: { policy: { permission: 'roles:manage' } }, errors: [409] },
-    schema: { tags, operationId: 'deleteRole', summary: 'Delete a custom role no member holds', params: S.RoleParams, response: { 204: Type.Null() } },
+    config: { security: { policy: { permission: 'roles:manage' } }, problems: [404, 409] },
+    schema: { tags, operationId: 'rolesDeleteRole', summary: 'Delete a custom role no member holds', params: S.RoleParams, response: { 204: Type.Null() } },
   }, async (req, reply) => {
     await roles.remove(principalOf(req), req.params.id);
     return reply.code(204).send(null);
   });
 
   app.get('/members/:userId/roles', {
-    config: { security: { policy: { permission: 'members:read' } } },
-    schema: { tags, operationId: 'getMemberRoles', summary: 'A member\'s roles and the permissions they add up to', params: S.MemberParams, response: { 200: S.MemberRoleSet } },
+    config: { security: { policy: { permission: 'members:read' } }, problems: [404] },
+    schema: { tags, operationId: 'rolesGetMemberRoles', summary: 'A member\'s roles and the permissions they add up to', params: S.MemberParams, response: { 200: S.MemberRoleSet } },
   }, async (req) => roles.memberRoles(principalOf(req), req.params.userId));
 
   app.put('/members/:userId/roles', {
-    config: { security: { policy: { permission: 'members:manage' } }, errors: [409] },
+    config: { security: { policy: { permission: 'members:manage' } }, problems: [404, 409] },
     schema: {
-      tags, operationId: 'setMemberRoles', summary: 'Replace a member\'s roles: at most one built-in role and any custom roles',
+      tags, operationId: 'rolesSetMemberRoles', summary: 'Replace a member\'s roles: at most one built-in role and any custom roles',
       params: S.MemberParams, body: S.MemberRoles, response: { 200: S.MemberRoleSet },
     },
   }, async (req) => roles.setMemberRoles(principalOf(req), req.params.userId, req.body.roles));

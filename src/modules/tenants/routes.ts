@@ -27,8 +27,8 @@ const DeletionReceipt = Type.Object(
 export const tenantRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
   app.delete('/tenant', {
     // Irreversible: the owner must have proven a second factor moments ago (step-up), and name the tenant.
-    config: { security: { policy: { permission: 'tenant:delete' }, stepUp: true } },
-    schema: { tags: ['tenant'], body: DeleteTenantBody, response: { 200: DeletionReceipt } },
+    config: { security: { policy: { permission: 'tenant:delete' }, stepUp: true }, problems: [404] },
+    schema: { tags: ['tenant'], operationId: 'tenantsDeleteTenant', summary: 'Delete the caller\'s tenant by crypto-shredding its keys (owner, step-up)', body: DeleteTenantBody, response: { 200: DeletionReceipt } },
   }, async (req) => {
     const principal = principalOf(req);
     // A machine credential never deletes a tenant, whatever its scopes say.
