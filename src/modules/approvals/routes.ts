@@ -12,12 +12,12 @@ export const approvalsRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> 
 
   app.post('/insights', {
     config: { security: { policy: { permission: 'insights:generate' } }, problems: [404, 413, 502] },
-    schema: { tags: ['insights'], operationId: 'insightsCreate', summary: 'Ask the model about knowledge entries; proposed actions become pending approvals', body: S.CreateInsight, response: { 201: S.Insight } },
+    schema: { tags: ['insights'], operationId: 'approvalsCreateInsight', summary: 'Ask the model about knowledge entries; proposed actions become pending approvals', body: S.CreateInsight, response: { 201: S.Insight } },
   }, async (req, reply) => reply.code(201).send(await insights.generate(principalOf(req), req.body)));
 
   app.get('/insights', {
     config: { security: { policy: { permission: 'insights:read' } } },
-    schema: { tags: ['insights'], operationId: 'insightsList', summary: 'Past insights, newest first (text when the tenant stores outputs)', querystring: S.InsightListQuery, response: { 200: S.InsightPage } },
+    schema: { tags: ['insights'], operationId: 'approvalsListInsights', summary: 'Past insights, newest first (text when the tenant stores outputs)', querystring: S.InsightListQuery, response: { 200: S.InsightPage } },
   }, async (req) => insights.list(principalOf(req), req.query));
 
   const tags = ['approvals'];
