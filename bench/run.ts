@@ -148,4 +148,7 @@ if (process.env.BENCH_ONLY !== 'request') {
   await import('./webhooks.ts');
   // Chat (issue #14): fan-out to 1,000 sockets in one room vs a bare ws broadcast, `chat` section.
   await import('./chat.ts');
+
+  // Redaction (issue #15): kernel/redact vs a plain regex pass, `redact` section.
+  await import('./redact.ts');
 }

@@ -86,7 +86,19 @@ const chat: Seeder = async (t, { A, B }) => {
   return { aIds: await ids(A.owner, 'A chat'), bIds: await ids(B.owner, secret), bSecrets: [secret] };
 };
 
-export const moduleSeeds: readonly Seeder[] = [ledger, webhooks, academy, alliances, chat];
+/** A content draft (stored) and a pending approval to publish it. */
+const content: Seeder = async (t, { A, B }) => {
+  const ids = async (who: Account, title: string) => {
+    await t.app.inject({ method: 'PATCH', url: '/api/v1/content/settings', headers: bearer(who), payload: { storeOutputs: true } });
+    const draft = await post(t, who, '/content/drafts', { kind: 'template', title, template: 'x' });
+    const approval = await post(t, who, '/approvals', { actionType: 'content.draft.publish', payload: { draftId: draft.id } });
+    return [draft.id as string, approval.id as string];
+  };
+  const secret = `B-draft-${randomUUID()}`;
+  return { aIds: await ids(A.owner, 'A draft'), bIds: await ids(B.owner, secret), bSecrets: [secret] };
+};
+
+export const moduleSeeds: readonly Seeder[] = [ledger, webhooks, academy, alliances, chat, content];
 
 export async function seedModules(t: TestApp, tenants: Tenants): Promise<Seeded> {
   const out: Seeded = { aIds: [], bIds: [], bSecrets: [] };
