@@ -2,6 +2,8 @@
  * `ocsuite audit key` — print the verifier key of the audit logs.
  * `ocsuite audit checkpoint` — sign a checkpoint of every log whose head moved
  *   (and push it to the witness, if configured); what the scheduled job does.
+ * `ocsuite audit rotate-key` — retire the log signing key for a new one (same
+ *   key name, so origins stay); running servers switch at their next checkpoint.
  * Only the database and the master keys are opened: no jobs, no mail.
  */
 import { loadKeyring } from '../boot.ts';
@@ -16,14 +18,20 @@ const consoleIo: CliIo = { out: (l) => console.log(l), err: (l) => console.error
 
 export async function auditCommand(config: Config, args: string[], io: CliIo = consoleIo): Promise<number> {
   const [sub] = args;
-  if (sub !== 'key' && sub !== 'checkpoint') {
-    io.err('usage: ocsuite audit key | checkpoint');
+  if (sub !== 'key' && sub !== 'checkpoint' && sub !== 'rotate-key') {
+    io.err('usage: ocsuite audit key | checkpoint | rotate-key');
     return 2;
   }
   const log = createLogger(config.logLevel === 'silent' ? 'silent' : 'warn');
   const db = await openDatabase(config);
   try {
     const kernel = auditKernel({ config, db, log, keyring: loadKeyring(config, log), ...bindTransactions(config, db) });
+    if (sub === 'rotate-key') {
+      const r = await kernel.rotateKey({ type: 'operator', id: 'cli:audit rotate-key' });
+      io.out(`retired ${r.retiredKeyId ?? '(none)'}; ${r.logs} log(s) recorded with their last signed size`);
+      io.out(r.verifierKey);
+      return 0;
+    }
     if (sub === 'key') {
       io.out((await kernel.signer()).verifierKey);
       return 0;

@@ -3,6 +3,11 @@
  * its public verifier key (GET /api/v1/translog/key, or a copy kept out of
  * band). Inputs are files (or `-` for stdin) holding what the API returned.
  *
+ * `--key` may be given several times and `--keys F` names a key history (the
+ * body of GET /api/v1/translog/keys): each checkpoint is then checked with the
+ * key whose id its signature line carries, and a retired key's signature over
+ * a size it had not signed when it retired is refused (docs/security/audit.md).
+ *
  *   verify checkpoint <file> --key K
  *   verify inclusion --key K --checkpoint F --proof F [--event F]
  *   verify consistency --key K --old F --new F --proof F
@@ -17,12 +22,13 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/config.ts';
 import { openDatabase } from '../db/open.ts';
 import { auditLeafHash } from '../kernel/audit/leaf.ts';
-import { storedVerifierKey, verifyStoredLog } from '../kernel/audit/verify-db.ts';
+import { storedKeyHistory, storedVerifierKey, verifyStoredLog } from '../kernel/audit/verify-db.ts';
 import { createProgress } from './progress.ts';
 import { verifyAuditLog, type LeafRow, type LogVerification } from '../kernel/audit/verify-log.ts';
 import { parseCheckpoint, parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion, type TreeHead } from '../kernel/translog/index.ts';
 import { recordFromJsonLine } from '../modules/audit/format.ts';
 import { isUuid } from '../kernel/ids.ts';
+import { trustedKeys, verifyWithKeys, type HistoryKey } from '../kernel/audit/key-history.ts';
 
 export interface VerifyIo {
   out(line: string): void;
@@ -43,6 +49,35 @@ function keyArg(value: string | undefined): string {
   // An existing file wins: a path may contain '+' too.
   return fs.existsSync(value) || !value.includes('+') ? readInput(value).trim() : value.trim();
 }
+
+/** Every key given: `--key` (repeatable) and the entries of a `--keys` history file. */
+function keysArg(values: { key?: string[] | undefined; keys?: string | undefined }): (string | HistoryKey)[] {
+  const keys: (string | HistoryKey)[] = (values.key ?? []).map((k) => keyArg(k));
+  if (values.keys) {
+    const body = JSON.parse(readInput(values.keys)) as unknown;
+    const list = Array.isArray(body) ? body : (body as { keys?: unknown }).keys;
+    if (!Array.isArray(list)) throw new UsageError(`${values.keys}: expected the JSON of GET /api/v1/translog/keys`);
+    for (const k of list as HistoryKey[]) {
+      if (typeof k?.verifierKey !== 'string' || (k.validUntil !== null && typeof k.validUntil !== 'string')) throw new UsageError(`${values.keys}: malformed key entry`);
+      keys.push(k);
+    }
+  }
+  if (keys.length === 0) keyArg(undefined);
+  return keys;
+}
+
+/** The checker of checkpoint notes: one key as before, or the key picked by id among several. */
+function noteVerifier(values: { key?: string[] | undefined; keys?: string | undefined }): (note: string) => TreeHead {
+  const keys = keysArg(values);
+  if (keys.length === 1 && typeof keys[0] === 'string') {
+    const verifier = parseVerifierKey(keys[0]);
+    return (note) => verifyCheckpoint(note, verifier);
+  }
+  const trusted = trustedKeys(keys);
+  return (note) => verifyWithKeys(note, trusted);
+}
+
+const keyOptions = { key: { type: 'string', multiple: true }, keys: { type: 'string' } } as const;
 
 /** A checkpoint file: the signed note itself, or the JSON body of GET /api/v1/translog/checkpoint. */
 function checkpointNote(path: string): string {
@@ -77,18 +112,18 @@ function proofFile(path: string): Record<string, unknown> & { proof: Buffer[] } 
 const describeHead = (h: TreeHead) => `${h.origin} size ${h.size} root ${h.root.toString('base64')}`;
 
 function checkpointCmd(args: string[], io: VerifyIo): number {
-  const { values, positionals } = parseArgs({ args, options: { key: { type: 'string' }, origin: { type: 'string' } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({ args, options: { ...keyOptions, origin: { type: 'string' } }, allowPositionals: true });
   if (positionals.length !== 1) throw new UsageError('verify checkpoint <file> --key K');
-  const head = verifyCheckpoint(checkpointNote(positionals[0]!), parseVerifierKey(keyArg(values.key)));
+  const head = noteVerifier(values)(checkpointNote(positionals[0]!));
   if (values.origin && head.origin !== values.origin) throw new Error(`checkpoint is for ${head.origin}, not ${values.origin}`);
   io.out(`OK checkpoint ${describeHead(head)}`);
   return 0;
 }
 
 function inclusionCmd(args: string[], io: VerifyIo): number {
-  const { values } = parseArgs({ args, options: { key: { type: 'string' }, checkpoint: { type: 'string' }, proof: { type: 'string' }, event: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { ...keyOptions, checkpoint: { type: 'string' }, proof: { type: 'string' }, event: { type: 'string' } } });
   if (!values.checkpoint || !values.proof) throw new UsageError('verify inclusion --key K --checkpoint F --proof F [--event F]');
-  const head = verifyCheckpoint(checkpointNote(values.checkpoint), parseVerifierKey(keyArg(values.key)));
+  const head = noteVerifier(values)(checkpointNote(values.checkpoint));
   const p = proofFile(values.proof);
   const index = count(p.index, 'index');
   const size = count(p.size, 'size');
@@ -109,11 +144,11 @@ function inclusionCmd(args: string[], io: VerifyIo): number {
 }
 
 function consistencyCmd(args: string[], io: VerifyIo): number {
-  const { values } = parseArgs({ args, options: { key: { type: 'string' }, old: { type: 'string' }, new: { type: 'string' }, proof: { type: 'string' } } });
+  const { values } = parseArgs({ args, options: { ...keyOptions, old: { type: 'string' }, new: { type: 'string' }, proof: { type: 'string' } } });
   if (!values.old || !values.new || !values.proof) throw new UsageError('verify consistency --key K --old F --new F --proof F');
-  const verifier = parseVerifierKey(keyArg(values.key));
-  const older = verifyCheckpoint(checkpointNote(values.old), verifier);
-  const newer = verifyCheckpoint(checkpointNote(values.new), verifier);
+  const verify = noteVerifier(values);
+  const older = verify(checkpointNote(values.old));
+  const newer = verify(checkpointNote(values.new));
   if (older.origin !== newer.origin) throw new Error(`checkpoints of different logs: ${older.origin} and ${newer.origin}`);
   const p = proofFile(values.proof);
   if (count(p.from, 'from') !== older.size || count(p.to, 'to') !== newer.size) throw new Error(`the proof is for ${String(p.from)}→${String(p.to)}, the checkpoints for ${older.size}→${newer.size}`);
@@ -144,28 +179,34 @@ function printVerification(r: LogVerification & { origin: string }, io: VerifyIo
 export async function verifyLogCmd(args: string[], io: VerifyIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const { values } = parseArgs({
     args,
-    options: { key: { type: 'string' }, tenant: { type: 'string' }, platform: { type: 'boolean' }, events: { type: 'string' }, checkpoint: { type: 'string', multiple: true } },
+    options: { ...keyOptions, tenant: { type: 'string' }, platform: { type: 'boolean' }, events: { type: 'string' }, checkpoint: { type: 'string', multiple: true } },
   });
   if (values.events) {
-    const verifier = parseVerifierKey(keyArg(values.key));
+    const given = keysArg(values);
+    const keys = given.length === 1 && typeof given[0] === 'string' ? undefined : trustedKeys(given);
+    const verifier = keys ? keys[0]!.verifier : parseVerifierKey(given[0] as string);
     const notes = (values.checkpoint ?? []).map(checkpointNote);
     if (notes.length === 0) throw new UsageError('verify log --events F needs at least one --checkpoint');
     const logName = values.tenant ?? (values.platform ? 'platform' : parseCheckpoint(notes[0]!).origin.split('/').pop()!);
     const origin = `${verifier.keyName}/${logName}`;
-    const r = await verifyAuditLog({ rows: exportedRows(values.events), checkpoints: notes, verifier, origin, tenantId: logName === 'platform' ? null : logName });
+    const r = await verifyAuditLog({ rows: exportedRows(values.events), checkpoints: notes, verifier, keys, origin, tenantId: logName === 'platform' ? null : logName });
     return printVerification({ ...r, origin }, io);
   }
   if (!values.tenant === !values.platform) throw new UsageError('verify log needs --tenant ID or --platform (or --events F)');
   if (values.tenant && !isUuid(values.tenant)) throw new UsageError('--tenant must be a tenant id (UUID)');
   const kept = (values.checkpoint ?? []).map(checkpointNote);
-  let key = values.key ? keyArg(values.key) : undefined;
-  if (key) parseVerifierKey(key); // a bad key fails before the database is opened
+  let key: string | (string | HistoryKey)[] | undefined = values.key || values.keys ? keysArg(values) : undefined;
+  if (key) trustedKeys(key); // a bad key fails before the database is opened
+  if (key?.length === 1 && typeof key[0] === 'string') key = key[0];
   const config = loadConfig(env);
   const db = await openDatabase(config);
   try {
     if (!key) {
-      key = await storedVerifierKey(db, config.statementTimeoutMs);
-      io.err('note: using the verifier key stored in this database; pass --key to check against a key you trust');
+      // Every key this database ever used, with the sizes it had signed of this log when it retired.
+      const history = await storedKeyHistory(db, config.statementTimeoutMs, values.platform ? 'platform' : values.tenant!.toLowerCase());
+      key = history.length === 1 ? history[0]!.verifierKey : history;
+      if (history.length === 0) key = await storedVerifierKey(db, config.statementTimeoutMs);
+      io.err('note: using the verifier keys stored in this database; pass --key to check against a key you trust');
     }
     const progress = createProgress();
     const r = await verifyStoredLog(db, config.statementTimeoutMs, values.platform ? null : values.tenant!.toLowerCase(), key, kept,

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Database } from '../db/client.ts';
 import { withMaintenance } from '../db/transaction.ts';
 import type { PlatformHandler, QueueDefinition } from '../kernel/jobs/port.ts';
-import { accessLogPruneHandler, checkpointPublishHandler } from '../kernel/audit/jobs.ts';
+import { accessLogPruneHandler, checkpointPublishHandler, logKeyRotationHandler } from '../kernel/audit/jobs.ts';
 import { keyRotationHandler } from '../kernel/crypto/rotation-schedule.ts';
 
 /**
@@ -47,6 +47,14 @@ export const SCHEDULES: readonly ScheduleEntry[] = [
     owner: 'kernel/audit (kernel/audit/jobs.ts)',
     description: 'sign and publish tree heads of every log whose head moved, push them to the witness (ledger logs join when the ledger exists)',
     handler: ({ db }) => checkpointPublishHandler(db),
+  },
+  {
+    name: 'translog.key.rotate',
+    // Yearly, 1 January 04:00 UTC; `ocsuite audit rotate-key` does the same at any time.
+    cron: '0 4 1 1 *',
+    owner: 'kernel/audit (kernel/audit/jobs.ts)',
+    description: 'retire the transparency-log signing key for a new one (issue #22 §3); old checkpoints stay verifiable with the published key history',
+    handler: ({ db }) => logKeyRotationHandler(db),
   },
   {
     name: 'jobs.completions.prune',

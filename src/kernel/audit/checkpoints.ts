@@ -9,7 +9,7 @@ import type { Session } from '../../db/client.ts';
 import { readHead, dbNodeReader } from '../translog/db-log.ts';
 import { consistencyProof, rootAt, signCheckpoint, verifyConsistency } from '../translog/index.ts';
 import { AuditError } from './errors.ts';
-import type { LogSigner } from './log-key.ts';
+import { assertSignerActive, type LogSigner } from './log-key.ts';
 import type { AuditLog } from './logs.ts';
 
 export interface StoredCheckpoint {
@@ -51,6 +51,7 @@ export async function checkpointHead(tx: Session, log: AuditLog, signer: LogSign
       throw corrupt(log, `size ${head.size} is not an extension of the signed size ${last.size}`);
     }
   }
+  await assertSignerActive(tx, signer);
   const note = signCheckpoint({ origin, size: head.size, root: head.root }, signer);
   await tx.query(sql`
     INSERT INTO ${log.checkpoints} (${log.tables.keyColumn}, size, root, note)

@@ -5,6 +5,7 @@
  *   log whose head moved, push each to the witness if configured;
  * - `access-log.prune` (daily): delete access-log lines older than the
  *   retention, as the maintenance role, itself a platform audit event.
+ * - `translog.key.rotate` (yearly): retire the log signing key for a new one.
  * A handler that cannot run throws, so the job is retried, dead-lettered and
  * alerted — never silently skipped.
  */
@@ -27,5 +28,13 @@ export function checkpointPublishHandler(db: Database): PlatformHandler {
 export function accessLogPruneHandler(db: Database, opts: { retentionDays?: number; statementTimeoutMs?: number } = {}): PlatformHandler {
   return async () => {
     await pruneAccessLogs(db, opts.statementTimeoutMs ?? 60_000, opts.retentionDays ?? DEFAULT_RETENTION_DAYS, { type: 'system', id: 'schedule:access-log.prune' });
+  };
+}
+
+export function logKeyRotationHandler(db: Database): PlatformHandler {
+  return async () => {
+    const kernel = auditKernelOfDb(db);
+    if (!kernel) throw new AuditError('ERR_AUDIT_KEY', 'no audit kernel is bound to this database in this process (call auditKernel(platform) at boot)');
+    await kernel.rotateKey({ type: 'system', id: 'schedule:translog.key.rotate' });
   };
 }

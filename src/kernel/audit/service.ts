@@ -10,7 +10,8 @@ import type { Platform } from '../platform.ts';
 import { dbNodeReader, readHead } from '../translog/db-log.ts';
 import { consistencyProof, inclusionProof, type NodeReader } from '../translog/index.ts';
 import { checkpointHead, type StoredCheckpoint } from './checkpoints.ts';
-import { loadLogSigner, type LogSigner } from './log-key.ts';
+import type { AuditEventInput } from './events.ts';
+import { loadLogSigner, LogKeyRetiredError, rotateLogKey, type LogSigner, type RotationResult } from './log-key.ts';
 import { logOf, platformLog, tenantLog, type AuditLog } from './logs.ts';
 import { pushCheckpoint } from './witness.ts';
 
@@ -27,6 +28,8 @@ export class ProofRangeError extends Error {
 
 export interface AuditKernel {
   signer(): Promise<LogSigner>;
+  /** Retires the log key for a new one (same name); this process signs with the new key from now on. */
+  rotateKey(actor: AuditEventInput['actor']): Promise<RotationResult>;
   /** The current checkpoint of a tenant's log (signing a new one if the head moved), in a runtime transaction. */
   tenantCheckpoint(tenantId: string): Promise<StoredCheckpoint>;
   /**
@@ -69,6 +72,21 @@ function createAuditKernel(platform: AuditPlatform): AuditKernel {
     return signer;
   };
   const opts = { statementTimeoutMs: platform.config.statementTimeoutMs };
+  /**
+   * Signs with the cached key; when a rotation (another process, the yearly
+   * schedule) retired it, the signing transaction refuses it, and this drops
+   * the cache, loads the new key and signs once more.
+   */
+  async function withSigner<T>(sign: (s: LogSigner) => Promise<T>): Promise<T> {
+    const s = await loadSigner();
+    try {
+      return await sign(s);
+    } catch (err) {
+      if (!(err instanceof LogKeyRetiredError)) throw err;
+      if (signer) signer = undefined;
+      return sign(await loadSigner());
+    }
+  }
 
   function witness(cp: StoredCheckpoint): void {
     const { witnessUrl, witnessSecret } = platform.config;
@@ -83,16 +101,20 @@ function createAuditKernel(platform: AuditPlatform): AuditKernel {
 
   return {
     signer: loadSigner,
+    async rotateKey(actor) {
+      const r = await withMaintenance(platform.db, { statementTimeoutMs: Math.max(opts.statementTimeoutMs, 60_000) }, (tx) =>
+        rotateLogKey(tx, platform.keyring, platform.config.publicUrl, actor));
+      signer = undefined;
+      return r;
+    },
 
     async tenantCheckpoint(tenantId) {
-      const s = await loadSigner();
-      const cp = await platform.withTenant({ tenantId }, (tx) => checkpointHead(tx, tenantLog(tenantId), s));
+      const cp = await withSigner((s) => platform.withTenant({ tenantId }, (tx) => checkpointHead(tx, tenantLog(tenantId), s)));
       witness(cp);
       return cp;
     },
 
     async publishCheckpoints() {
-      const s = await loadSigner();
       const moved = await withMaintenance(platform.db, opts, (tx) => tx.query<{ tenant_id: string | null }>(sql`
         SELECT h.tenant_id::text FROM translog_heads h
         WHERE h.size > coalesce((SELECT max(c.size) FROM translog_checkpoints c WHERE c.tenant_id = h.tenant_id), -1)
@@ -104,7 +126,7 @@ function createAuditKernel(platform: AuditPlatform): AuditKernel {
       for (const { tenant_id } of moved) {
         const log = logOf(tenant_id);
         try {
-          const cp = await withMaintenance(platform.db, opts, (tx) => checkpointHead(tx, log, s));
+          const cp = await withSigner((s) => withMaintenance(platform.db, opts, (tx) => checkpointHead(tx, log, s)));
           if (cp.created) published++;
           witness(cp);
         } catch (err) {

@@ -5,6 +5,8 @@ import type { Database } from '../../db/client.ts';
 import { withIdentity, withMaintenance } from '../../db/transaction.ts';
 import { readHead } from '../translog/db-log.ts';
 import { parseVerifierKey, verifierKeyString, type CheckpointVerifier } from '../translog/index.ts';
+import { trustedKeys, type HistoryKey } from './key-history.ts';
+import { logKeyHistory } from './log-key.ts';
 import { logOf } from './logs.ts';
 import { scanEvents } from './read.ts';
 import { verifyAuditLog, type LeafRow, type LogVerification } from './verify-log.ts';
@@ -21,6 +23,11 @@ export async function storedVerifierKey(db: Database, statementTimeoutMs: number
   return verifierKeyString(row.key_name, publicKey);
 }
 
+/** The stored key history with the recorded last sizes of one log (operators; an outsider passes the keys they trust). */
+export async function storedKeyHistory(db: Database, statementTimeoutMs: number, logName?: string): Promise<HistoryKey[]> {
+  return withIdentity(db, { statementTimeoutMs }, (tx) => logKeyHistory(tx, logName === undefined ? undefined : [logName]));
+}
+
 /** No audit log for this tenant in the database (an unknown id, or a log never written). */
 export class LogNotFoundError extends Error {
   readonly code = 'ERR_AUDIT_LOG_NOT_FOUND';
@@ -35,11 +42,14 @@ export async function verifyStoredLog(
   db: Database,
   statementTimeoutMs: number,
   tenantId: string | null,
-  verifierKey: string,
+  verifierKey: string | readonly (string | HistoryKey)[],
   kept: readonly string[] = [],
   onProgress?: (done: number, total: number) => void,
 ): Promise<LogVerification & { origin: string }> {
-  const verifier: CheckpointVerifier = parseVerifierKey(verifierKey);
+  // Several keys (a rotated history): each checkpoint is checked with the key its signature names.
+  const keys = typeof verifierKey === 'string' ? undefined : trustedKeys(verifierKey);
+  if (keys?.length === 0) throw new Error('no verifier key given');
+  const verifier: CheckpointVerifier = keys ? keys[0]!.verifier : parseVerifierKey(verifierKey as string);
   const log = logOf(tenantId);
   const opts = { statementTimeoutMs };
   const { checkpoints, head, exists } = await withMaintenance(db, opts, async (tx) => ({
@@ -65,6 +75,6 @@ export async function verifyStoredLog(
     }
   }
   const origin = `${verifier.keyName}/${log.name}`;
-  const result = await verifyAuditLog({ rows: rows(), checkpoints: [...checkpoints, ...kept], verifier, origin, tenantId: log.tenantId, head: { size: head.size, root: head.root } });
+  const result = await verifyAuditLog({ rows: rows(), checkpoints: [...checkpoints, ...kept], verifier, keys, origin, tenantId: log.tenantId, head: { size: head.size, root: head.root } });
   return { ...result, origin };
 }

@@ -8,6 +8,7 @@
  * the rows, the checkpoints and the log's public key. Memory is O(log n).
  */
 import { nodeHash, emptyRoot, verifyCheckpoint, type CheckpointVerifier } from '../translog/index.ts';
+import { verifyWithKeys, type trustedKeys } from './key-history.ts';
 import { auditLeafHash, type AuditEventRecord } from './leaf.ts';
 
 export interface LeafRow extends AuditEventRecord {
@@ -60,6 +61,8 @@ export interface VerifyLogInput {
   /** Signed checkpoint notes of this log, any order. */
   checkpoints: readonly string[];
   verifier: CheckpointVerifier;
+  /** The key history to pick each checkpoint's key from by its id (rotation); without it, `verifier` alone. */
+  keys?: ReturnType<typeof trustedKeys> | undefined;
   /** The expected checkpoint origin (`<key name>/<tenant id | platform>`). */
   origin: string;
   /** The tenant id the rows must carry (null = platform log). */
@@ -82,7 +85,7 @@ export async function verifyAuditLog(input: VerifyLogInput): Promise<LogVerifica
   const checkpoints: { size: number; root: Buffer }[] = [];
   for (const note of input.checkpoints) {
     try {
-      const head = verifyCheckpoint(note, input.verifier);
+      const head = input.keys ? verifyWithKeys(note, input.keys) : verifyCheckpoint(note, input.verifier);
       if (head.origin !== input.origin) report({ kind: 'checkpoint-invalid', detail: `checkpoint for ${head.origin}, expected ${input.origin}` });
       else checkpoints.push(head);
     } catch (err) {

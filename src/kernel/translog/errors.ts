@@ -9,7 +9,8 @@ export type TranslogErrorCode =
   | 'ERR_TRANSLOG_CHECKPOINT_MALFORMED'
   | 'ERR_TRANSLOG_CHECKPOINT_UNVERIFIED'
   | 'ERR_TRANSLOG_SIGNATURE_INVALID'
-  | 'ERR_TRANSLOG_KEY_INVALID';
+  | 'ERR_TRANSLOG_KEY_INVALID'
+  | 'ERR_TRANSLOG_KEY_RETIRED';
 
 export class TranslogError extends Error {
   readonly code: TranslogErrorCode;

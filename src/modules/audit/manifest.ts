@@ -24,6 +24,7 @@ export const auditModule = defineModule({
     { name: 'platform_translog_checkpoints', onTenantErasure: { retain: 'the platform log' } },
     { name: 'platform_access_logs', onTenantErasure: { retain: 'evidence of access; pruned by retention' } },
     { name: 'translog_keys', onTenantErasure: { retain: 'the checkpoint signing key' } },
+    { name: 'translog_key_retirements', onTenantErasure: { retain: kept } },
   ],
-  auditEvents: ['access.denied', 'audit.exported', 'access_log.pruned'],
+  auditEvents: ['access.denied', 'audit.exported', 'access_log.pruned', 'audit.log_key.rotated'],
 });

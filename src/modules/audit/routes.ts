@@ -55,4 +55,14 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = as
     config: { security: { policy: 'public' } },
     schema: { tags, operationId: 'auditGetVerifierKey', summary: 'The public key that verifies checkpoints', response: { 200: S.VerifierKey } },
   }, async () => audit.key());
+
+  app.get('/translog/keys', {
+    config: { security: { policy: 'public' } },
+    schema: { tags, operationId: 'auditListVerifierKeys', summary: 'Every checkpoint key with its validity period', response: { 200: S.KeyHistory } },
+  }, async () => audit.keyHistory(null));
+
+  app.get('/translog/key-history', {
+    config: read,
+    schema: { tags, operationId: 'auditGetKeyHistory', summary: 'The checkpoint keys with the sizes of the tenant\'s log each retired key signed', response: { 200: S.KeyHistory } },
+  }, async (req) => audit.keyHistory(principalOf(req)));
 };

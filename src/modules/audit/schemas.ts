@@ -89,3 +89,15 @@ export const VerifierKey = Type.Object({
   /** Origin of a tenant's log: replace {tenantId}. The platform log is `<keyName>/platform`. */
   originTemplate: Type.String(),
 });
+
+export const KeyHistory = Type.Object({
+  /** Oldest first; the active key has `validUntil: null`. */
+  keys: Type.Array(Type.Object({
+    keyId: Type.String(),
+    verifierKey: Type.String(),
+    validFrom: Type.String({ format: 'date-time' }),
+    validUntil: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    /** Retired keys: the last size of the log (platform, or the caller's tenant) the key signed; a larger one signed by it is refused. */
+    lastSizes: Type.Optional(Type.Record(Type.String(), Type.Integer())),
+  })),
+});

@@ -5,6 +5,7 @@ import { auditActorOf, auditRequestOf, recordAuditEvent } from '../../kernel/aud
 import { findEvent, listEvents, scanEvents, type EventFilter } from '../../kernel/audit/read.ts';
 import { auditKernel, ProofRangeError } from '../../kernel/audit/service.ts';
 import { tenantLog } from '../../kernel/audit/logs.ts';
+import { logKeyHistory } from '../../kernel/audit/log-key.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import type { Platform } from '../../kernel/platform.ts';
 import { keysetCursor } from '../../kernel/pagination/keyset-cursor.ts';
@@ -136,6 +137,12 @@ export function createAuditService(platform: Platform) {
         throw rangeProblem(err);
       });
       return { from, to, proof: proof.map(b64), checkpoint: to === cp.size ? cp.note : null };
+    },
+
+    /** Public (null): the platform log's recorded sizes only, tenant ids are not published; a tenant's: its own log's. */
+    async keyHistory(principal: Principal | null) {
+      const log = principal ? principal.tenantId.toLowerCase() : 'platform';
+      return { keys: await platform.withIdentity((tx) => logKeyHistory(tx, [log])) };
     },
 
     async key() {
