@@ -23,6 +23,13 @@ GRANT SELECT, INSERT ON translog_key_retirements TO ocsuite_maintenance;
 -- The rotation runs as the maintenance role (it reads every log's checkpoints).
 GRANT SELECT, INSERT, UPDATE (retired_at) ON translog_keys TO ocsuite_maintenance;
 -- Signing checks, in its own transaction, that its key is still the active one
--- (a process holding a retired key re-reads the key instead of signing).
-CREATE POLICY translog_keys_runtime ON translog_keys FOR SELECT TO ocsuite_runtime USING (true);
-GRANT SELECT (key_id, retired_at) ON translog_keys TO ocsuite_runtime;
+-- (a process holding a retired key re-reads the key instead of signing). The
+-- runtime role signs tenant checkpoints but has no access to translog_keys:
+-- it asks this function, which answers one boolean about a public key id.
+CREATE POLICY translog_keys_owner ON translog_keys FOR SELECT TO CURRENT_USER USING (true);
+CREATE FUNCTION translog_key_is_active(id text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+  SELECT EXISTS (SELECT 1 FROM translog_keys WHERE key_id = id AND retired_at IS NULL)
+$$;
+REVOKE ALL ON FUNCTION translog_key_is_active(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION translog_key_is_active(text) TO ocsuite_runtime, ocsuite_identity, ocsuite_maintenance;

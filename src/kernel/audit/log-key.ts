@@ -91,8 +91,8 @@ export class LogKeyRetiredError extends AuditError {}
  */
 export async function assertSignerActive(tx: Session, signer: LogSigner): Promise<void> {
   await tx.query(sql`SELECT pg_advisory_xact_lock_shared(${KEY_LOCK})`);
-  const [row] = await tx.query<{ retired: boolean }>(sql`SELECT retired_at IS NOT NULL AS retired FROM translog_keys WHERE key_id = ${signer.keyId}`);
-  if (!row || row.retired) throw new LogKeyRetiredError('ERR_AUDIT_KEY', `translog key ${signer.keyId} is retired`);
+  const [row] = await tx.query<{ active: boolean }>(sql`SELECT translog_key_is_active(${signer.keyId}) AS active`);
+  if (!row?.active) throw new LogKeyRetiredError('ERR_AUDIT_KEY', `translog key ${signer.keyId} is retired`);
 }
 
 export interface RotationResult {
