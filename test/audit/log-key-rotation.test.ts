@@ -4,7 +4,11 @@ import path from 'node:path';
 import { createPrivateKey } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyCommand } from '../../src/cli/verify.ts';
+import { bootPlatform, shutdownPlatform } from '../../src/boot.ts';
+import { auditCommand } from '../../src/cli/audit.ts';
+import { verifyCommand, verifyLogCmd } from '../../src/cli/verify.ts';
+import { loadConfig } from '../../src/config/config.ts';
+import { buildServer } from '../../src/server.ts';
 import { openWithMasterKey } from '../../src/kernel/crypto/index.ts';
 import { recordAuditEvents, type AuditEventInput } from '../../src/kernel/audit/events.ts';
 import { trustedKeys, verifyWithKeys } from '../../src/kernel/audit/key-history.ts';
@@ -12,7 +16,7 @@ import { rotateLogKey } from '../../src/kernel/audit/log-key.ts';
 import { auditKernel } from '../../src/kernel/audit/service.ts';
 import { storedKeyHistory, verifyStoredLog } from '../../src/kernel/audit/verify-db.ts';
 import { parseCheckpoint, signCheckpoint, verifyCheckpoint, parseVerifierKey } from '../../src/kernel/translog/index.ts';
-import { bearer, json, signup, startApp, type Account, type TestApp } from '../support/app.ts';
+import { bearer, json, signup, startApp, usingPostgres, type Account, type TestApp } from '../support/app.ts';
 
 let t: TestApp;
 let a: Account;
@@ -142,5 +146,62 @@ describe('log key rotation (issue #22 §3)', () => {
     const cp = await checkpoint();
     expect(cp.size).toBeGreaterThan(sizes.after);
     expect(verifyCheckpoint(cp.checkpoint, parseVerifierKey(r.verifierKey)).size).toBe(cp.size);
+  });
+});
+
+describe('ocsuite audit rotate-key and ocsuite verify log across a rotation', () => {
+  it('rotates from the CLI; the database history and both keys verify the log, the old key alone does not', async () => {
+    const data = fs.mkdtempSync(path.join(os.tmpdir(), 'logkey-cli-'));
+    const env: Record<string, string> = {
+      OCSUITE_MASTER_KEYS: process.env.OCSUITE_TEST_MASTER_KEYS!,
+      OCSUITE_DATA_DIR: data,
+      PUBLIC_URL: 'https://audit.example',
+      LOG_LEVEL: 'silent',
+      OCSUITE_RATE_LIMIT: '100000',
+      OCSUITE_AUTH_RATE_LIMIT: '100000',
+      ...(usingPostgres ? { DATABASE_URL: process.env.OCSUITE_TEST_DATABASE_URL! } : {}),
+    };
+    const config = loadConfig(env);
+    const run = async <T>(fn: (p: Awaited<ReturnType<typeof bootPlatform>>, app: Awaited<ReturnType<typeof buildServer>>) => Promise<T>) => {
+      const p = await bootPlatform(config, { logDestination: { write: () => {} } as never });
+      const app = await buildServer(p);
+      try {
+        return await fn(p, app);
+      } finally {
+        await app.close();
+        await shutdownPlatform(p);
+      }
+    };
+    try {
+      const { tenantId, oldKey } = await run(async (p, app) => {
+        const acc = await signup(app, 'C');
+        await p.withTenant({ tenantId: acc.tenantId }, (tx) => recordAuditEvents(tx, [event(acc.tenantId, 0), event(acc.tenantId, 1)]));
+        await auditKernel(p).tenantCheckpoint(acc.tenantId);
+        return { tenantId: acc.tenantId, oldKey: json(await app.inject({ method: 'GET', url: '/api/v1/translog/key' })).verifierKey as string };
+      });
+      const r = io();
+      expect(await auditCommand(config, ['rotate-key'], r.io)).toBe(0);
+      expect(r.out[0]).toMatch(/^retired [0-9a-f]{8}; [1-9][0-9]* log\(s\) recorded/);
+      const newKey = r.out[1]!;
+      expect(newKey).not.toBe(oldKey);
+      expect(newKey.split('+')[0]).toBe(oldKey.split('+')[0]);
+      await run(async (p) => {
+        await p.withTenant({ tenantId }, (tx) => recordAuditEvents(tx, [event(tenantId, 2)]));
+        await auditKernel(p).tenantCheckpoint(tenantId);
+      });
+      const k = io();
+      expect(await auditCommand(config, ['key'], k.io)).toBe(0);
+      expect(k.out[0]).toBe(newKey);
+      // The stored history: each checkpoint under the key its id names, sizes of the retirement enforced.
+      const stored = io();
+      expect(await verifyLogCmd(['--tenant', tenantId], stored.io, env)).toBe(0);
+      expect(stored.out[0]).toMatch(/2 signed checkpoint\(s\) reproduced/);
+      expect(await verifyLogCmd(['--tenant', tenantId, '--key', oldKey, '--key', newKey], io().io, env)).toBe(0);
+      const only = io();
+      expect(await verifyLogCmd(['--tenant', tenantId, '--key', oldKey], only.io, env)).toBe(1);
+      expect(only.err.join('\n')).toMatch(/checkpoint-invalid/);
+    } finally {
+      fs.rmSync(data, { recursive: true, force: true });
+    }
   });
 });
