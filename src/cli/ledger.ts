@@ -14,7 +14,8 @@ import { parseArgs } from 'node:util';
 import type { Config } from '../config/config.ts';
 import type { Database } from '../db/client.ts';
 import { openDatabase } from '../db/open.ts';
-import { storedVerifierKey } from '../kernel/audit/verify-db.ts';
+import type { HistoryKey } from '../kernel/audit/key-history.ts';
+import { storedKeyHistory, storedVerifierKey } from '../kernel/audit/verify-db.ts';
 import { isUuid } from '../kernel/ids.ts';
 import { parseVerifierKey } from '../kernel/translog/index.ts';
 import { verifyTransferProof, type TransferProof } from '../modules/ledger/proof.ts';
@@ -55,13 +56,15 @@ export async function ledgerCommand(
     io.err(USAGE);
     return 2;
   }
-  let key = values.key ? keyOf(values.key) : undefined;
+  let key: string | HistoryKey[] | undefined = values.key ? keyOf(values.key) : undefined;
   if (key) parseVerifierKey(key);
   const config = loadConfig();
   const db = await open(config);
   try {
     if (!key) {
-      key = await storedVerifierKey(db, config.statementTimeoutMs);
+      // Every key of the database's history (a rotation leaves older checkpoints under the old key).
+      const history = await storedKeyHistory(db, config.statementTimeoutMs, values.tenant.toLowerCase());
+      key = history.length > 1 ? history : await storedVerifierKey(db, config.statementTimeoutMs);
       io.err('note: using the verifier key stored in this database; pass --key to check against a key you trust');
     }
     const r = await verifyLedger(db, config.statementTimeoutMs, values.tenant.toLowerCase(), key);

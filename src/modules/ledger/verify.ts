@@ -5,6 +5,7 @@ import { canonicalJson } from '../../kernel/audit/leaf.ts';
 import { scanEvents } from '../../kernel/audit/read.ts';
 import { redactMetadata } from '../../kernel/audit/redact.ts';
 import { tenantLog } from '../../kernel/audit/service.ts';
+import type { HistoryKey } from '../../kernel/audit/key-history.ts';
 import { verifyStoredLog } from '../../kernel/audit/verify-db.ts';
 import { transferAction, transferLeafMetadata, transferView, type TransferRow } from './transfer-record.ts';
 import { TRANSFER_COLUMNS } from './transfers.ts';
@@ -35,7 +36,7 @@ const CHUNK = 5_000;
  * balance; then re-verifies the tenant's log itself from its leaves. A row
  * edited behind the triggers shows up in at least one of these.
  */
-export async function verifyLedger(db: Database, statementTimeoutMs: number, tenantId: string, verifierKey: string): Promise<LedgerVerification> {
+export async function verifyLedger(db: Database, statementTimeoutMs: number, tenantId: string, verifierKey: string | readonly (string | HistoryKey)[]): Promise<LedgerVerification> {
   const opts = { statementTimeoutMs };
   const findings: LedgerFinding[] = [];
   const ctx = { tenantId };
