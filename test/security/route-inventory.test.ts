@@ -177,7 +177,8 @@ describe("tenant A × tenant B's resources → 404, and nothing of B leaks", () 
       }
     }
     expect(probes).toBeGreaterThan(10);
-  });
+    // Every route with an id × every B id, twice: its own bound as modules add routes.
+  }, 240_000);
 
   it('shows none of B in any list A can read', async () => {
     for (const r of routes.filter((x) => isProtected(x) && x.policy !== 'operator' && x.method === 'GET' && !hasParams(x))) {
