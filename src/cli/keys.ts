@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { createProgress } from './progress.ts';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -142,6 +143,8 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
   const throttleMs = positiveInt('throttle-ms', values['throttle-ms'], 0, 0);
   const { db, keyring } = await openVault(config);
   const abort = new AbortController();
+  // A bar with rate and ETA on a terminal, periodic lines otherwise (stderr).
+  const progress = createProgress();
   const onSignal = () => {
     console.log('stopping after the current batch; run the same command again to resume');
     abort.abort();
@@ -156,7 +159,7 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
     batchSize,
     throttleMs,
     signal: abort.signal,
-    onProgress: (p) => console.log(`${p.phase}: ${p.done}/${p.total}`),
+    onProgress: (p) => progress.update(p.phase, p.done, p.total),
   };
   const maintenance = <T>(fn: Parameters<typeof withMaintenance<T>>[2]) => withMaintenance(db, { statementTimeoutMs: config.statementTimeoutMs }, fn);
   try {
@@ -234,6 +237,7 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
     }
     throw err;
   } finally {
+    progress.finish();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await db.close();

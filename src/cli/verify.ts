@@ -18,6 +18,7 @@ import { loadConfig } from '../config/config.ts';
 import { openDatabase } from '../db/open.ts';
 import { auditLeafHash } from '../kernel/audit/leaf.ts';
 import { storedVerifierKey, verifyStoredLog } from '../kernel/audit/verify-db.ts';
+import { createProgress } from './progress.ts';
 import { verifyAuditLog, type LeafRow, type LogVerification } from '../kernel/audit/verify-log.ts';
 import { parseCheckpoint, parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion, type TreeHead } from '../kernel/translog/index.ts';
 import { recordFromJsonLine } from '../modules/audit/format.ts';
@@ -166,7 +167,10 @@ export async function verifyLogCmd(args: string[], io: VerifyIo, env: NodeJS.Pro
       key = await storedVerifierKey(db, config.statementTimeoutMs);
       io.err('note: using the verifier key stored in this database; pass --key to check against a key you trust');
     }
-    const r = await verifyStoredLog(db, config.statementTimeoutMs, values.platform ? null : values.tenant!.toLowerCase(), key, kept);
+    const progress = createProgress();
+    const r = await verifyStoredLog(db, config.statementTimeoutMs, values.platform ? null : values.tenant!.toLowerCase(), key, kept,
+      (done, total) => progress.update('leaves re-hashed', done, total));
+    progress.finish();
     return printVerification(r, io);
   } finally {
     await db.close();

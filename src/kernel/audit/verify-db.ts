@@ -37,6 +37,7 @@ export async function verifyStoredLog(
   tenantId: string | null,
   verifierKey: string,
   kept: readonly string[] = [],
+  onProgress?: (done: number, total: number) => void,
 ): Promise<LogVerification & { origin: string }> {
   const verifier: CheckpointVerifier = parseVerifierKey(verifierKey);
   const log = logOf(tenantId);
@@ -57,8 +58,10 @@ export async function verifyStoredLog(
     for (;;) {
       const chunk = await withMaintenance(db, opts, (tx) => scanEvents(tx, log, { fromIndex: from }, CHUNK));
       yield* chunk;
+      const done = chunk.length > 0 ? chunk[chunk.length - 1]!.leafIndex + 1 : from;
+      onProgress?.(done, Math.max(head.size, done));
       if (chunk.length < CHUNK) return;
-      from = chunk[chunk.length - 1]!.leafIndex + 1;
+      from = done;
     }
   }
   const origin = `${verifier.keyName}/${log.name}`;

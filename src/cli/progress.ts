@@ -1,0 +1,72 @@
+import cliProgress from 'cli-progress';
+
+/**
+ * Progress of long CLI work (key rotation, log verification, re-encryption,
+ * exports): a bar with rate and ETA on a terminal, a plain line at most every
+ * few seconds otherwise (logs, CI), nothing with --json (stdout stays
+ * machine-readable; progress goes to stderr in every mode).
+ */
+export interface Progress {
+  update(phase: string, done: number, total: number): void;
+  /** Ends the current bar and prints one summary line per phase. */
+  finish(): void;
+}
+
+export interface ProgressOptions {
+  json?: boolean;
+  stream?: NodeJS.WriteStream;
+  /** Minimum interval between plain lines when not on a terminal. */
+  plainIntervalMs?: number;
+}
+
+export function createProgress(opts: ProgressOptions = {}): Progress {
+  const stream = opts.stream ?? process.stderr;
+  if (opts.json) return { update() {}, finish() {} };
+  const phases = new Map<string, { done: number; total: number; startedAt: number }>();
+  const rate = (p: { done: number; startedAt: number }) => p.done / Math.max((Date.now() - p.startedAt) / 1000, 0.001);
+  const summary = () => {
+    for (const [phase, p] of phases) stream.write(`${phase}: ${p.done}/${p.total} done in ${((Date.now() - p.startedAt) / 1000).toFixed(1)} s (${rate(p).toFixed(0)}/s)\n`);
+  };
+
+  if (!stream.isTTY) {
+    const interval = opts.plainIntervalMs ?? 5_000;
+    let lastLine = 0;
+    return {
+      update(phase, done, total) {
+        const p = phases.get(phase) ?? { done: 0, total, startedAt: Date.now() };
+        phases.set(phase, { ...p, done, total });
+        const now = Date.now();
+        if (now - lastLine < interval && done < total) return;
+        lastLine = now;
+        const eta = done > 0 && done < total ? `, ETA ${Math.ceil((total - done) / rate({ done, startedAt: p.startedAt }))} s` : '';
+        stream.write(`${phase}: ${done}/${total} (${rate({ done, startedAt: p.startedAt }).toFixed(0)}/s${eta})\n`);
+      },
+      finish: summary,
+    };
+  }
+
+  const bar = new cliProgress.SingleBar({
+    stream,
+    format: '{phase} [{bar}] {value}/{total} {percentage}% | {rate}/s | ETA {eta_formatted}',
+    hideCursor: true,
+    clearOnComplete: false,
+  }, cliProgress.Presets.shades_classic);
+  let current: string | undefined;
+  return {
+    update(phase, done, total) {
+      const p = phases.get(phase) ?? { done: 0, total, startedAt: Date.now() };
+      phases.set(phase, { ...p, done, total });
+      if (current !== phase) {
+        if (current !== undefined) bar.stop();
+        current = phase;
+        bar.start(total, done, { phase, rate: '0' });
+      }
+      bar.setTotal(total);
+      bar.update(done, { phase, rate: rate({ done, startedAt: p.startedAt }).toFixed(0) });
+    },
+    finish() {
+      if (current !== undefined) bar.stop();
+      summary();
+    },
+  };
+}
