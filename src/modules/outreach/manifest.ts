@@ -2,6 +2,7 @@ import { Type } from '@fastify/type-provider-typebox';
 import { sql } from 'drizzle-orm';
 import { defineModule } from '../manifest.ts';
 import { eraseContactSubject, exportContactSubject } from './contacts.ts';
+import { subscribeBounces } from './bounces.ts';
 import { registerDeliveryJobs } from './delivery.ts';
 import { KEY_CELL } from './keys.ts';
 import { outreachPublicRoutes } from './public-routes.ts';
@@ -34,7 +35,11 @@ export const outreachModule = defineModule({
     'outreach.suppressed', 'outreach.suppression_lifted', 'outreach.unsubscribed',
     'outreach.campaign_sent', 'outreach.send', 'outreach.send_refused',
   ],
-  jobs: registerDeliveryJobs,
+  async jobs(platform) {
+    await registerDeliveryJobs(platform);
+    // Bounces and complaints arriving at the tenant's inbound receivers suppress (webhooks module's bus).
+    subscribeBounces(platform);
+  },
   // What the approvals module may execute: always high risk (a campaign may reach many people and leaves
   // the tenant), run as the approver, who must hold outreach:send (sendCampaign checks it again).
   actions: [{
