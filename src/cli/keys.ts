@@ -143,8 +143,8 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
   const throttleMs = positiveInt('throttle-ms', values['throttle-ms'], 0, 0);
   const { db, keyring } = await openVault(config);
   const abort = new AbortController();
-  // A bar with rate and ETA on a terminal, periodic lines otherwise (stderr).
-  const progress = createProgress();
+  // A bar with rate and ETA on a terminal, periodic lines otherwise.
+  const progress = createProgress({ stream: process.stdout });
   const onSignal = () => {
     console.log('stopping after the current batch; run the same command again to resume');
     abort.abort();

@@ -4,7 +4,8 @@ import cliProgress from 'cli-progress';
  * Progress of long CLI work (key rotation, log verification, re-encryption,
  * exports): a bar with rate and ETA on a terminal, a plain line at most every
  * few seconds otherwise (logs, CI), nothing with --json (stdout stays
- * machine-readable; progress goes to stderr in every mode).
+ * machine-readable). Progress goes to stderr unless the command passes its
+ * own stream (key rotation prints its progress lines on stdout, as before).
  */
 export interface Progress {
   update(phase: string, done: number, total: number): void;
@@ -29,19 +30,35 @@ export function createProgress(opts: ProgressOptions = {}): Progress {
   };
 
   if (!stream.isTTY) {
+    // At most one line per interval; an update held back is printed when the interval ends (a slow
+    // batch still shows where it is), and the last one at once.
     const interval = opts.plainIntervalMs ?? 5_000;
     let lastLine = 0;
+    let held: { phase: string; done: number; total: number } | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const print = (phase: string, done: number, total: number) => {
+      lastLine = Date.now();
+      held = undefined;
+      const p = phases.get(phase)!;
+      const eta = done > 0 && done < total ? `, ETA ${Math.ceil((total - done) / rate({ done, startedAt: p.startedAt }))} s` : '';
+      stream.write(`${phase}: ${done}/${total} (${rate({ done, startedAt: p.startedAt }).toFixed(0)}/s${eta})\n`);
+    };
     return {
       update(phase, done, total) {
         const p = phases.get(phase) ?? { done: 0, total, startedAt: Date.now() };
         phases.set(phase, { ...p, done, total });
         const now = Date.now();
-        if (now - lastLine < interval && done < total) return;
-        lastLine = now;
-        const eta = done > 0 && done < total ? `, ETA ${Math.ceil((total - done) / rate({ done, startedAt: p.startedAt }))} s` : '';
-        stream.write(`${phase}: ${done}/${total} (${rate({ done, startedAt: p.startedAt }).toFixed(0)}/s${eta})\n`);
+        if (now - lastLine >= interval || done >= total) return print(phase, done, total);
+        held = { phase, done, total };
+        timer ??= setTimeout(() => {
+          timer = undefined;
+          if (held) print(held.phase, held.done, held.total);
+        }, interval - (now - lastLine)).unref();
       },
-      finish: summary,
+      finish() {
+        if (timer) clearTimeout(timer);
+        summary();
+      },
     };
   }
 

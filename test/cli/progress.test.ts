@@ -38,6 +38,18 @@ describe('CLI progress (issue #22 §6)', () => {
     const lines = out.text().trim().split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[1]).toMatch(/^verify: 500\/500/);
+    p.finish();
+  });
+
+  it('prints an update held back once its interval ends (a slow batch still shows where it is)', async () => {
+    const out = recorder(false);
+    const p = createProgress({ stream: out.stream, plainIntervalMs: 200 });
+    p.update('rewrap', 0, 8);
+    p.update('rewrap', 2, 8);
+    expect(out.text()).not.toContain('2/8');
+    await new Promise((r) => setTimeout(r, 400));
+    expect(out.text()).toMatch(/rewrap: 2\/8 \(\d+\/s, ETA \d+ s\)/);
+    p.finish();
   });
 
   it('draws a bar with rate and ETA on a terminal', () => {

@@ -185,7 +185,7 @@ describe('ocsuite keys rotate-master, killed mid-way and run again', () => {
     ]);
     // t1 is gone from the configuration: every secret opens with k2 alone.
     await expectEverySecretReadable(k2);
-  });
+  }, 240_000);
 });
 
 describe('ocsuite keys rotate-tenant --all, killed mid-way and run again', () => {
@@ -216,7 +216,7 @@ describe('ocsuite keys rotate-tenant --all, killed mid-way and run again', () =>
     expect(verify.code, verify.stdout).toBe(0);
     expect(verify.stdout).toContain(`opened 8 tenant data key(s)`);
     expect(verify.stdout).toContain(`${plain.size} tenant value(s)`);
-  });
+  }, 240_000);
 });
 
 describe('ocsuite tenants delete', () => {
@@ -254,7 +254,7 @@ describe('ocsuite tenants delete', () => {
     const all = printed.join('\n');
     expect(all).toContain('rewrap tenant data keys');
     for (const { secret } of plain.values()) expect(all).not.toContain(secret.slice(0, -4));
-  });
+  }, 240_000);
 });
 
 describe('ocsuite keys usage errors', () => {
@@ -271,5 +271,5 @@ describe('ocsuite keys usage errors', () => {
       expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(2);
     }
     expect(await runs()).toHaveLength(before);
-  });
+  }, 240_000);
 });
