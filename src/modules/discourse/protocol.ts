@@ -36,7 +36,7 @@ export function decodeRequest(sso: string): IncomingRequest | null {
 
 /** The answer payload: base64 of the form-encoded fields, in the order given. */
 export function encodeAnswer(fields: ReadonlyArray<readonly [string, string]>): string {
-  const query = new URLSearchParams(fields.map(([k, v]) => [k, v])).toString();
+  const query = new URLSearchParams(fields.map(([k, v]): [string, string] => [k, v])).toString();
   return Buffer.from(query, 'utf8').toString('base64');
 }
 
