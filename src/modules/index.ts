@@ -5,6 +5,7 @@ import { alliancesModule } from './alliances/manifest.ts';
 import { auditModule } from './audit/manifest.ts';
 import { chatModule } from './chat/manifest.ts';
 import { connectorsModule } from './connectors/manifest.ts';
+import { discourseModule } from './discourse/manifest.ts';
 import { identityModule } from './identity/manifest.ts';
 import { jobsModule } from './jobs/manifest.ts';
 import type { ModuleManifest } from './manifest.ts';
@@ -33,6 +34,7 @@ export const modules: readonly ModuleManifest[] = [
   marketplaceModule,
   outreachModule,
   connectorsModule,
+  discourseModule,
   jobsModule,
   rolesModule,
   identityModule,
