@@ -139,6 +139,16 @@ if (process.env.BENCH_ONLY !== 'request') {
   // Token verification on the request path (issue #3): built-in and external tokens vs jose direct, `tokens` section.
   await import('./tokens.ts');
 
+  // The ledger (issue #12): service and API transfers vs plain INSERTs, latency, a hot account; `ledger` section.
+  await import('./ledger.ts');
+  // Outreach sends (issue #15): a campaign through the queue to a local SMTP server vs nodemailer alone, `outreach` section.
+  await import('./outreach.ts');
+
   // Webhooks (issue #13): signed vs unsigned deliveries, verified vs unverified inbound, `webhooks` section.
   await import('./webhooks.ts');
+  // Chat (issue #14): fan-out to 1,000 sockets in one room vs a bare ws broadcast, `chat` section.
+  await import('./chat.ts');
+
+  // Redaction (issue #15): kernel/redact vs a plain regex pass, `redact` section.
+  await import('./redact.ts');
 }

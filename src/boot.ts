@@ -20,6 +20,7 @@ import { createLogger } from './kernel/telemetry/logger.ts';
 import { createMetrics } from './kernel/telemetry/metrics.ts';
 import { createEgress } from './kernel/egress/index.ts';
 import { bindTransactions, type Platform } from './kernel/platform.ts';
+import { ActionRegistry } from './kernel/actions/registry.ts';
 import { PermissionCatalog } from './kernel/access/catalog.ts';
 import { webhookEventCatalogue } from './kernel/webhooks/event-types.ts';
 import { moduleHooksOf, modules as allModules } from './modules/index.ts';
@@ -111,6 +112,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
       config, db, keyring, tokens, mailer, jobs, log, metrics, ...tx,
       egress: createEgress({ allowCidrs: config.egressAllowCidrs, allowHttpHosts: config.egressAllowHttpHosts }),
       permissions,
+      actions: new ActionRegistry<Platform>(modules.flatMap((m) => m.actions ?? []), (p) => permissions.has(p)),
       moduleHooks: moduleHooksOf(modules),
       webhookEvents: webhookEventCatalogue(modules, permissions),
     };

@@ -4,6 +4,7 @@ import type { Database, Session } from '../db/client.ts';
 import type { SQL } from 'drizzle-orm';
 import { queryAsTenant, withIdentity, withMaintenance, withTenant, type TenantContext } from '../db/transaction.ts';
 import type { PermissionCatalog } from './access/catalog.ts';
+import type { ActionRegistry } from './actions/registry.ts';
 import type { AccessTokenIssuer } from './auth/access-tokens.ts';
 import type { Keyring } from './crypto/index.ts';
 import type { Egress } from './egress/index.ts';
@@ -46,6 +47,8 @@ export interface Platform {
   egress: Egress;
   /** Every permission the composed modules declare, and the built-in roles' defaults. */
   permissions: PermissionCatalog;
+  /** Actions modules let the approval workflow execute (manifest `actions`), collected at boot. */
+  actions: ActionRegistry<Platform>;
   /** What tenant deletion and data-subject requests call in each module (from the manifests). */
   moduleHooks: readonly ModuleHooks[];
   /** Every webhook event type the composed modules declare (the subscription catalogue). */

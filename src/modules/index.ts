@@ -1,11 +1,13 @@
 import type { ModuleHooks } from '../kernel/platform.ts';
 import { registerSealedColumn, sealedColumns } from '../kernel/crypto/sealed-columns.ts';
+import { approvalsModule } from './approvals/manifest.ts';
 import { academyModule } from './academy/manifest.ts';
 import { alliancesModule } from './alliances/manifest.ts';
 import { auditModule } from './audit/manifest.ts';
 import { chatModule } from './chat/manifest.ts';
 import { connectorsModule } from './connectors/manifest.ts';
 import { discourseModule } from './discourse/manifest.ts';
+import { contentModule } from './content/manifest.ts';
 import { identityModule } from './identity/manifest.ts';
 import { jobsModule } from './jobs/manifest.ts';
 import type { ModuleManifest } from './manifest.ts';
@@ -24,8 +26,10 @@ import { webhooksModule } from './webhooks/manifest.ts';
  * rows depend on: roles before identity's memberships).
  */
 export const modules: readonly ModuleManifest[] = [
+  approvalsModule,
   chatModule,
   knowledgeModule,
+  contentModule,
   ledgerModule,
   webhooksModule,
   academyModule,

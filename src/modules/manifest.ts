@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { PermissionDeclaration } from '../kernel/access/catalog.ts';
+import type { ActionDeclaration } from '../kernel/actions/registry.ts';
 import type { RateClassDeclaration } from '../kernel/access/policy.ts';
 import type { SealedColumn } from '../kernel/crypto/sealed-columns.ts';
 import type { ScheduleDeclaration } from '../kernel/jobs/port.ts';
@@ -36,6 +37,11 @@ export interface ModuleManifest {
   rateClasses?: readonly RateClassDeclaration[];
   /** Declares the module's queues and their handlers on the platform's job port. */
   jobs?: (platform: Platform) => Promise<void>;
+  /**
+   * Actions the approval workflow may execute for this module (kernel/actions/registry.ts):
+   * proposed by a user or a model, executed only once a user holding `permission` approves.
+   */
+  actions?: readonly ActionDeclaration<any, Platform>[];
   /** Repeatable platform jobs (cron, UTC), e.g. expiring pending transfers. */
   schedules?: readonly ScheduleDeclaration[];
   /**

@@ -46,7 +46,7 @@ function start(args: string[], extra: Record<string, string>): { child: ChildPro
   return { child, out: () => stdout, err: () => stderr, done };
 }
 
-async function run(args: string[], extra: Record<string, string>, timeoutMs = 45_000): Promise<Run> {
+async function run(args: string[], extra: Record<string, string>, timeoutMs = 120_000): Promise<Run> {
   const p = start(args, extra);
   const timer = setTimeout(() => p.child.kill('SIGKILL'), timeoutMs);
   try {
@@ -69,7 +69,7 @@ async function freePort(): Promise<number> {
   throw new Error('no free port');
 }
 
-async function waitHealthy(base: string, proc: { child: ChildProcess; err: () => string }, ms = 30_000): Promise<void> {
+async function waitHealthy(base: string, proc: { child: ChildProcess; err: () => string }, ms = 120_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (proc.child.exitCode !== null) throw new Error(`serve exited with ${proc.child.exitCode}: ${proc.err()}`);
@@ -100,7 +100,7 @@ describe('ocsuite CLI', () => {
     for (const row of rows) expect(Object.keys(row).sort()).toEqual(['method', 'path', 'policy', 'rateClass', 'stepUp']);
     const sorted = [...rows].sort((a, b) => a.path.localeCompare(b.path) || a.method.localeCompare(b.method));
     expect(rows).toEqual(sorted);
-  });
+  }, 300_000);
 
   it('doctor exits 0 and reports ok on a sound embedded configuration', async () => {
     const r = await run(['doctor'], {
@@ -114,13 +114,13 @@ describe('ocsuite CLI', () => {
     for (const line of lines) expect(line).toMatch(/^ok\s/);
     expect(r.stdout).toMatch(/master keys\s+1 key\(s\), primary k1/);
     expect(r.stdout).not.toContain('FAIL');
-  });
+  }, 300_000);
 
   it('doctor exits 1 and says FAIL for a broken master key', async () => {
     const r = await run(['doctor'], { OCSUITE_DATA_DIR: dataDir('doctor-bad'), OCSUITE_MASTER_KEYS: 'k1:tooshort', OCSUITE_OPERATOR_TOKEN: randomBytes(36).toString('base64url') });
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/^FAIL\s+master keys/m);
-  });
+  }, 300_000);
 
   it('PORT=abc exits 78 and names PORT', async () => {
     const dir = dataDir('badport');
@@ -129,14 +129,14 @@ describe('ocsuite CLI', () => {
     expect(r.stderr).toMatch(/^\s+- PORT: /m);
     // Refused before touching the data folder.
     expect(fs.readdirSync(dir)).toEqual([]);
-  });
+  }, 300_000);
 
   it('production with CORS * and no database or master keys exits 78 naming each problem', async () => {
     const r = await run(['serve'], { OCSUITE_DATA_DIR: dataDir('prod'), NODE_ENV: 'production', CORS_ORIGINS: '*' });
     expect(r.code).toBe(78);
     for (const name of ['CORS_ORIGINS', 'DATABASE_URL', 'OCSUITE_MASTER_KEYS', 'PUBLIC_URL']) expect(r.stderr).toMatch(new RegExp(`^\\s+- ${name}: `, 'm'));
     expect(r.stdout).not.toContain('running');
-  });
+  }, 300_000);
 
   it('an unknown command exits 2 with usage; no command exits 2 too', async () => {
     const r = await run(['frobnicate'], {});
@@ -146,7 +146,7 @@ describe('ocsuite CLI', () => {
     const none = await run([], {});
     expect(none.code).toBe(2);
     expect(none.stdout).toContain('usage: ocsuite');
-  });
+  }, 300_000);
 
   it('serve keeps its data across restarts and creates master.keys 0600', async () => {
     const dir = dataDir('serve');
@@ -197,5 +197,5 @@ describe('ocsuite CLI', () => {
     expect(stopped2.stdout).not.toContain('CREATED A LOCAL MASTER KEY FILE');
     expect(fs.readFileSync(keyFile).equals(keyBytes)).toBe(true);
     expect(fs.statSync(keyFile).mode & 0o777).toBe(0o600);
-  });
+  }, 300_000);
 });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withOwner, withTenant } from '../../src/db/transaction.ts';
-import { addMember, bearer, json, signup, startApp, type Account, type TestApp } from '../support/app.ts';
+import { addMember, bearer, enableMfa, json, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 import { ledgerClient } from './helpers.ts';
 
 let t: TestApp;
@@ -58,6 +58,30 @@ describe('accounts', () => {
     expect((await asAdmin.call('GET', `/accounts/${a.id}`)).statusCode).toBe(200);
     expect((await asAdmin.call('POST', '/accounts', { code: 'adm', name: 'A', asset: 'EUR' })).statusCode).toBe(403);
     expect((await ledgerClient(t, member).call('GET', '/accounts')).statusCode).toBe(403);
+  });
+
+  it('lets an API key holding ledger:write post (machine postings, actor api_key), and a custom role grant writing', async () => {
+    const keyOwner = await enableMfa(t.app, await signup(t.app, 'Ledger keys'));
+    const K = ledgerClient(t, keyOwner);
+    const a = await K.account();
+    const b = await K.account();
+    const created = await t.app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(keyOwner), payload: { name: 'poster', scopes: ['ledger:write'] } });
+    expect(created.statusCode, created.body).toBe(201);
+    const key = { accessToken: json(created).key as string };
+    const posted = await t.app.inject({ method: 'POST', url: '/api/v1/ledger/transfers', headers: bearer(key), payload: { id: randomUUID(), debitAccountId: a.id, creditAccountId: b.id, amount: '3' } });
+    expect(posted.statusCode, posted.body).toBe(201);
+    // Writing is not reading: the key was given no ledger:read.
+    expect((await t.app.inject({ method: 'GET', url: `/api/v1/ledger/transfers/${json(posted).id}`, headers: bearer(key) })).statusCode).toBe(403);
+    const [event] = await withOwner(t.platform.db, (tx) => tx.query<{ actor_type: string }>(sql`
+      SELECT actor_type FROM audit_events WHERE tenant_id = ${keyOwner.tenantId} AND target_id = ${json(posted).id}`));
+    expect(event?.actor_type).toBe('api_key');
+
+    const role = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(owner), payload: { name: 'bookkeeper', permissions: ['ledger:write', 'ledger:read'] } }));
+    const set = await t.app.inject({ method: 'PUT', url: `/api/v1/members/${member.userId}/roles`, headers: bearer(owner), payload: { roles: ['member', role.id] } });
+    expect(set.statusCode, set.body).toBe(200);
+    const M = ledgerClient(t, member);
+    const x = await M.account();
+    expect((await M.call('GET', `/accounts/${x.id}`)).statusCode).toBe(200);
   });
 });
 

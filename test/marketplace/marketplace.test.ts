@@ -65,7 +65,7 @@ describe('the catalogue', () => {
     const res = await as(admin, 'GET', '/marketplace/modules');
     expect(res.statusCode).toBe(200);
     const reminders = json(res).items.find((m: { key: string }) => m.key === 'task-reminders');
-    expect(reminders).toMatchObject({ permissions: [{ key: 'tasks:read', description: expect.stringMatching(/task/) }], events: ['task.completed', 'task.verified'], installId: null });
+    expect(reminders).toMatchObject({ permissions: [{ key: 'tasks:read', description: expect.stringMatching(/task/) }], events: ['tasks.task.completed', 'tasks.task.verified'], installId: null });
     for (const who of [member, viewer]) expect((await as(who, 'GET', '/marketplace/modules')).statusCode).toBe(403);
   });
 });
@@ -87,7 +87,7 @@ describe('installing', () => {
     expect(res.statusCode, res.body).toBe(201);
     expect(res.headers['cache-control']).toBe('no-store');
     const installed = json(res);
-    expect(installed).toMatchObject({ module: 'task-reminders', scopes: ['tasks:read'], events: ['task.completed', 'task.verified'], status: 'installed', installedBy: owner.userId });
+    expect(installed).toMatchObject({ module: 'task-reminders', scopes: ['tasks:read'], events: ['tasks.task.completed', 'tasks.task.verified'], status: 'installed', installedBy: owner.userId });
     expect(installed.credential).toMatch(/^ocs_ak_/);
     for (const url of ['/marketplace/installs', `/marketplace/installs/${installed.id}`, `/marketplace/installs/${installed.id}/insights`, '/marketplace/modules', '/api-keys']) {
       const read = await as(owner, 'GET', url);

@@ -119,6 +119,11 @@ describe('suppression list', () => {
     expect(second).toMatchObject({ id: first.id, created: false });
     expect(json(await api(member, 'GET', `/contacts/${c.id}`)).status).toBe('unsubscribed');
     expect((await auditActions(owner.tenantId)).filter((e) => e.action === 'outreach.suppressed' && e.target_id === first.id)).toHaveLength(2);
+    // Inside a transaction the caller holds (the webhooks module's inbound bus hands its handlers one).
+    const other2 = uniqueEmail('bus');
+    const within = await t.platform.withTenant({ tenantId: owner.tenantId }, (tx) => svc.suppressWithin(tx, owner.tenantId, other2, 'bounced'));
+    expect(within.created).toBe(true);
+    expect(json(await api(member, 'GET', '/suppressions?limit=100')).items.find((s: { id: string }) => s.id === within.id)).toMatchObject({ email: other2, reason: 'bounced', source: 'webhook' });
     // Another tenant's list is untouched.
     expect(json(await api(other, 'GET', '/suppressions')).items).toEqual([]);
   });

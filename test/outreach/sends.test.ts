@@ -251,3 +251,24 @@ describe('per-tenant rate limit', () => {
     expect(counts).toMatchObject({ sent: 2, queued: 1 });
   });
 });
+
+describe('a send through the approval workflow', () => {
+  it('runs only once approved, by someone other than the requester, and names the approval', async () => {
+    const r = await contact(owner, 'approved');
+    const c = await campaign(member, [r.id], 'approved send');
+    const req = await t.app.inject({ method: 'POST', url: '/api/v1/approvals', headers: bearer(admin), payload: { actionType: 'outreach.campaign.send', payload: { campaignId: c.id } } });
+    expect(req.statusCode, req.body).toBe(201);
+    const approval = json(req);
+    expect(approval.risk).toBe('high');
+    expect(json(await api(member, 'GET', `/campaigns/${c.id}`)).status).toBe('draft');
+    // Four-eyes: the requester cannot approve their own high-risk send.
+    expect((await t.app.inject({ method: 'POST', url: `/api/v1/approvals/${approval.id}/approve`, headers: bearer(admin), payload: {} })).statusCode).toBeGreaterThanOrEqual(400);
+    const ok = await t.app.inject({ method: 'POST', url: `/api/v1/approvals/${approval.id}/approve`, headers: bearer(owner), payload: {} });
+    expect(ok.statusCode, ok.body).toBeLessThan(300);
+    const sent = await waitForCampaign(owner, c.id);
+    expect(sent.approvalId).toBe(approval.id);
+    await smtp.waitFor(() => mailsTo(r.email).length === 1);
+    const events = (await auditOf(owner.tenantId, 'outreach.send')).filter((e) => (e.metadata as { campaignId: string }).campaignId === c.id);
+    expect(events[0]!.metadata).toMatchObject({ approvalId: approval.id });
+  });
+});

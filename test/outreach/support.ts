@@ -39,6 +39,7 @@ export async function startSmtp(opts: { hold?: (mail: ReceivedMail) => boolean; 
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     logger: false,
+    disableReverseLookup: true,
     onRcptTo(address, _session, done) {
       const refusal = opts.refuse?.(address.address);
       if (refusal) return done(Object.assign(new Error(refusal.message), { responseCode: refusal.code }));

@@ -75,7 +75,30 @@ const alliances: Seeder = async (t, { A, B }) => {
   return { aIds: a.ids, bIds: b.ids, bSecrets: [secret, b.email] };
 };
 
-export const moduleSeeds: readonly Seeder[] = [ledger, webhooks, academy, alliances];
+/** A public chat room with a message (its text is B's secret). */
+const chat: Seeder = async (t, { A, B }) => {
+  const ids = async (who: Account, text: string) => {
+    const room = await post(t, who, '/chat/rooms', { kind: 'public', name: 'seeded room' });
+    const message = await post(t, who, `/chat/rooms/${room.id}/messages`, { text });
+    return [room.id as string, message.id as string];
+  };
+  const secret = `B-chat-${randomUUID()}`;
+  return { aIds: await ids(A.owner, 'A chat'), bIds: await ids(B.owner, secret), bSecrets: [secret] };
+};
+
+/** A content draft (stored) and a pending approval to publish it. */
+const content: Seeder = async (t, { A, B }) => {
+  const ids = async (who: Account, title: string) => {
+    await t.app.inject({ method: 'PATCH', url: '/api/v1/content/settings', headers: bearer(who), payload: { storeOutputs: true } });
+    const draft = await post(t, who, '/content/drafts', { kind: 'template', title, template: 'x' });
+    const approval = await post(t, who, '/approvals', { actionType: 'content.draft.publish', payload: { draftId: draft.id } });
+    return [draft.id as string, approval.id as string];
+  };
+  const secret = `B-draft-${randomUUID()}`;
+  return { aIds: await ids(A.owner, 'A draft'), bIds: await ids(B.owner, secret), bSecrets: [secret] };
+};
+
+export const moduleSeeds: readonly Seeder[] = [ledger, webhooks, academy, alliances, chat, content];
 
 export async function seedModules(t: TestApp, tenants: Tenants): Promise<Seeded> {
   const out: Seeded = { aIds: [], bIds: [], bSecrets: [] };

@@ -53,9 +53,6 @@ beforeAll(async () => {
   const bRole = json(await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(B.owner!), payload: { name: `B-role-${randomUUID().slice(0, 6)}`, permissions: ['knowledge:read'] } }));
   const bTask = json(await t.app.inject({ method: 'POST', url: '/api/v1/tasks', headers: bearer(B.owner!), payload: { title: `${secretTitle}-task`, assigneeId: B.member!.userId } }));
   bIds = [entry.id, invite.id, B.owner!.userId, B.member!.userId, bRole.id, bTask.id];
-  const bRoom = json(await t.app.inject({ method: 'POST', url: '/api/v1/chat/rooms', headers: bearer(B.member!), payload: { kind: 'public', name: 'B room' } }));
-  const bMessage = json(await t.app.inject({ method: 'POST', url: `/api/v1/chat/rooms/${bRoom.id}/messages`, headers: bearer(B.member!), payload: { text: secretTitle } }));
-  bIds.push(bRoom.id, bMessage.id);
   const bContactEmail = `b-secret-${randomUUID().slice(0, 6)}@example.com`;
   const bContact = json(await t.app.inject({ method: 'POST', url: '/api/v1/outreach/contacts', headers: bearer(B.member!), payload: { email: bContactEmail, source: 'test', lawfulBasis: 'legitimate_interest' } }));
   const bSuppression = json(await t.app.inject({ method: 'POST', url: '/api/v1/outreach/suppressions', headers: bearer(B.member!), payload: { email: `b-supp-${randomUUID().slice(0, 6)}@example.com`, reason: 'manual' } }));
@@ -73,8 +70,6 @@ beforeAll(async () => {
   bSecrets.push(...seeded.bIds, ...seeded.bSecrets);
   const aTask = json(await t.app.inject({ method: 'POST', url: '/api/v1/tasks', headers: bearer(A.owner!), payload: { title: 'A task', assigneeId: A.member!.userId } }));
   aIds.push(aTask.id);
-  const aRoom = json(await t.app.inject({ method: 'POST', url: '/api/v1/chat/rooms', headers: bearer(A.member!), payload: { kind: 'public', name: 'A room' } }));
-  aIds.push(aRoom.id);
   const aContact = json(await t.app.inject({ method: 'POST', url: '/api/v1/outreach/contacts', headers: bearer(A.member!), payload: { email: `a-${randomUUID().slice(0, 6)}@example.com`, source: 'test', lawfulBasis: 'legitimate_interest' } }));
   const aSend = await sentCampaign(A);
   aIds.push(aContact.id, aSend.campaignId, aSend.sendId);

@@ -251,6 +251,45 @@ describe('assignment stays inside the tenant', () => {
   });
 });
 
+describe('webhook events', () => {
+  it('a completion and a verification are published to the tenant (outbox), a refused attempt and a rejection are not', async () => {
+    const messages = (taskId: string) => withOwner(t.platform.db, (tx) => tx.query<{ tenant_id: string; event_type: string; body: string }>(sql`
+      SELECT tenant_id, event_type, body FROM webhook_messages WHERE body LIKE ${`%${taskId}%`} ORDER BY created_at`));
+    const id = await taskIn('completed', member);
+    expect((await perform(member, id, 'verify')).statusCode).toBe(403);
+    await ok(api(owner, 'POST', `/${id}/verify`));
+    const sent = await messages(id);
+    expect(sent.map((m) => m.event_type)).toEqual(['tasks.task.completed', 'tasks.task.verified']);
+    expect(sent.every((m) => m.tenant_id === owner.tenantId)).toBe(true);
+    expect(JSON.parse(sent[1]!.body).data).toMatchObject({ id, status: 'verified', assigneeId: member.userId, verifiedBy: owner.userId });
+    const rejected = await taskIn('rejected', member);
+    expect((await messages(rejected)).map((m) => m.event_type)).toEqual(['tasks.task.completed']);
+  });
+});
+
+describe('reading', () => {
+  it('filters by status and by assignee=me, pages by cursor, and keeps due dates', async () => {
+    const solo = await addMember(t.app, owner, 'member');
+    const due = '2031-05-01T10:00:00.000Z';
+    const created = json(await api(owner, 'POST', '', { title: 'dated', assigneeId: solo.userId, dueAt: due }));
+    expect(created.dueAt).toBe(due);
+    const second = await taskIn('completed', solo);
+    const mine = json(await api(solo, 'GET', '?assignee=me'));
+    expect(mine.items.map((x: { id: string }) => x.id).sort()).toEqual([created.id, second].sort());
+    expect(json(await api(solo, 'GET', '?assignee=me&status=completed')).items.map((x: { id: string }) => x.id)).toEqual([second]);
+    expect(json(await api(owner, 'PATCH', `/${created.id}`, { dueAt: null })).dueAt).toBeNull();
+    const seen = new Set<string>();
+    let cursor: string | null = null;
+    do {
+      const page: { items: Array<{ id: string }>; nextCursor: string | null } = json(await api(owner, 'GET', `?limit=7${cursor ? `&cursor=${cursor}` : ''}`));
+      for (const x of page.items) seen.add(x.id);
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen.has(created.id) && seen.has(second)).toBe(true);
+    expect((await api(owner, 'GET', '?cursor=forged')).statusCode).toBe(400);
+  });
+});
+
 describe('input', () => {
   it('bad input changes nothing', async () => {
     const id = await newTask(member);
@@ -261,5 +300,36 @@ describe('input', () => {
     const after = json(await api(owner, 'GET', `/${id}`));
     expect(after).toMatchObject({ status: 'open', title: expect.stringMatching(/^task-/) });
     expect((await auditOf(owner.tenantId, id)).map((e) => e.action)).toEqual(['task.created']);
+  });
+});
+
+describe('machines and data subjects', () => {
+  it('an API key holding every task permission still cannot complete or verify: both need a person', async () => {
+    if (!owner.mfa) await enableMfa(t.app, owner);
+    const created = await t.app.inject({ method: 'POST', url: '/api/v1/api-keys', headers: bearer(owner), payload: { name: 'robot', scopes: ['tasks:read', 'tasks:work', 'tasks:manage', 'tasks:verify'] } });
+    expect(created.statusCode, created.body).toBe(201);
+    const robot = { accessToken: json(created).key } as Account;
+    const done = await taskIn('completed', member);
+    const seen = json(await api(robot, 'GET', `/${done}`));
+    expect(seen.capabilities).toEqual(['cancel']);
+    for (const action of ['verify', 'reject'] as const) expect((await perform(robot, done, action)).statusCode).toBe(403);
+    expect((await perform(robot, await newTask(member), 'complete')).statusCode).toBe(403);
+  });
+
+  it("export one person's tasks and nothing of another's; erasure nulls their references and notes", async () => {
+    const { tasksModule } = await import('../../src/modules/tasks/manifest.ts');
+    const subject = await addMember(t.app, owner, 'member');
+    const mine = await taskIn('completed', subject);
+    const notMine = await taskIn('completed', worker);
+    const ref = { tenantId: owner.tenantId, userId: subject.userId, email: subject.email };
+    const ctx = { tenantId: owner.tenantId, userId: owner.userId };
+    const exported = await withTenant(t.platform.db, ctx, opts, (tx) => tasksModule.exportSubject!(tx, ref));
+    const ids = (exported.tasks as Array<{ id: string; as: string[] }>).map((x) => x.id);
+    expect(ids).toEqual([mine]);
+    expect((exported.tasks as Array<{ as: string[]; completionNote: string }>)[0]).toMatchObject({ as: ['assignee_id', 'completed_by'], completionNote: 'done' });
+    expect(ids).not.toContain(notMine);
+    expect(await withTenant(t.platform.db, ctx, opts, (tx) => tasksModule.eraseSubject!(tx, ref))).toEqual({ admin_tasks: 1 });
+    const [row] = await withOwner(t.platform.db, (tx) => tx.query(sql`SELECT assignee_id, completed_by, completion_note, status FROM admin_tasks WHERE id = ${mine}`));
+    expect(row).toEqual({ assignee_id: null, completed_by: null, completion_note: null, status: 'completed' });
   });
 });

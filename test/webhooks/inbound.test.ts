@@ -4,6 +4,7 @@ import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withOwner } from '../../src/db/transaction.ts';
 import { inboundWebhooks, type InboundEvent } from '../../src/modules/webhooks/inbound-events.ts';
+import { eraseWebhookSubject, exportWebhookSubject } from '../../src/modules/webhooks/subject.ts';
 import { hmacSignature } from '../../src/modules/webhooks/inbound-verify.ts';
 import { bearer, json, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 import { eventually } from './receiver.ts';
@@ -179,5 +180,24 @@ describe('refused, all alike, and nothing changes', () => {
     expect(reads).not.toContain(r.secret);
     expect(reads).not.toContain(r.secret.slice(6));
     expect(t.logs.join('\n')).not.toContain(r.secret.slice(6));
+  });
+});
+
+describe('data-subject requests', () => {
+  it("exports and erases inbound events naming a person's address, and unlinks what they created", async () => {
+    const r = await receiver(A);
+    const email = `Subject-${randomUUID().slice(0, 6)}@Example.com`;
+    expect((await post(r.id, signed(r.secret, { type: 'mail.bounced', data: { email } }))).statusCode).toBe(202);
+    expect((await post(r.id, signed(r.secret, { type: 'mail.bounced', data: { email: 'someone-else@example.com' } }))).statusCode).toBe(202);
+    const subject = { tenantId: A.tenantId, userId: A.userId, email: email.toLowerCase() };
+    const exported = await t.platform.withTenant({ tenantId: A.tenantId }, (tx) => exportWebhookSubject(tx, subject));
+    expect((exported.inboundEvents as unknown[]).length).toBe(1);
+    expect((exported.receiversCreated as Array<{ id: string }>).map((x) => x.id)).toContain(r.id);
+    const erased = await t.platform.withTenant({ tenantId: A.tenantId }, (tx) => eraseWebhookSubject(tx, subject));
+    expect(erased.webhook_inbound_events).toBe(1);
+    expect(erased.webhook_receivers).toBeGreaterThanOrEqual(1);
+    expect(await eventRows(r.id)).toBe(1);
+    const after = await t.platform.withTenant({ tenantId: A.tenantId }, (tx) => exportWebhookSubject(tx, subject));
+    expect(after).toEqual({ endpointsCreated: [], receiversCreated: [], messages: [], inboundEvents: [] });
   });
 });

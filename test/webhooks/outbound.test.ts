@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withOwner } from '../../src/db/transaction.ts';
 import { rotateTenantKey } from '../../src/kernel/crypto/rotation.ts';
 import { createWebhookPublisher } from '../../src/modules/webhooks/publish.ts';
+import { retentionHandler } from '../../src/modules/webhooks/retention.ts';
 import { sweepHandler } from '../../src/modules/webhooks/sweep.ts';
 import { addMember, bearer, json, login, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 import { eventually, startReceiver } from './receiver.ts';
@@ -228,6 +229,29 @@ describe('key rotation and crash recovery', () => {
     await t.platform.jobs.send('webhooks.deliver', { deliveryId: mine[0], attempt: 1 }, { tenantId: A.tenantId });
     await new Promise((r) => setTimeout(r, 1500));
     expect(rx.at('/a/lost')).toHaveLength(1);
+  });
+});
+
+describe('retention', () => {
+  it('deletes messages and their delivery log past the retention period, keeps recent and still pending ones', async () => {
+    const e = await createEndpoint(A, '/a/retention');
+    const publisher = createWebhookPublisher(t.platform);
+    const made = await t.platform.withTenant({ tenantId: A.tenantId }, async (tx) => [
+      await publisher.publishIn(tx, A.tenantId, 'webhooks.test', { n: 1 }),
+      await publisher.publishIn(tx, A.tenantId, 'webhooks.test', { n: 2 }),
+      await publisher.publishIn(tx, A.tenantId, 'webhooks.test', { n: 3 }),
+    ]);
+    const [m1, m2, m3] = made.map((p) => p.messageId);
+    await withOwner(t.platform.db, async (tx) => {
+      await tx.query(sql`UPDATE webhook_deliveries SET status = 'succeeded', next_attempt_at = NULL WHERE message_id = ANY (${sql.param([m1, m3])}::uuid[])`);
+      await tx.query(sql`UPDATE webhook_deliveries SET next_attempt_at = now() + interval '1 day' WHERE message_id = ${m2}`);
+      await tx.query(sql`UPDATE webhook_messages SET created_at = now() - interval '31 days' WHERE id = ANY (${sql.param([m1, m2])}::uuid[])`);
+    });
+    await retentionHandler(t.platform)({} as never);
+    const left = await withOwner(t.platform.db, async (tx) => (await tx.query<{ id: string }>(sql`
+      SELECT id FROM webhook_messages WHERE id = ANY (${sql.param([m1, m2, m3])}::uuid[])`)).map((r) => r.id));
+    expect(left.sort()).toEqual([m2, m3].sort());
+    expect(e.id).toBeTypeOf('string');
   });
 });
 

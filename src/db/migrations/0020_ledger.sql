@@ -5,9 +5,10 @@
 --   * a BEFORE INSERT trigger on ledger_transfers completes and validates a
 --     transfer (accounts exist in the tenant, same asset, the pending transfer
 --     it posts or voids, its amount and expiry; the database's clock);
---   * an AFTER INSERT trigger writes its entries (debit and credit, pending and
---     posted buckets) and moves the balances under the balance rows' locks,
---     refusing a closed account and a broken balance flag;
+--   * an AFTER INSERT statement trigger writes the entries (debit and credit,
+--     pending and posted buckets) of all the statement's transfers and moves the
+--     balances under the balance rows' locks, refusing the first transfer that
+--     passes a closed account or breaks a balance flag;
 --   * a constraint trigger checks at COMMIT that every transfer's entries
 --     balance per bucket;
 --   * a deferred foreign key makes every transfer a leaf of the tenant's
@@ -265,61 +266,89 @@ END
 $$;
 CREATE TRIGGER ledger_transfers_prepare BEFORE INSERT ON ledger_transfers FOR EACH ROW EXECUTE FUNCTION ledger_prepare_transfer();
 
--- Writes a transfer's entries (debit and credit; a post or void first releases the pending amount)
--- and moves both balances in one UPDATE under their row locks (taken in primary-key order, so two
--- transfers on the same accounts queue instead of deadlocking), then checks each account's rules
--- on the result. SQLSTATEs: OCL01 a balance flag, OCL02 a closed account; past 128 bits the CHECK
--- ledger_balances_u128 refuses the row (the service maps it to balance_overflow).
-CREATE FUNCTION ledger_apply_transfer() RETURNS trigger
+-- Applies every transfer of an INSERT statement (a linked chain is one statement) at once:
+--   1. writes their entries (debit and credit; a post, void or expiry first releases the pending amount);
+--   2. locks every balance row they touch, in account order (two chains queue, never deadlock);
+--   3. replays the movements per account in chain order on the locked balances and refuses the first
+--      transfer that would pass a closed account or break a balance flag — exactly as if the
+--      transfers were applied one by one;
+--   4. moves the balances in one UPDATE; past 128 bits the CHECK ledger_balances_u128 refuses it;
+--   5. refuses reversals adding up to more than the transfer they reverse.
+-- SQLSTATEs: OCL01 a balance flag, OCL02 a closed account, OCL05 a reversal too large.
+CREATE FUNCTION ledger_apply_transfers() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 DECLARE
-  released numeric := 0;
-  added numeric := 0;
-  into_pending boolean := NEW.kind = 'pending';
-  b record;
-  reversed numeric;
-  original numeric;
+  bad record;
 BEGIN
-  IF NEW.pending_id IS NOT NULL THEN
-    SELECT amount INTO released FROM ledger_transfers WHERE tenant_id = NEW.tenant_id AND id = NEW.pending_id;
-  END IF;
-  IF NEW.kind IN ('posted', 'pending', 'post_pending') THEN added := NEW.amount; END IF;
   INSERT INTO ledger_entries (tenant_id, transfer_id, account_id, side, bucket, amount, created_at)
-  SELECT NEW.tenant_id, NEW.id, e.account, e.side, e.bucket, e.amount, NEW.created_at
-  FROM (VALUES (NEW.debit_account_id, 'debit', 'pending', -released), (NEW.credit_account_id, 'credit', 'pending', -released),
-               (NEW.debit_account_id, 'debit', CASE WHEN into_pending THEN 'pending' ELSE 'posted' END, added),
-               (NEW.credit_account_id, 'credit', CASE WHEN into_pending THEN 'pending' ELSE 'posted' END, added)) AS e(account, side, bucket, amount)
+  SELECT t.tenant_id, t.id, e.account, e.side, e.bucket, e.amount, t.created_at
+  FROM inserted t
+  LEFT JOIN ledger_transfers p ON p.tenant_id = t.tenant_id AND p.id = t.pending_id
+  CROSS JOIN LATERAL (VALUES
+      (t.debit_account_id, 'debit', 'pending', -coalesce(p.amount, 0)),
+      (t.credit_account_id, 'credit', 'pending', -coalesce(p.amount, 0)),
+      (t.debit_account_id, 'debit', CASE WHEN t.kind = 'pending' THEN 'pending' ELSE 'posted' END,
+        CASE WHEN t.kind IN ('posted', 'pending', 'post_pending') THEN t.amount ELSE 0 END),
+      (t.credit_account_id, 'credit', CASE WHEN t.kind = 'pending' THEN 'pending' ELSE 'posted' END,
+        CASE WHEN t.kind IN ('posted', 'pending', 'post_pending') THEN t.amount ELSE 0 END)
+    ) AS e(account, side, bucket, amount)
   WHERE e.amount <> 0;
-  FOR b IN
-    UPDATE ledger_balances SET
-      debits_pending  = debits_pending  + CASE WHEN account_id = NEW.debit_account_id THEN CASE WHEN into_pending THEN added ELSE 0 END - released ELSE 0 END,
-      debits_posted   = debits_posted   + CASE WHEN account_id = NEW.debit_account_id AND NOT into_pending THEN added ELSE 0 END,
-      credits_pending = credits_pending + CASE WHEN account_id = NEW.credit_account_id THEN CASE WHEN into_pending THEN added ELSE 0 END - released ELSE 0 END,
-      credits_posted  = credits_posted  + CASE WHEN account_id = NEW.credit_account_id AND NOT into_pending THEN added ELSE 0 END,
-      updated_at = now()
-    WHERE tenant_id = NEW.tenant_id AND account_id IN (NEW.debit_account_id, NEW.credit_account_id)
-    RETURNING closed_at, debits_must_not_exceed_credits, credits_must_not_exceed_debits, debits_pending, debits_posted, credits_pending, credits_posted
-  LOOP
-    -- Releasing a pending amount is always allowed, also on a closed account.
-    IF b.closed_at IS NOT NULL AND added > 0 THEN PERFORM ledger_fail('account_closed', 'OCL02', NEW.id); END IF;
-    IF b.debits_must_not_exceed_credits AND b.debits_pending + b.debits_posted > b.credits_posted THEN
-      PERFORM ledger_fail('exceeds_credits', 'OCL01', NEW.id);
-    END IF;
-    IF b.credits_must_not_exceed_debits AND b.credits_pending + b.credits_posted > b.debits_posted THEN
-      PERFORM ledger_fail('exceeds_debits', 'OCL01', NEW.id);
-    END IF;
-  END LOOP;
-  -- Reversals of one transfer never add up to more than it moved (checked under the balance locks,
-  -- which every reversal of it takes too).
-  IF NEW.reverses IS NOT NULL THEN
-    SELECT amount INTO original FROM ledger_transfers WHERE tenant_id = NEW.tenant_id AND id = NEW.reverses;
-    SELECT sum(amount) INTO reversed FROM ledger_transfers WHERE tenant_id = NEW.tenant_id AND reverses = NEW.reverses;
-    IF reversed > original THEN PERFORM ledger_fail('exceeds_reversible_amount', 'OCL05', NEW.id); END IF;
-  END IF;
+
+  PERFORM 1 FROM ledger_balances b
+  WHERE (b.tenant_id, b.account_id) IN (
+    SELECT t.tenant_id, a.account FROM inserted t CROSS JOIN LATERAL (VALUES (t.debit_account_id), (t.credit_account_id)) AS a(account))
+  ORDER BY b.tenant_id, b.account_id FOR UPDATE;
+
+  SELECT r.transfer_id, CASE WHEN r.closed THEN 'account_closed' WHEN r.over_debits THEN 'exceeds_credits' ELSE 'exceeds_debits' END AS code,
+         CASE WHEN r.closed THEN 'OCL02' ELSE 'OCL01' END AS state
+    INTO bad
+  FROM (
+    SELECT m.transfer_id, m.chain_index,
+      m.closed_at IS NOT NULL AND m.amount > 0 AS closed,
+      m.debits_must_not_exceed_credits AND m.dp + m.dd > m.cd AS over_debits,
+      m.credits_must_not_exceed_debits AND m.cp + m.cd > m.dd AS over_credits
+    FROM (
+      SELECT e.transfer_id, t.chain_index, e.amount, b.closed_at, b.debits_must_not_exceed_credits, b.credits_must_not_exceed_debits,
+        b.debits_pending  + sum(CASE WHEN e.side = 'debit'  AND e.bucket = 'pending' THEN e.amount ELSE 0 END) OVER w AS dp,
+        b.debits_posted   + sum(CASE WHEN e.side = 'debit'  AND e.bucket = 'posted'  THEN e.amount ELSE 0 END) OVER w AS dd,
+        b.credits_pending + sum(CASE WHEN e.side = 'credit' AND e.bucket = 'pending' THEN e.amount ELSE 0 END) OVER w AS cp,
+        b.credits_posted  + sum(CASE WHEN e.side = 'credit' AND e.bucket = 'posted'  THEN e.amount ELSE 0 END) OVER w AS cd
+      FROM inserted t
+      JOIN ledger_entries e ON e.tenant_id = t.tenant_id AND e.transfer_id = t.id
+      JOIN ledger_balances b ON b.tenant_id = e.tenant_id AND b.account_id = e.account_id
+      -- A transfer's releases before its additions; each step checked as it lands.
+      WINDOW w AS (PARTITION BY e.account_id ORDER BY t.chain_index, t.id, e.amount > 0 ROWS UNBOUNDED PRECEDING)
+    ) m
+  ) r
+  WHERE r.closed OR r.over_debits OR r.over_credits
+  ORDER BY r.chain_index
+  LIMIT 1;
+  IF FOUND THEN PERFORM ledger_fail(bad.code, bad.state, bad.transfer_id); END IF;
+
+  UPDATE ledger_balances b SET
+    debits_pending = b.debits_pending + d.dp, debits_posted = b.debits_posted + d.dd,
+    credits_pending = b.credits_pending + d.cp, credits_posted = b.credits_posted + d.cd, updated_at = now()
+  FROM (
+    SELECT e.tenant_id, e.account_id,
+      sum(CASE WHEN e.side = 'debit'  AND e.bucket = 'pending' THEN e.amount ELSE 0 END) AS dp,
+      sum(CASE WHEN e.side = 'debit'  AND e.bucket = 'posted'  THEN e.amount ELSE 0 END) AS dd,
+      sum(CASE WHEN e.side = 'credit' AND e.bucket = 'pending' THEN e.amount ELSE 0 END) AS cp,
+      sum(CASE WHEN e.side = 'credit' AND e.bucket = 'posted'  THEN e.amount ELSE 0 END) AS cd
+    FROM inserted t JOIN ledger_entries e ON e.tenant_id = t.tenant_id AND e.transfer_id = t.id
+    GROUP BY e.tenant_id, e.account_id
+  ) d
+  WHERE b.tenant_id = d.tenant_id AND b.account_id = d.account_id;
+
+  SELECT t.id AS transfer_id INTO bad
+  FROM inserted t JOIN ledger_transfers o ON o.tenant_id = t.tenant_id AND o.id = t.reverses
+  WHERE (SELECT sum(r.amount) FROM ledger_transfers r WHERE r.tenant_id = t.tenant_id AND r.reverses = t.reverses) > o.amount
+  ORDER BY t.chain_index LIMIT 1;
+  IF FOUND THEN PERFORM ledger_fail('exceeds_reversible_amount', 'OCL05', bad.transfer_id); END IF;
   RETURN NULL;
 END
 $$;
-CREATE TRIGGER ledger_transfers_apply AFTER INSERT ON ledger_transfers FOR EACH ROW EXECUTE FUNCTION ledger_apply_transfer();
+CREATE TRIGGER ledger_transfers_apply AFTER INSERT ON ledger_transfers
+  REFERENCING NEW TABLE AS inserted FOR EACH STATEMENT EXECUTE FUNCTION ledger_apply_transfers();
 
 -- At COMMIT: the transfer has entries and they balance per bucket (its accounts' one asset is checked before insert).
 CREATE FUNCTION ledger_check_balanced() RETURNS trigger
@@ -351,6 +380,6 @@ END
 $$;
 
 REVOKE ALL ON FUNCTION ledger_refuse_change(), ledger_open_balance(), ledger_close_balance(), ledger_fail(text, text, uuid),
-  ledger_prepare_transfer(), ledger_apply_transfer(),
+  ledger_prepare_transfer(), ledger_apply_transfers(),
   ledger_check_balanced(), ledger_lock_accounts(uuid[], uuid[]) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION ledger_lock_accounts(uuid[], uuid[]) TO ocsuite_runtime;

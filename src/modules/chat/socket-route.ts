@@ -1,5 +1,7 @@
 import websocket from '@fastify/websocket';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { forbidden, ProblemError } from '../../http/problem.ts';
 import type { Chat } from './chat.ts';
 import { CLOSE } from './limits.ts';
@@ -25,6 +27,19 @@ export const socketRoutes: FastifyPluginAsync<{ chat: Chat }> = async (app, { ch
   const allowed = new Set<string>();
   for (const o of chat.config.corsOrigins) if (o !== '*') allowed.add(o.toLowerCase());
   if (chat.config.publicUrl) allowed.add(new URL(chat.config.publicUrl).origin.toLowerCase());
+
+  // @fastify/websocket routes every upgrade of the server through Fastify, and an answered
+  // (refused) upgrade leaves its socket open: Node no longer owns it after 'upgrade'. Upgrades of
+  // any other path are refused at once, and every answered upgrade of this one is closed after it.
+  const socketPath = `${app.prefix}/ws`;
+  const refuseOtherPaths = (req: IncomingMessage, socket: Duplex) => {
+    if ((req.url ?? '').split('?')[0] !== socketPath) socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  };
+  app.server.prependListener('upgrade', refuseOtherPaths);
+  app.addHook('onClose', async () => void app.server.off('upgrade', refuseOtherPaths));
+  app.addHook('onResponse', async (req) => {
+    if (req.headers.upgrade !== undefined) req.raw.socket?.destroy();
+  });
 
   await app.register(websocket, {
     options: {

@@ -100,12 +100,7 @@ const RETRYABLE = new Set(['40001', '40P01']);
 /** Transfers: single, linked chains, two-phase; each committed one a leaf of the tenant's log. */
 export function createTransfersService(platform: Platform) {
   async function insertChain(tx: Session, tenantId: string, actor: AuditEventInput['actor'], legs: Prepared[]): Promise<TransferView[]> {
-    if (legs.length > 1) {
-      // Every balance row of the chain, locked in id order before any moves: chains never deadlock.
-      const accounts = [...new Set(legs.flatMap((l) => [l.debit, l.credit]).filter((a): a is string => a !== null))];
-      const pendings = legs.map((l) => l.pendingId).filter((p): p is string => p !== null);
-      await tx.query(sql`SELECT ledger_lock_accounts(${sql.param(accounts)}::uuid[], ${sql.param(pendings)}::uuid[])`);
-    }
+    // The insert trigger locks every balance row of the chain in account order before it moves any.
     const eventIds = legs.map(() => randomUUID());
     const col = <K extends keyof Prepared>(k: K) => sql.param(legs.map((l) => l[k]));
     const rows = await tx.query<TransferRow>(sql`

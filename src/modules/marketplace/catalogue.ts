@@ -32,7 +32,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   {
     key: 'task-reminders', name: 'Task reminders', publisher: 'OC-Suite', version: '1.0.0',
     description: 'Reminds assignees of open tasks and verifiers of completed ones.',
-    permissions: ['tasks:read'], events: ['task.completed', 'task.verified'],
+    permissions: ['tasks:read'], events: ['tasks.task.completed', 'tasks.task.verified'],
   },
 ];
 

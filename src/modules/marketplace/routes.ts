@@ -11,8 +11,8 @@ import { createMarketplaceService } from './service.ts';
  * uninstalling need a recent second factor (step-up); the credential is shown once.
  */
 export const marketplaceRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
-  // A catalogue entry asking for a permission no module declares stops the server at start.
-  const problems = catalogueProblems(platform.permissions);
+  // A catalogue entry asking for a permission or an event type no module declares stops the server at start.
+  const problems = catalogueProblems(platform.permissions, platform.webhookEvents);
   if (problems.length > 0) throw new MarketplaceCatalogueError(`marketplace catalogue: ${problems.join('; ')}`);
   const market = createMarketplaceService(platform);
   const tags = ['marketplace'];

@@ -1,10 +1,13 @@
+import { Type } from '@fastify/type-provider-typebox';
 import { sql } from 'drizzle-orm';
 import { defineModule } from '../manifest.ts';
 import { eraseContactSubject, exportContactSubject } from './contacts.ts';
+import { subscribeBounces } from './bounces.ts';
 import { registerDeliveryJobs } from './delivery.ts';
 import { KEY_CELL } from './keys.ts';
 import { outreachPublicRoutes } from './public-routes.ts';
 import { outreachRoutes } from './routes.ts';
+import { outreachServiceOf } from './service.ts';
 
 /** Outreach (issue #15 §1, §2, §6): contacts and consent, the suppression list, campaigns and their sends. */
 export const outreachModule = defineModule({
@@ -32,7 +35,28 @@ export const outreachModule = defineModule({
     'outreach.suppressed', 'outreach.suppression_lifted', 'outreach.unsubscribed',
     'outreach.campaign_sent', 'outreach.send', 'outreach.send_refused',
   ],
-  jobs: registerDeliveryJobs,
+  async jobs(platform) {
+    await registerDeliveryJobs(platform);
+    // Bounces and complaints arriving at the tenant's inbound receivers suppress (webhooks module's bus).
+    subscribeBounces(platform);
+  },
+  // What the approvals module may execute: always high risk (a campaign may reach many people and leaves
+  // the tenant), run as the approver, who must hold outreach:send (sendCampaign checks it again).
+  actions: [{
+    type: 'outreach.campaign.send',
+    description: 'Send an outreach campaign to its consented, unsuppressed recipients',
+    permission: 'outreach:send',
+    risk: () => 'high',
+    payloadSchema: Type.Object({ campaignId: Type.String({ format: 'uuid' }) }, { additionalProperties: false }),
+    summarize: (p: { campaignId: string }) => `send campaign ${p.campaignId}`,
+    async validate(platform, principal, p: { campaignId: string }) {
+      await outreachServiceOf(platform).campaigns.get(principal, p.campaignId);
+    },
+    async execute(platform, principal, p: { campaignId: string }, approvalId) {
+      const c = await outreachServiceOf(platform).sendCampaign(principal, p.campaignId, { approvalId });
+      return { campaignId: c.id, status: c.status, queued: c.counts.queued };
+    },
+  }],
   async eraseTenant(tx, tenantId) {
     const counts: Record<string, number> = {};
     for (const table of ['outreach_sends', 'outreach_campaigns', 'outreach_contacts', 'outreach_suppressions', 'outreach_settings', 'outreach_keys'] as const) {

@@ -35,6 +35,9 @@ export const outreachPublicRoutes: FastifyPluginAsync<{ platform: Platform }> = 
     return send(reply, 200, donePage(kind));
   };
 
+  const tags = ['outreach'];
+  // An HTML page, also for an invalid (404) or refused (409) link: a person reads it, not a client.
+  const html = { description: 'An HTML page', content: { 'text/html': { schema: { type: 'string' } } } };
   const docs = {
     unsubscribe: { page: ['outreachUnsubscribePage', 'The unsubscribe page of a mail link: asks, changes nothing'], act: ['outreachUnsubscribe', 'Unsubscribe (RFC 8058 one-click POST or the page\'s button)'] },
     confirm: { page: ['outreachConfirmPage', 'The double opt-in page of a confirmation link: asks, changes nothing'], act: ['outreachConfirm', 'Confirm a double opt-in subscription'] },
@@ -43,7 +46,7 @@ export const outreachPublicRoutes: FastifyPluginAsync<{ platform: Platform }> = 
   for (const [prefix, kind] of [['u', 'unsubscribe'], ['c', 'confirm']] as const) {
     app.get(`/${prefix}/:token`, {
       config: { security },
-      schema: { hide: true, operationId: docs[kind].page[0], summary: docs[kind].page[1], params: TokenParams },
+      schema: { tags, operationId: docs[kind].page[0], summary: docs[kind].page[1], params: TokenParams, response: { 200: html } },
     }, async (req, reply) => {
       const { token } = req.params as { token: string };
       const outcome = await links.inspect(kind, token);
@@ -56,7 +59,7 @@ export const outreachPublicRoutes: FastifyPluginAsync<{ platform: Platform }> = 
 
     app.post(`/${prefix}/:token`, {
       config: { security },
-      schema: { hide: true, operationId: docs[kind].act[0], summary: docs[kind].act[1], params: TokenParams },
+      schema: { tags, operationId: docs[kind].act[0], summary: docs[kind].act[1], params: TokenParams, response: { 200: html } },
     }, async (req, reply) => {
       const { token } = req.params as { token: string };
       const body = typeof req.body === 'string' ? req.body : '';

@@ -25,6 +25,7 @@ function createOutreachService(platform: Platform) {
     suppressions,
     settings,
     suppress: suppressions.suppress,
+    suppressWithin: suppressions.suppressWithin,
     sendCampaign: campaigns.sendCampaign,
   };
 }

@@ -72,6 +72,8 @@ const suppressedEvent = (tenantId: string, actor: AuditEventInput['actor'], id: 
   tenantId, actor, action: 'outreach.suppressed', target: { type: 'outreach_suppression', id }, outcome: 'success', metadata: { reason, source },
 });
 
+type MachineReason = 'bounced' | 'complained' | 'unsubscribed' | 'manual';
+
 export function createSuppressionsService(platform: Platform) {
   return {
     async list(principal: Principal, q: { limit?: number | undefined; cursor?: string | undefined }) {
@@ -119,13 +121,23 @@ export function createSuppressionsService(platform: Platform) {
      * any other machine path: suppresses `address` in `tenantId`, audited as a
      * system action. Idempotent: a repeated bounce changes nothing more.
      */
-    async suppress(tenantId: string, address: string, reason: 'bounced' | 'complained' | 'unsubscribed' | 'manual', source: SuppressionSource = 'webhook') {
-      return platform.withTenant({ tenantId }, async (tx) => {
-        const key = await tenantKey(tx, platform.keyring, tenantId);
-        const done = await suppressHash(tx, { tenantId, hash: addressHash(key, address), address: normaliseAddress(address), reason, source });
-        await recordAuditEvent(tx, suppressedEvent(tenantId, { type: 'system', id: `outreach:${source}` }, done.id, done.reason, source));
-        return { id: done.id, created: done.created, reason: done.reason };
-      });
+    suppress(tenantId: string, address: string, reason: MachineReason, source: SuppressionSource = 'webhook') {
+      return platform.withTenant({ tenantId }, (tx) => suppressWithin(tx, tenantId, address, reason, source));
     },
+
+    /**
+     * The same inside a transaction of that tenant the caller already holds:
+     * what a subscriber of the webhooks module's inbound bus (whose handlers get
+     * the receiver tenant's transaction) calls, e.g.
+     * `inboundWebhooks(platform).subscribe('mail.bounced', (e, tx) => svc.suppressWithin(tx, e.tenantId, email, 'bounced'))`.
+     */
+    suppressWithin,
   };
+
+  async function suppressWithin(tx: Session, tenantId: string, address: string, reason: MachineReason, source: SuppressionSource = 'webhook') {
+    const key = await tenantKey(tx, platform.keyring, tenantId);
+    const done = await suppressHash(tx, { tenantId, hash: addressHash(key, address), address: normaliseAddress(address), reason, source });
+    await recordAuditEvent(tx, suppressedEvent(tenantId, { type: 'system', id: `outreach:${source}` }, done.id, done.reason, source));
+    return { id: done.id, created: done.created, reason: done.reason };
+  }
 }

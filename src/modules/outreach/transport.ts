@@ -95,6 +95,9 @@ export async function openTransport(platform: Platform, tenantId: string, connec
     const address = await checkedAddress(meta.host, platform.config.egressAllowCidrs);
     const port = typeof meta.port === 'number' ? meta.port : 587;
     const transport = nodemailer.createTransport({
+      // One connection for the run's messages (a run sends one after another); closed when the run ends.
+      pool: true,
+      maxConnections: 1,
       host: address,
       port,
       secure: meta.secure === true,
@@ -108,7 +111,12 @@ export async function openTransport(platform: Platform, tenantId: string, connec
     } as SMTPTransport.Options);
     return { transport: wrap(transport), from: typeof meta.from === 'string' ? meta.from : null };
   }
-  if (platform.config.smtpUrl) return { transport: wrap(nodemailer.createTransport(platform.config.smtpUrl)), from: null };
+  if (platform.config.smtpUrl) {
+    const url = new URL(platform.config.smtpUrl);
+    url.searchParams.set('pool', 'true');
+    url.searchParams.set('maxConnections', '1');
+    return { transport: wrap(nodemailer.createTransport(url.toString())), from: null };
+  }
   const outbox = path.join(platform.config.dataDir, 'outbox');
   const stream = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
   return {

@@ -17,8 +17,8 @@ export const tasksModule = defineModule({
   tables: [{ name: 'admin_tasks', onTenantErasure: 'erase' }],
   auditEvents: ['task.created', 'task.updated', 'task.completed', 'task.verified', 'task.rejected', 'task.cancelled'],
   webhookEvents: [
-    { type: 'task.completed', description: 'A task was completed and awaits verification', permission: 'tasks:read' },
-    { type: 'task.verified', description: 'A completed task was verified by a second person', permission: 'tasks:read' },
+    { type: 'tasks.task.completed', description: 'A task was completed and awaits verification', permission: 'tasks:read' },
+    { type: 'tasks.task.verified', description: 'A completed task was verified by a second person', permission: 'tasks:read' },
   ],
   async eraseTenant(tx, tenantId) {
     const rows = await tx.query(sql`DELETE FROM admin_tasks WHERE tenant_id = ${tenantId} RETURNING id`);

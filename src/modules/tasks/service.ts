@@ -7,6 +7,7 @@ import type { Platform } from '../../kernel/platform.ts';
 import { creationCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import { notFound, ProblemError } from '../../http/problem.ts';
 import { memberRoleState } from '../roles/service.ts';
+import { createWebhookPublisher } from '../webhooks/publish.ts';
 import { capabilitiesOf, refusal, type TaskAction, type TaskStatus } from './capabilities.ts';
 
 interface TaskRow {
@@ -77,19 +78,27 @@ export function createTasksService(platform: Platform) {
     return row;
   }
 
+  const webhooks = createWebhookPublisher(platform);
+
   /** Runs one action on one task: refused unless the caller's capabilities hold it. */
   async function act(principal: Principal, id: string, action: TaskAction, change: (tx: Session, task: TaskRow) => Promise<{ row: TaskRow; metadata?: Record<string, unknown> }>) {
-    return platform.withTenant(contextOf(principal), async (tx) => {
-      const task = await locked(tx, id);
-      const refused = refusal(principal, stateOf(task), action);
+    const { task, published } = await platform.withTenant(contextOf(principal), async (tx) => {
+      const before = await locked(tx, id);
+      const refused = refusal(principal, stateOf(before), action);
       if (refused) throw refused;
-      const { row, metadata } = await change(tx, task);
+      const { row, metadata } = await change(tx, before);
+      // Subscribed endpoints hear of completions and verifications (outbox: only if this commits).
+      const event = EVENT_OF[action];
+      const out = event ? await webhooks.publishIn(tx, principal.tenantId, event, eventData(row)) : null;
       await recordAuditEvent(tx, {
         tenantId: principal.tenantId, actor: auditActorOf(principal), action: `task.${pastTense[action]}`,
-        target: { type: 'task', id }, outcome: 'success', metadata: { from: task.status, to: row.status, ...metadata },
+        target: { type: 'task', id }, outcome: 'success', metadata: { from: before.status, to: row.status, ...metadata },
       });
-      return view(principal, row);
+      return { task: row, published: out };
     });
+    // Queued now; should that fail, the webhooks sweep queues it within a minute.
+    if (published) await webhooks.flush(principal.tenantId, published).catch((err: unknown) => platform.log.warn({ err: (err as Error).message }, 'task event queued by the sweep instead'));
+    return view(principal, task);
   }
 
   const write = (tx: Session, id: string, set: ReturnType<typeof sql>) =>
@@ -158,6 +167,13 @@ export function createTasksService(platform: Platform) {
       act(principal, id, 'cancel', (tx) => write(tx, id, sql`status = 'cancelled', cancelled_at = now(), completed_at = NULL`)),
   };
 }
+
+/** The webhook event of an action (manifest `webhookEvents`); the payload is what `tasks:read` shows. */
+const EVENT_OF: Partial<Record<TaskAction, string>> = { complete: 'tasks.task.completed', verify: 'tasks.task.verified' };
+const eventData = (r: TaskRow) => ({
+  id: r.id, title: r.title, status: r.status, assigneeId: r.assignee_id, completedBy: r.completed_by, completedAt: iso(r.completed_at),
+  verifiedBy: r.verified_by, verifiedAt: iso(r.verified_at),
+});
 
 const pastTense: Record<TaskAction, string> = { update: 'updated', complete: 'completed', verify: 'verified', reject: 'rejected', cancel: 'cancelled' };
 

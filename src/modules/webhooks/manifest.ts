@@ -6,6 +6,8 @@ import { createInboundHandler } from './hook-service.ts';
 import { hooksRoutes } from './hooks-routes.ts';
 import { DELIVERY_QUEUE, INBOUND_QUEUE, parseDeliveryJob, parseInboundJob } from './queues.ts';
 import { webhooksRoutes } from './routes.ts';
+import { retentionHandler } from './retention.ts';
+import { eraseWebhookSubject, exportWebhookSubject } from './subject.ts';
 import { sweepHandler } from './sweep.ts';
 
 const sealed = (table: string, column: string) => ({ table, column, idColumn: 'id', idType: 'uuid', scope: 'tenant', owner: 'modules/webhooks' }) as const;
@@ -57,6 +59,12 @@ export const webhooksModule = defineModule({
       description: 'queue again overdue webhook deliveries and inbound events whose job was lost',
       handler: (platform) => sweepHandler(platform as Platform),
     },
+    {
+      name: 'webhooks.retention',
+      cron: '17 * * * *',
+      description: 'delete webhook messages, delivery logs and inbound events older than OCSUITE_WEBHOOK_RETENTION_DAYS',
+      handler: (platform) => retentionHandler(platform as Platform),
+    },
   ],
   async eraseTenant(tx, tenantId) {
     // Children first (the foreign keys cascade too, but the receipt counts each table).
@@ -67,4 +75,6 @@ export const webhooksModule = defineModule({
     }
     return counts;
   },
+  exportSubject: exportWebhookSubject,
+  eraseSubject: eraseWebhookSubject,
 });
