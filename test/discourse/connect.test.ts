@@ -201,7 +201,8 @@ describe('DiscourseConnect provider', () => {
     expect(signSso(secret, a.sso)).toBe(a.sig);
     expect(a.fields.get('add_groups')).toBe('writers');
     const again = await t.app.inject({ method: 'POST', url: '/api/v1/integrations/discourse/sso', headers: bearer(member), payload: r });
-    expect(again.statusCode).toBe(403);
+    expect(again.statusCode).toBe(400);
+    expect(json(again).reason).toBe('replayed-nonce');
   });
 
   it('removing a member logs them out of Discourse through the admin API', async () => {

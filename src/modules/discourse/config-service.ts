@@ -43,6 +43,7 @@ const invalid = (detail: string) => new ProblemError('validation-failed', 400, d
 /** The tenant's configuration as tenant admins see it: never a secret, not even sealed. */
 function view(platform: Platform, tenantId: string, r: Row) {
   return {
+    configured: true as const,
     origin: r.origin,
     connectUrl: `${String(platform.config.publicUrl ?? '').replace(/\/$/, '')}/sso/discourse/${tenantId}`,
     secretFingerprint: r.secret_fingerprint,
@@ -89,7 +90,7 @@ export function createDiscourseConfigService(platform: Platform) {
   return {
     async get(principal: Principal) {
       const [row] = await platform.queryAsTenant<Row>(contextOf(principal), sql`SELECT ${columns} FROM discourse_integrations`);
-      if (!row) throw notFound('discourse integration');
+      if (!row) return { configured: false as const };
       return view(platform, principal.tenantId, row);
     },
 

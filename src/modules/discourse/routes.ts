@@ -15,8 +15,8 @@ export const discourseRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> 
   const manage = { policy: { permission: 'discourse:manage' } } as const;
 
   app.get('/integrations/discourse', {
-    config: { security: manage, problems: [404] },
-    schema: { tags, operationId: 'discourseGetIntegration', summary: 'The DiscourseConnect configuration (never the secrets)', response: { 200: S.Integration } },
+    config: { security: manage },
+    schema: { tags, operationId: 'discourseGetIntegration', summary: 'The DiscourseConnect configuration (never the secrets), or configured: false', response: { 200: S.IntegrationState } },
   }, async (req) => config.get(principalOf(req)));
 
   app.put('/integrations/discourse', {
@@ -36,7 +36,7 @@ export const discourseRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> 
   });
 
   app.post('/integrations/discourse/sso', {
-    config: { security: { policy: { permission: 'session' } }, problems: [403, 404] },
+    config: { security: { policy: { permission: 'session' } }, problems: [400, 403, 404] },
     schema: {
       tags, operationId: 'discourseSignInWithSession', summary: 'Answer a DiscourseConnect request for the signed-in user: the signed redirect back to Discourse',
       body: S.SsoBody, response: { 200: S.SsoRedirect },
@@ -49,8 +49,10 @@ export const discourseRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> 
       return { redirectUrl };
     } catch (err) {
       if (!(err instanceof SsoRefusedError)) throw err;
-      if (err.reason === 'not-configured') throw notFound('discourse integration');
-      throw new ProblemError('forbidden', 403, `The DiscourseConnect request is refused (${err.reason}).`, { extensions: { reason: err.reason } });
+      if (err.reason === 'not-configured' || err.reason === 'not-a-member') throw notFound('discourse integration');
+      if (err.reason === 'mfa-required') throw new ProblemError('mfa-required', 403, 'Prove a second factor in this session first (the tenant requires it of privileged people).');
+      // Not `forbidden`: the caller may use this route; what Discourse sent is what is refused.
+      throw new ProblemError('validation-failed', 400, `The DiscourseConnect request is refused (${err.reason}).`, { extensions: { reason: err.reason } });
     }
   });
 };

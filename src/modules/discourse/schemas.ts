@@ -26,6 +26,7 @@ export const PutIntegration = Type.Object({
 }, { additionalProperties: false });
 
 export const Integration = Type.Object({
+  configured: Type.Literal(true),
   origin: Type.String(),
   connectUrl: Type.String({ description: 'What to set as discourse_connect_url' }),
   secretFingerprint: Type.String(),
@@ -53,3 +54,6 @@ export const SsoQuery = Type.Object({
   sso: Type.Optional(Type.String({ maxLength: 4096 })),
   sig: Type.Optional(Type.String({ maxLength: 128 })),
 });
+
+/** GET before any PUT: a list-like read that answers, rather than a 404 for a singleton that is not there yet. */
+export const IntegrationState = Type.Union([Integration, Type.Object({ configured: Type.Literal(false) })]);
