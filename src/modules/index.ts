@@ -6,6 +6,7 @@ import { alliancesModule } from './alliances/manifest.ts';
 import { auditModule } from './audit/manifest.ts';
 import { chatModule } from './chat/manifest.ts';
 import { connectorsModule } from './connectors/manifest.ts';
+import { discourseModule } from './discourse/manifest.ts';
 import { contentModule } from './content/manifest.ts';
 import { identityModule } from './identity/manifest.ts';
 import { jobsModule } from './jobs/manifest.ts';
@@ -37,6 +38,7 @@ export const modules: readonly ModuleManifest[] = [
   marketplaceModule,
   outreachModule,
   connectorsModule,
+  discourseModule,
   jobsModule,
   rolesModule,
   identityModule,

@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Session } from '../../src/db/client.ts';
@@ -118,6 +118,11 @@ describe('tenant deletion', () => {
     expect((await call('POST', `/alliances/partners/${partner.id}/notes`, { body: 'Note', contactId: contact.id })).statusCode).toBe(201);
     expect((await call('POST', '/tasks', { title: 'erased with the tenant', assigneeId: member.userId })).statusCode).toBe(201);
     expect((await call('POST', '/marketplace/installs', { module: 'knowledge-sync' })).statusCode).toBe(201);
+    // Discourse: the integration, and a nonce seen by the SSO entry page.
+    expect((await call('PUT', '/integrations/discourse', { origin: 'https://forum.example.com', secret: 'd'.repeat(40) })).statusCode).toBe(200);
+    const discourseSso = Buffer.from('nonce=n1&return_sso_url=https%3A%2F%2Fforum.example.com%2Fsession%2Fsso_login').toString('base64');
+    const discourseSig = createHmac('sha256', 'd'.repeat(40)).update(discourseSso).digest('hex');
+    expect((await t.app.inject({ method: 'GET', url: `/sso/discourse/${who.tenantId}?sso=${encodeURIComponent(discourseSso)}&sig=${discourseSig}` })).statusCode).toBe(200);
     // Chat: a private room with the member, a message, its report, a mute, a socket ticket.
     const room = json(await call('POST', '/chat/rooms', { kind: 'private', name: 'erased', members: [member.userId] }));
     const message = json(await call('POST', `/chat/rooms/${room.id}/messages`, { text: 'gone with the tenant' }));

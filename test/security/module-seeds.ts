@@ -98,7 +98,22 @@ const content: Seeder = async (t, { A, B }) => {
   return { aIds: await ids(A.owner, 'A draft'), bIds: await ids(B.owner, secret), bSecrets: [secret] };
 };
 
-export const moduleSeeds: readonly Seeder[] = [ledger, webhooks, academy, alliances, chat, content];
+/** A DiscourseConnect configuration in each tenant: B's shared secret and admin API key must never reach A. */
+const discourse: Seeder = async (t, { A, B }) => {
+  const secrets: string[] = [];
+  for (const who of [A.owner, B.owner]) {
+    const apiKey = `dk_${randomUUID().replaceAll('-', '')}`;
+    const res = await t.app.inject({
+      method: 'PUT', url: '/api/v1/integrations/discourse', headers: bearer(who),
+      payload: { origin: 'https://1.1.1.1', groupMapping: [{ group: 'staff', role: 'admin' }], logoutSync: { apiKey, apiUsername: 'system' } },
+    });
+    if (res.statusCode !== 200) throw new Error(`seed discourse: ${res.statusCode} ${res.body}`);
+    if (who === B.owner) secrets.push(json(res).secret, apiKey);
+  }
+  return { aIds: [], bIds: [], bSecrets: secrets };
+};
+
+export const moduleSeeds: readonly Seeder[] = [discourse, ledger, webhooks, academy, alliances, chat, content];
 
 export async function seedModules(t: TestApp, tenants: Tenants): Promise<Seeded> {
   const out: Seeded = { aIds: [], bIds: [], bSecrets: [] };

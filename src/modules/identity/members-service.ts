@@ -6,6 +6,7 @@ import { assertMayChangeMember, customRolesByMember, memberRoleState } from '../
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { notFound } from '../../http/problem.ts';
 import type { Platform } from '../../kernel/platform.ts';
+import { signalMemberSessionsEnded } from './member-signals.ts';
 import { revokeUserSessions } from './sessions.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 
@@ -63,6 +64,7 @@ export function createMembersService(platform: Platform, onSessionsRevoked: (ids
         return ids;
       });
       onSessionsRevoked(revoked);
+      await signalMemberSessionsEnded(platform, { tenantId: principal.tenantId, userId, reason: 'membership-removed' });
     },
   };
 }

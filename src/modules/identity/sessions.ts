@@ -7,6 +7,7 @@ import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { newOpaqueToken } from '../../kernel/auth/opaque-token.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import type { Platform } from '../../kernel/platform.ts';
+import { signalMemberSessionsEnded } from './member-signals.ts';
 
 export interface ClientInfo {
   userAgent: string | undefined;
@@ -151,7 +152,7 @@ export async function revokeOwnSession(platform: Platform, principal: Principal,
 
 /** An administrator ends a member's sessions (never a higher role's); returns the ended session ids. */
 export async function revokeMemberSessions(platform: Platform, principal: Principal, userId: string): Promise<string[]> {
-  return platform.withTenant(contextOf(principal), async (tx) => {
+  const ended = await platform.withTenant(contextOf(principal), async (tx) => {
     const [m] = await tx.query<{ role: string | null }>(sql`SELECT role FROM memberships WHERE user_id = ${userId}`);
     if (!m) throw notFound('member');
     if (userId !== principal.userId) assertMayAssign(principal.roles, isRole(m.role) ? m.role : null, null);
@@ -162,4 +163,6 @@ export async function revokeMemberSessions(platform: Platform, principal: Princi
     });
     return ids;
   });
+  await signalMemberSessionsEnded(platform, { tenantId: principal.tenantId, userId, reason: 'admin-revoked' });
+  return ended;
 }
