@@ -48,6 +48,8 @@ const tamper = (statement: ReturnType<typeof sql>) =>
   withOwner(platform.db, async (tx) => {
     await tx.exec('ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only');
     await tx.query(statement);
+    // Deferred checks (the ledger's foreign key to audit_events) run now, so the trigger can be switched back on.
+    await tx.exec('SET CONSTRAINTS ALL IMMEDIATE');
     await tx.exec('ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only');
   });
 
@@ -161,6 +163,7 @@ describe('ocsuite verify log (database)', () => {
         await tx.query(sql`DELETE FROM audit_events WHERE tenant_id = ${c.tenantId} AND leaf_index >= ${older.size}`);
         await tx.query(sql`DELETE FROM translog_checkpoints WHERE tenant_id = ${c.tenantId} AND size > ${older.size}`);
         await tx.query(sql`UPDATE translog_heads SET size = ${head!.size}::bigint, root = decode(${head!.root}, 'hex'), peaks = decode(${head!.peaks}, 'hex') WHERE tenant_id = ${c.tenantId}`);
+        await tx.exec('SET CONSTRAINTS ALL IMMEDIATE');
         for (const table of ['audit_events', 'translog_checkpoints', 'translog_heads']) await tx.exec(`ALTER TABLE ${table} ENABLE TRIGGER USER`);
       });
     } finally {
