@@ -47,7 +47,7 @@ describe('CLI progress (issue #22 §6)', () => {
     p.update('rewrap', 0, 8);
     p.update('rewrap', 2, 8);
     expect(out.text()).not.toContain('2/8');
-    await new Promise((r) => setTimeout(r, 400));
+    for (let i = 0; i < 50 && !out.text().includes('2/8'); i++) await new Promise((r) => setTimeout(r, 100));
     expect(out.text()).toMatch(/rewrap: 2\/8 \(\d+\/s, ETA \d+ s\)/);
     p.finish();
   });
