@@ -39,9 +39,13 @@ export const discoursePublicRoutes: FastifyPluginAsync<{ platform: Platform }> =
   const refused = (reply: FastifyReply, err: SsoRefusedError) => send(reply, err.reason === 'not-configured' ? 404 : 403, refusedPage(err.reason));
   const client = (req: FastifyRequest) => ({ userAgent: req.headers['user-agent'], ip: req.ip });
 
+  const tags = ['discourse'];
+  // Pages a person reads (also the 403/404 refusal pages); the signed answer is a 303 redirect to Discourse.
+  const html = { description: 'An HTML page', content: { 'text/html': { schema: { type: 'string' } } } };
+
   app.get('/sso/discourse/:tenantId', {
     config: { security },
-    schema: { hide: true, operationId: 'discourseConnectPage', summary: 'DiscourseConnect entry (discourse_connect_url): verifies the request, shows the sign-in page', params: Params, querystring: Query },
+    schema: { tags, operationId: 'discourseConnectPage', summary: 'DiscourseConnect entry (discourse_connect_url): verifies the request, shows the sign-in page', params: Params, querystring: Query, response: { 200: html } },
   }, async (req, reply) => {
     const { tenantId } = req.params as { tenantId: string };
     const q = req.query as { sso?: string; sig?: string };
@@ -56,7 +60,7 @@ export const discoursePublicRoutes: FastifyPluginAsync<{ platform: Platform }> =
 
   app.post('/sso/discourse/:tenantId', {
     config: { security },
-    schema: { hide: true, operationId: 'discourseConnectSignIn', summary: 'DiscourseConnect sign-in form: email, password (and code), then the signed redirect to Discourse', params: Params },
+    schema: { tags, operationId: 'discourseConnectSignIn', summary: 'DiscourseConnect sign-in form: email, password (and code), then the signed redirect to Discourse (303)', params: Params, response: { 200: html } },
   }, async (req, reply) => {
     const { tenantId } = req.params as { tenantId: string };
     const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');
@@ -97,7 +101,7 @@ export const discoursePublicRoutes: FastifyPluginAsync<{ platform: Platform }> =
     };
     try {
       const url = await sso.answer(request.tenantId, ssoText, sig, { userId: tokens.user.id, mfa, via: 'password' });
-      return reply.code(303).headers({ ...pageHeaders(request.origin), location: url }).send('');
+      return (reply as FastifyReply).code(303).headers({ ...pageHeaders(request.origin), location: url }).send('');
     } catch (err) {
       if (err instanceof SsoRefusedError) return refused(reply, err);
       throw err;
