@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { randomUUID } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { bootPlatform, shutdownPlatform, type BootOptions } from '../../src/boot.ts';
@@ -44,6 +44,7 @@ export async function startApp(env: Record<string, string> = {}, boot: Pick<Boot
   });
   const platform = await bootPlatform(config, { db, logDestination: sink, jobsConnectionString: config.databaseUrl, workers: true, ...boot });
   const app = await buildServer(platform);
+  if (usingPostgres) giveOwnClientAddress(app);
   return {
     app,
     platform,
@@ -71,6 +72,19 @@ export interface Account {
   refreshToken: string;
   /** Set by enableMfa: the TOTP seed and the last time step a code was used for. */
   mfa?: { secret: string; lastStep: number; recoveryCodes: string[] };
+}
+
+/**
+ * On PostgreSQL every test file shares one database, so the per-IP login throttle (stored there)
+ * would add up the deliberate failures of all files from 127.0.0.1 and lock out unrelated tests.
+ * Each app's injected requests come from an address of its own (RFC 2544 benchmarking range), as
+ * each file's own PGlite gives it in the embedded profile; a test that names remoteAddress keeps it.
+ */
+function giveOwnClientAddress(app: FastifyInstance): void {
+  const clientIp = `198.18.${randomInt(256)}.${randomInt(1, 255)}`;
+  const inject = app.inject.bind(app) as (opts?: unknown, cb?: unknown) => unknown;
+  (app as unknown as { inject: typeof inject }).inject = (opts, cb) =>
+    typeof opts === 'object' && opts !== null && !('remoteAddress' in opts) ? inject({ ...opts, remoteAddress: clientIp }, cb) : inject(opts, cb);
 }
 
 export function json<T = any>(res: LightMyRequestResponse): T {
