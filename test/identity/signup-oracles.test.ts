@@ -11,16 +11,27 @@ import { mailTo, tokenIn } from './outbox.ts';
  * (OCSUITE_SIGNUP_CONFIRMATION=email), and in every mode an existing
  * account's password creates nothing until every factor it has is proved.
  */
-async function counts(t: TestApp) {
+/**
+ * What exists for the given addresses and for this file's tenant name. Scoped, not global:
+ * on PostgreSQL other test files create accounts in the same database at the same time.
+ */
+async function counts(t: TestApp, emails: string[]) {
+  const lowered = emails.map((e) => e.toLowerCase());
   return withOwner(t.platform.db, async (tx) => {
     const [row] = await tx.query<{ tenants: number; users: number; memberships: number; requests: number }>(sql`
-      SELECT (SELECT count(*)::int FROM tenants) AS tenants, (SELECT count(*)::int FROM users) AS users,
-             (SELECT count(*)::int FROM memberships) AS memberships, (SELECT count(*)::int FROM signup_requests) AS requests`);
+      SELECT (SELECT count(*)::int FROM tenants WHERE name = ${TENANT_NAME}) AS tenants,
+             (SELECT count(*)::int FROM users WHERE email_normalized = ANY (${sql.param(lowered)}::text[])) AS users,
+             (SELECT count(*)::int FROM memberships m JOIN users u ON u.id = m.user_id
+                WHERE u.email_normalized = ANY (${sql.param(lowered)}::text[])) AS memberships,
+             (SELECT count(*)::int FROM signup_requests WHERE lower(email) = ANY (${sql.param(lowered)}::text[])) AS requests`);
     return row!;
   });
 }
 
-const signupBody = (email: string, password = PASSWORD) => ({ tenantName: 'New tenant', email, password });
+/** Unique per run, so the tenants this file's signups create can be counted apart from others'. */
+const TENANT_NAME = `New tenant ${randomBytes(4).toString('hex')}`;
+
+const signupBody = (email: string, password = PASSWORD) => ({ tenantName: TENANT_NAME, email, password });
 
 describe('signup with email confirmation', () => {
   let t: TestApp;
@@ -48,16 +59,18 @@ describe('signup with email confirmation', () => {
   });
 
   it('answers a new, a known and a known-with-MFA address alike, and creates no account, tenant or membership', async () => {
-    const before = await counts(t);
+    const fresh = uniqueEmail('new');
+    const emails = [fresh, plain.email, withMfa.email];
+    const before = await counts(t, emails);
     const answers = [];
-    for (const [email, password] of [[uniqueEmail('new'), PASSWORD], [plain.email, 'a wrong password entirely'], [plain.email, PASSWORD], [withMfa.email, PASSWORD]] as const) {
+    for (const [email, password] of [[fresh, PASSWORD], [plain.email, 'a wrong password entirely'], [plain.email, PASSWORD], [withMfa.email, PASSWORD]] as const) {
       const res = await t.app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: signupBody(email, password) });
       answers.push({ status: res.statusCode, body: res.body, type: res.headers['content-type'] });
     }
     expect(new Set(answers.map((a) => a.status))).toEqual(new Set([202]));
     expect(new Set(answers.map((a) => a.body)).size).toBe(1);
     expect(new Set(answers.map((a) => a.type)).size).toBe(1);
-    const after = await counts(t);
+    const after = await counts(t, emails);
     expect({ ...after, requests: 0 }).toEqual({ ...before, requests: 0 });
     // One request row per signup, whoever the address belongs to.
     expect(after.requests - before.requests).toBe(4);
@@ -73,7 +86,7 @@ describe('signup with email confirmation', () => {
     expect(body.user.email).toBe(email);
     expect(body.roles).toEqual(['owner']);
     const me = await t.app.inject({ method: 'GET', url: '/api/v1/me', headers: bearer(body) });
-    expect(json(me).tenant.name).toBe('New tenant');
+    expect(json(me).tenant.name).toBe(TENANT_NAME);
     const replay = await t.app.inject({ method: 'POST', url: '/api/v1/auth/signup/confirm', payload: { token } });
     expect(replay.statusCode).toBe(401);
   });
@@ -82,14 +95,14 @@ describe('signup with email confirmation', () => {
     await t.app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: signupBody(plain.email) });
     const mail = await mailTo(t, plain.email);
     expect(mail).toContain('already has an OC-Suite account');
-    expect(mail).not.toContain('New tenant');
+    expect(mail).not.toContain(TENANT_NAME);
     const token = tokenIn(mail, 'ocs_su')!;
-    const before = await counts(t);
+    const before = await counts(t, [plain.email]);
     const noPassword = await t.app.inject({ method: 'POST', url: '/api/v1/auth/signup/confirm', payload: { token } });
     expect(noPassword.statusCode).toBe(400);
     const wrong = await t.app.inject({ method: 'POST', url: '/api/v1/auth/signup/confirm', payload: { token, password: 'not the password at all' } });
     expect(wrong.statusCode).toBe(401);
-    expect(await counts(t)).toEqual(before);
+    expect(await counts(t, [plain.email])).toEqual(before);
     const right = await t.app.inject({ method: 'POST', url: '/api/v1/auth/signup/confirm', payload: { token, password: PASSWORD } });
     expect(right.statusCode).toBe(201);
     expect(json(right).user.id).toBe(plain.userId);
@@ -117,21 +130,21 @@ describe('signup of an existing account with a second factor (tokens at once)', 
   });
 
   it('creates nothing on the password alone; the tenant appears once the second factor is proved', async () => {
-    const before = await counts(t);
+    const before = await counts(t, [owner.email]);
     const res = await t.app.inject({ method: 'POST', url: '/api/v1/auth/signup', payload: signupBody(owner.email) });
     expect(res.statusCode).toBe(201);
     expect(json(res).mfaRequired).toBe(true);
-    expect(await counts(t)).toEqual(before);
+    expect(await counts(t, [owner.email])).toEqual(before);
     const wrong = await t.app.inject({ method: 'POST', url: '/api/v1/auth/mfa/verify', payload: { ticket: json(res).mfaTicket, code: '000000' } });
     expect(wrong.statusCode).toBe(401);
-    expect(await counts(t)).toEqual(before);
+    expect(await counts(t, [owner.email])).toEqual(before);
     const verified = await t.app.inject({ method: 'POST', url: '/api/v1/auth/mfa/verify', payload: { ticket: json(res).mfaTicket, code: await totpCode(owner) } });
     expect(verified.statusCode).toBe(200);
     const body = json(verified);
     expect(body.user.id).toBe(owner.userId);
     expect(body.tenant.id).not.toBe(owner.tenantId);
-    expect(body.tenant.name).toBe('New tenant');
-    const after = await counts(t);
+    expect(body.tenant.name).toBe(TENANT_NAME);
+    const after = await counts(t, [owner.email]);
     expect(after.tenants).toBe(before.tenants + 1);
     expect(after.memberships).toBe(before.memberships + 1);
     expect(after.users).toBe(before.users);
