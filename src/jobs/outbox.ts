@@ -20,6 +20,11 @@ import type { Envelope } from './envelope.ts';
  * Several processes relay at once: claims are taken with FOR UPDATE SKIP LOCKED.
  */
 export interface OutboxOptions {
+  /**
+   * Whose rows a relay hands over: the driver's namespace (the BullMQ key prefix), so deployments
+   * (and test runs) that share a database but not a Redis namespace never take each other's jobs.
+   */
+  namespace?: string;
   /** Rows waiting to be handed over (all queues) past which `send` is refused (503 + Retry-After). */
   maxDepth: number;
   /** How often the relay looks when nothing woke it. */
@@ -103,7 +108,7 @@ export class Outbox {
     this.#driver = o.driver;
     this.#log = o.log;
     this.#definitions = o.definitions;
-    this.#o = { pollMs: 1_000, batchSize: 100, leaseSeconds: 30, resendAfterSeconds: 600, sendTimeoutMs: 5_000, ...o.options };
+    this.#o = { namespace: '', pollMs: 1_000, batchSize: 100, leaseSeconds: 30, resendAfterSeconds: 600, sendTimeoutMs: 5_000, ...o.options };
   }
 
   /**
@@ -116,8 +121,8 @@ export class Outbox {
     const delay = Math.max(0, opts.delaySeconds ?? 0);
     const body = JSON.stringify(envelope);
     const insert = (tx: Session, tenant: ReturnType<typeof sql>) => tx.query<{ id: string }>(sql`
-      INSERT INTO job_outbox (tenant_id, id, queue, envelope, run_after)
-      VALUES (${tenant}, ${id}, ${definition.name}, ${body}::jsonb, now() + make_interval(secs => ${delay}))
+      INSERT INTO job_outbox (tenant_id, id, queue, namespace, envelope, run_after)
+      VALUES (${tenant}, ${id}, ${definition.name}, ${this.#o.namespace}, ${body}::jsonb, now() + make_interval(secs => ${delay}))
       ON CONFLICT (id) DO NOTHING RETURNING id`);
     const rows = opts.tx
       // The row belongs to the transaction's tenant (RLS); identity flows without one write platform rows.
@@ -199,7 +204,7 @@ export class Outbox {
   async stats(): Promise<OutboxStats> {
     const rows = await withMaintenance(this.#db, { statementTimeoutMs: 5_000 }, (tx) => tx.query<{ queue: string; depth: number; oldest: number | null }>(sql`
       SELECT queue, count(*)::int AS depth, extract(epoch FROM now() - min(created_at))::float8 AS oldest
-      FROM job_outbox WHERE done_at IS NULL AND sent_at IS NULL GROUP BY queue ORDER BY queue`));
+      FROM job_outbox WHERE namespace = ${this.#o.namespace} AND done_at IS NULL AND sent_at IS NULL GROUP BY queue ORDER BY queue`));
     const queues = rows.map((r) => ({ queue: r.queue, depth: r.depth, oldestSeconds: Math.max(0, r.oldest ?? 0) }));
     return { depth: queues.reduce((a, q) => a + q.depth, 0), oldestSeconds: Math.max(0, ...queues.map((q) => q.oldestSeconds)), queues };
   }
@@ -221,7 +226,7 @@ export class Outbox {
     const claimed = await withMaintenance(this.#db, { statementTimeoutMs: 10_000 }, (tx) => tx.query<{ id: string; queue: string; envelope: Envelope; delay: number; resend: boolean }>(sql`
       UPDATE job_outbox o SET claimed_until = now() + make_interval(secs => ${this.#o.leaseSeconds}), relay_attempts = o.relay_attempts + 1
       FROM (SELECT id FROM job_outbox
-            WHERE done_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+            WHERE namespace = ${this.#o.namespace} AND done_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
               AND (sent_at IS NULL OR sent_at < now() - make_interval(secs => ${this.#o.resendAfterSeconds}))
             ORDER BY created_at LIMIT ${this.#o.batchSize} FOR UPDATE SKIP LOCKED) c
       WHERE o.id = c.id

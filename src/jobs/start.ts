@@ -58,7 +58,7 @@ export async function startJobs(o: StartJobsOptions): Promise<JobSystem> {
     db: o.db,
     log: o.log,
     // Every send is a row of the transactional outbox first (jobs/outbox.ts).
-    outbox: { maxDepth: o.config.outboxMaxDepth, ...o.tuning?.outbox },
+    outbox: { maxDepth: o.config.outboxMaxDepth, namespace: o.config.redisUrl ? `bullmq:${o.config.jobsPrefix}` : 'pg-boss', ...o.tuning?.outbox },
     observe: (queue, result) => {
       jobMetrics.attempts.inc({ queue, result });
       monitor.observe(queue, result);

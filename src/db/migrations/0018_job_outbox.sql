@@ -12,6 +12,8 @@ CREATE TABLE job_outbox (
   -- The job id in the driver: stable, so a second hand-over of the row is the same job.
   id             uuid PRIMARY KEY,
   queue          text NOT NULL CHECK (length(queue) BETWEEN 1 AND 100),
+  -- The driver's namespace (OCSUITE_JOBS_PREFIX on BullMQ): a relay hands over its own deployment's rows only.
+  namespace      text NOT NULL DEFAULT '' CHECK (length(namespace) <= 100),
   envelope       jsonb NOT NULL,
   run_after      timestamptz NOT NULL DEFAULT now(),
   created_at     timestamptz NOT NULL DEFAULT now(),
@@ -23,7 +25,7 @@ CREATE TABLE job_outbox (
   done_at        timestamptz
 );
 CREATE INDEX job_outbox_tenant_idx ON job_outbox (tenant_id, created_at);
-CREATE INDEX job_outbox_open_idx ON job_outbox (created_at) WHERE done_at IS NULL;
+CREATE INDEX job_outbox_open_idx ON job_outbox (namespace, created_at) WHERE done_at IS NULL;
 CREATE INDEX job_outbox_done_idx ON job_outbox (done_at) WHERE done_at IS NOT NULL;
 
 SELECT ocsuite_enable_tenant_rls('job_outbox');
