@@ -119,6 +119,8 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     for (const m of modules) await m.jobs?.(platform);
     for (const s of schedules) await defineSchedule(jobs, s, platform);
     if (opts.workers) await startWorkers(jobs, schedules);
+    // Every process that sends relays the outbox (claims never overlap), so its jobs leave promptly.
+    else jobs.startRelay();
     return platform;
   } catch (err) {
     if (!opts.db) await db.close().catch(() => {});

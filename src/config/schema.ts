@@ -89,6 +89,8 @@ export const configSchema = Type.Object({
   smtpUrl: url(['smtp:', 'smtps:'], { env: 'SMTP_URL', description: 'smtp(s)://user:pass@host:port; unset = mail written to the local outbox' }),
   mailFrom: Type.String({ env: 'MAIL_FROM', default: 'OC-Suite <no-reply@localhost>', description: 'sender address' }),
   jobsPrefix: Type.String({ env: 'OCSUITE_JOBS_PREFIX', default: 'ocsuite', pattern: '^[A-Za-z0-9_.-]{1,100}$', errorMessage: 'letters, digits, _ . - only (at most 100)', description: 'BullMQ key prefix in Redis' }),
+  outboxMaxDepth: Type.Integer({ env: 'OCSUITE_OUTBOX_MAX_DEPTH', default: 50_000, minimum: 1, maximum: 100_000_000, description: 'jobs waiting in the outbox (not yet handed to the queue driver) past which requests that enqueue answer 503 with Retry-After' }),
+  scheduleHealSeconds: Type.Integer({ env: 'OCSUITE_SCHEDULE_HEAL_SECONDS', default: 60, minimum: 5, maximum: 86_400, description: 'how often workers re-assert the repeatable schedules (also on every Redis reconnect), so a Redis restart or flush loses none' }),
   inProcessWorkers: Type.Optional(Type.Boolean({ env: 'OCSUITE_INPROCESS_WORKERS', description: 'run job workers inside serve (default true unless REDIS_URL is set; then run `ocsuite worker`)' })),
   alertWebhookUrl: url(['http:', 'https:'], { env: 'OCSUITE_ALERT_WEBHOOK_URL', description: 'where alert events (job failure spikes) are POSTed, e.g. an n8n alerts/* workflow' }),
   alertWebhookSecret: webhookSecret({ env: 'OCSUITE_ALERT_WEBHOOK_SECRET', description: 'Standard Webhooks secret (whsec_…) signing alert deliveries; required with OCSUITE_ALERT_WEBHOOK_URL' }),

@@ -9,6 +9,7 @@ import { idempotentJobId, parseEnvelope, seal, type Envelope } from './envelope.
 import { isUuid } from '../kernel/ids.ts';
 import { JobDefinitionError, JobTimeoutError, PoisonError, QueueFullError, TenantRefusedError } from '../kernel/jobs/errors.ts';
 import { TenantSlots } from './fairness.ts';
+import { Outbox, type OutboxOptions, type OutboxStats } from './outbox.ts';
 import type {
   DriverName, EnqueueOptions, EnqueueResult, JobHandler, JobInfo, JobQueue, PlatformHandler, QueueCounts, QueueDefinition, TenantHandler,
 } from '../kernel/jobs/port.ts';
@@ -23,6 +24,11 @@ export interface JobSystemOptions {
   observe?: (queue: string, result: AttemptResult) => void;
   /** How long a job of a tenant at its concurrency cap is put back for. */
   deferMs?: number;
+  /**
+   * Sends go through the transactional outbox (jobs/outbox.ts): what the platform does.
+   * Unset: straight to the driver (the driver contract suite).
+   */
+  outbox?: OutboxOptions;
 }
 
 interface Entry {
@@ -66,6 +72,7 @@ export class JobSystem implements JobQueue {
   #workersStarted = false;
   #stopping = false;
   readonly #inFlight = new Set<AbortController>();
+  readonly #outbox: Outbox | undefined;
 
   constructor(opts: JobSystemOptions) {
     this.raw = opts.driver;
@@ -74,6 +81,23 @@ export class JobSystem implements JobQueue {
     this.#log = opts.log;
     this.#observe = opts.observe;
     this.#deferMs = opts.deferMs ?? 500;
+    this.#outbox = opts.outbox
+      ? new Outbox({ db: opts.db, driver: opts.driver, log: opts.log, options: opts.outbox, definitions: () => this.definitions() })
+      : undefined;
+  }
+
+  /** The outbox of this system, when sends go through one. */
+  get outbox(): Outbox | undefined {
+    return this.#outbox;
+  }
+
+  /** Runs the outbox relay in this process (API and worker processes both do; claims never overlap). */
+  startRelay(): void {
+    this.#outbox?.start();
+  }
+
+  outboxStats(): Promise<OutboxStats | undefined> {
+    return this.#outbox ? this.#outbox.stats() : Promise.resolve(undefined);
   }
 
   async define<T>(definition: QueueDefinition, handler?: JobHandler<T>, opts?: { parse?: (data: unknown) => T }): Promise<void> {
@@ -112,10 +136,12 @@ export class JobSystem implements JobQueue {
     const tenantId = opts.tenantId ?? null;
     if (definition.scope === 'tenant' && !isUuid(tenantId)) throw new JobDefinitionError(`queue ${queue} is a tenant queue: a tenant id is required`);
     if (definition.scope === 'platform' && tenantId !== null) throw new JobDefinitionError(`queue ${queue} is a platform queue: it takes no tenant id`);
-    const counted = await this.#admit(definition);
     // Always our own UUID: ids name dead letters and completion records, so they must never repeat
     // (BullMQ's own ids are a per-queue counter that starts again with an empty Redis).
     const id = opts.idempotencyKey ? idempotentJobId(queue, tenantId?.toLowerCase() ?? null, opts.idempotencyKey) : randomUUID();
+    if (this.#outbox) return this.#outbox.enqueue(definition, seal(tenantId, data), id, { tx: opts.tx, delaySeconds: opts.delaySeconds });
+    if (opts.tx) throw new JobDefinitionError('this job system has no outbox: a send cannot join a transaction');
+    const counted = await this.#admit(definition);
     try {
       return await this.raw.send(queue, seal(tenantId, data), {
         id,
@@ -190,6 +216,7 @@ export class JobSystem implements JobQueue {
 
   async assertRoom(queue: string): Promise<void> {
     const definition = this.#entries.get(queue)?.definition;
+    if (this.#outbox) return this.#outbox.assertRoom(definition);
     if (!definition?.maxDepth) return;
     const depth = (await this.raw.waiting(queue)) + (this.#admitted.get(queue) ?? 0);
     if (depth >= definition.maxDepth) throw queueFull(definition);
@@ -205,12 +232,24 @@ export class JobSystem implements JobQueue {
 
   async stop(): Promise<void> {
     this.#stopping = true;
+    await this.#outbox?.stop();
     await this.raw.stop();
     for (const c of this.#inFlight) c.abort(new Error('worker stopping'));
   }
 
   /** One delivery of one job, end to end; what the driver's worker calls. */
   async run(job: DriverJob): Promise<Outcome> {
+    const outcome = await this.#deliver(job);
+    if (this.#outbox && (outcome.status === 'completed' || outcome.status === 'dead')) {
+      // Its outbox row is finished: never handed over again. Should this fail, a later hand-over
+      // is the same job id, which the driver (and a tenant job's completion record) refuses.
+      await this.#outbox.markDone(job.id).catch((err: unknown) =>
+        this.#log.warn({ queue: job.queue, jobId: job.id, err: { message: message(err) } }, 'marking the outbox row done failed'));
+    }
+    return outcome;
+  }
+
+  async #deliver(job: DriverJob): Promise<Outcome> {
     const entry = this.#entries.get(job.queue);
     const parsed = parseEnvelope(job.data);
     if (!entry?.handler) return this.#retry(job, 'no handler for this queue in this process');
@@ -371,6 +410,7 @@ export class JobSystem implements JobQueue {
         .catch((e: unknown) => this.#log.error({ queue: job.queue, jobId: job.id, err: { message: message(e) } }, 'recording a lost job failed'));
     }
     this.#observe?.(job.queue, 'dead');
+    await this.#outbox?.markDone(job.id).catch(() => {});
   }
 }
 
