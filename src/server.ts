@@ -13,6 +13,8 @@ import { answerClientError, limitConnectionsPerIp, registerSlowClientGuards, ser
 import { answerBeforeRouting, registerNotFound } from './http/unrouted.ts';
 import { ProblemError } from './http/problem.ts';
 import { registerRequestLog } from './http/request-log.ts';
+import { registerRequestDeadline } from './http/request-deadline.ts';
+import { reportOutages } from './http/outage-log.ts';
 import { enforceRoutePolicies, UndeclaredPolicyError, type RouteInventoryEntry } from './http/route-policy.ts';
 import { requireOperationPrefix } from './http/route-docs.ts';
 import { systemRoutes } from './http/system-routes.ts';
@@ -61,8 +63,10 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
 
   // Policies first: every later onRoute hook (rate limit, swagger) sees the declared security.
   app.decorate('routeInventory', enforceRoutePolicies(app, platform.permissions));
-  registerErrorHandling(app);
+  registerErrorHandling(app, platform.db.availability);
   registerSlowClientGuards(self, config.requestTimeoutMs);
+  registerRequestDeadline(self, config.requestTimeoutMs);
+  reportOutages(self, platform);
   limitConnectionsPerIp(self, config.maxConnectionsPerIp);
   // Callback style: an async hook would cost a promise on every response.
   app.addHook('onSend', (request, reply, payload, done) => {
