@@ -62,7 +62,7 @@ export const configSchema = Type.Object({
   dbPoolMax: Type.Integer({ env: 'OCSUITE_DB_POOL_MAX', default: 10, minimum: 1, maximum: 1000, description: 'PostgreSQL pool size' }),
   redisUrl: url(['redis:', 'rediss:'], { env: 'REDIS_URL', description: 'Redis URL for jobs, rate limits and chat fan-out in production' }),
   dataDir: Type.String({ env: 'OCSUITE_DATA_DIR', default: './.ocsuite', description: 'embedded profile data folder' }),
-  masterKeys: Type.Optional(Type.String({ env: 'OCSUITE_MASTER_KEYS', description: 'master keys as id:base64 entries, * marks the primary (required in production unless _FILE)' })),
+  masterKeys: Type.Optional(Type.String({ env: 'OCSUITE_MASTER_KEYS', description: 'master keys as comma-separated id:base64 entries (32 bytes each, `openssl rand -base64 32`); a leading * before one id marks the primary, e.g. `*k2:<base64>,k1:<base64>`, else the last entry is the primary (required in production unless _FILE)' })),
   masterKeysFile: Type.Optional(Type.String({ env: 'OCSUITE_MASTER_KEYS_FILE', description: 'path of a mounted secret file holding the master keys' })),
   corsOrigins: Type.Array(origin, { env: 'CORS_ORIGINS', separator: ',', default: [], description: 'comma-separated allowed browser origins (default none; * is refused in production)' }),
   signupEnabled: Type.Boolean({ env: 'OCSUITE_SIGNUP_ENABLED', default: true, description: 'self-serve signup on/off' }),

@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { runScopedQuery } from './scoped-query.ts';
+import { Availability, unavailableReason } from './availability.ts';
 
 /**
  * One database port over two drivers. PGlite (embedded) is a single connection,
@@ -33,7 +34,32 @@ export interface Database {
    * one round trip on PostgreSQL (see scoped-query.ts), sequential on PGlite.
    */
   scopedQuery<T>(context: SQL, statement: SQL): Promise<T[]>;
+  /** Whether the server is reachable, as the last statements saw it (availability.ts). */
+  readonly availability: Availability;
   close(): Promise<void>;
+}
+
+/** Feeds the database's availability: a success ends an outage, an unavailable error starts one. */
+function watched(availability: Availability) {
+  return {
+    ok<T>(value: T): T {
+      availability.succeeded();
+      return value;
+    },
+    fail(err: unknown): never {
+      const reason = unavailableReason(err);
+      if (reason) availability.failed(reason);
+      throw err;
+    },
+  };
+}
+
+export interface PgTimeouts {
+  /**
+   * How long to wait for a pooled connection (a free one, or a new one to be
+   * established) before failing with a pool timeout (503). Default 5 s.
+   */
+  connectMs?: number;
 }
 
 const dialect = new PgDialect();
@@ -55,14 +81,16 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   }
   // One connection: a lease is a turn on a queue, so two transactions never interleave.
   let tail: Promise<void> = Promise.resolve();
+  const availability = new Availability();
+  const w = watched(availability);
   const session: Session = {
     async query<T>(statement: SQL) {
       const { text, params } = toQuery(statement);
-      const result = await client.query<T>(text, params);
+      const result = await client.query<T>(text, params).then(w.ok, w.fail);
       return result.rows;
     },
     async exec(text: string) {
-      await client.exec(text);
+      await client.exec(text).then(w.ok, w.fail);
     },
   };
   async function raw(text: string, values?: unknown[]) {
@@ -79,6 +107,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   }
   return {
     kind: 'pglite',
+    availability,
     acquire,
     async scopedQuery<T>(context: SQL, statement: SQL) {
       const lease = await acquire();
@@ -105,29 +134,39 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   };
 }
 
-export function openPg(url: string, max: number): Database {
+export function openPg(url: string, max: number, timeouts: PgTimeouts = {}): Database {
   // Pipeline mode: statements of one transaction are written without waiting for
   // the previous reply, so the tenant opening travels with the first query
   // (DESIGN.md §8). PostgreSQL still runs them in order and aborts the rest of
   // the transaction at the first error.
-  const pool = new pg.Pool({ connectionString: url, max, application_name: 'ocsuite', pipeline: true } as pg.PoolConfig);
+  // connectionTimeoutMillis bounds both waiting for a free client and opening a new
+  // connection (pg's default is to wait forever: a request then outlives its timeout);
+  // TCP keep-alive notices a server that vanished without closing the socket.
+  const pool = new pg.Pool({
+    connectionString: url, max, application_name: 'ocsuite', pipeline: true,
+    connectionTimeoutMillis: timeouts.connectMs ?? 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000,
+  } as pg.PoolConfig);
   // A broken idle client must not crash the process; the pool drops it.
   pool.on('error', () => {});
+  const availability = new Availability();
+  const w = watched(availability);
+  const connect = () => pool.connect().then(w.ok, w.fail);
   return {
     kind: 'pg',
+    availability,
     async acquire() {
-      const client = await pool.connect();
+      const client = await connect();
       return {
         async query<T>(statement: SQL) {
           const { text, params } = toQuery(statement);
-          const result = await client.query(text, params);
+          const result = await client.query(text, params).then(w.ok, w.fail);
           return result.rows as T[];
         },
         async exec(text: string) {
-          await client.query(text);
+          await client.query(text).then(w.ok, w.fail);
         },
         async raw(text: string, values?: unknown[]) {
-          const result = await client.query(text, values);
+          const result = await client.query(text, values).then(w.ok, w.fail);
           return (Array.isArray(result) ? result.flatMap((r) => r.rows) : result.rows) as Record<string, unknown>[];
         },
         release(broken?: boolean) {
@@ -136,15 +175,15 @@ export function openPg(url: string, max: number): Database {
       };
     },
     async scopedQuery<T>(context: SQL, statement: SQL) {
-      const client = await pool.connect();
+      const client = await connect();
       let broken = false;
       try {
         const q = toQuery(statement);
         const c = toQuery(context);
-        return await runScopedQuery<T>(client, { text: c.text, values: c.params }, { text: q.text, values: q.params });
+        return w.ok(await runScopedQuery<T>(client, { text: c.text, values: c.params }, { text: q.text, values: q.params }));
       } catch (err) {
-        broken = !(err instanceof pg.DatabaseError);
-        throw err;
+        broken = !(err instanceof pg.DatabaseError) || unavailableReason(err) !== undefined;
+        return w.fail(err);
       } finally {
         client.release(broken ? new Error('discarded after an unexpected failure') : undefined);
       }

@@ -9,6 +9,7 @@ import { connectorsModule } from './connectors/manifest.ts';
 import { discourseModule } from './discourse/manifest.ts';
 import { contentModule } from './content/manifest.ts';
 import { identityModule } from './identity/manifest.ts';
+import { idempotencyModule } from './idempotency/manifest.ts';
 import { jobsModule } from './jobs/manifest.ts';
 import type { ModuleManifest } from './manifest.ts';
 import { knowledgeModule } from './knowledge/manifest.ts';
@@ -40,6 +41,7 @@ export const modules: readonly ModuleManifest[] = [
   connectorsModule,
   discourseModule,
   jobsModule,
+  idempotencyModule,
   rolesModule,
   identityModule,
   auditModule,
