@@ -13,6 +13,7 @@ import { answerClientError, limitConnectionsPerIp, registerSlowClientGuards, ser
 import { answerBeforeRouting, registerNotFound } from './http/unrouted.ts';
 import { ProblemError } from './http/problem.ts';
 import { registerRequestLog } from './http/request-log.ts';
+import { registerTracing } from './http/tracing.ts';
 import { enforceRoutePolicies, UndeclaredPolicyError, type RouteInventoryEntry } from './http/route-policy.ts';
 import { requireOperationPrefix } from './http/route-docs.ts';
 import { systemRoutes } from './http/system-routes.ts';
@@ -114,6 +115,8 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
     },
   });
 
+  // Ahead of the rate limit: a refused request is a span too. No hook at all when tracing is off.
+  if (platform.tracing) registerTracing(self, platform.tracing);
   app.addHook('onRequest', app.rateLimit());
   registerNotFound(self);
   registerAuthentication(app, platform);

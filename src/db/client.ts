@@ -34,6 +34,16 @@ export interface Database {
    */
   scopedQuery<T>(context: SQL, statement: SQL): Promise<T[]>;
   close(): Promise<void>;
+  /** Connections of the pool (or PGlite's one connection and the sessions queued for it), for /metrics. */
+  poolStats?(): PoolStats;
+}
+
+export interface PoolStats {
+  max: number;
+  total: number;
+  idle: number;
+  /** Callers waiting for a connection. */
+  waiting: number;
 }
 
 const dialect = new PgDialect();
@@ -55,6 +65,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   }
   // One connection: a lease is a turn on a queue, so two transactions never interleave.
   let tail: Promise<void> = Promise.resolve();
+  let queued = 0;
   const session: Session = {
     async query<T>(statement: SQL) {
       const { text, params } = toQuery(statement);
@@ -73,7 +84,15 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   function acquire(): Promise<Lease> {
     let release!: () => void;
     const turn = new Promise<void>((resolve) => (release = resolve));
-    const ready = tail.then(() => ({ ...session, raw, release: () => release() }));
+    queued += 1;
+    let released = false;
+    const ready = tail.then(() => ({
+      ...session, raw, release: () => {
+        if (!released) queued -= 1;
+        released = true;
+        release();
+      },
+    }));
     tail = tail.then(() => turn);
     return ready;
   }
@@ -102,6 +121,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
       await client.close();
       unlock();
     },
+    poolStats: () => ({ max: 1, total: 1, idle: queued === 0 ? 1 : 0, waiting: Math.max(0, queued - 1) }),
   };
 }
 
@@ -152,5 +172,6 @@ export function openPg(url: string, max: number): Database {
     async close() {
       await pool.end();
     },
+    poolStats: () => ({ max, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
   };
 }

@@ -3,6 +3,7 @@ import type { Config } from '../config/config.ts';
 import type { Database } from '../db/client.ts';
 import type { AuditTransactions } from '../kernel/audit/events.ts';
 import type { Metrics } from '../kernel/telemetry/metrics.ts';
+import type { Tracing } from '../kernel/telemetry/tracing.ts';
 import { newAlert, raiseAlert, registerAlertJobs, type AlertTarget } from './alerts.ts';
 import { registerJobMetrics } from './metrics.ts';
 import { FailureMonitor } from './monitor.ts';
@@ -16,6 +17,7 @@ export interface StartJobsOptions {
   db: Database;
   log: Logger;
   metrics: Metrics;
+  tracing?: Tracing | null;
   audit: AuditTransactions;
   connectionString: string | undefined;
   migrate: boolean;
@@ -51,6 +53,7 @@ export async function startJobs(o: StartJobsOptions): Promise<JobSystem> {
     driver,
     db: o.db,
     log: o.log,
+    tracing: o.tracing,
     observe: (queue, result) => {
       jobMetrics.attempts.inc({ queue, result });
       monitor.observe(queue, result);

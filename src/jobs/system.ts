@@ -9,6 +9,7 @@ import { idempotentJobId, parseEnvelope, seal, type Envelope } from './envelope.
 import { isUuid } from '../kernel/ids.ts';
 import { JobDefinitionError, JobTimeoutError, PoisonError, QueueFullError, TenantRefusedError } from '../kernel/jobs/errors.ts';
 import { TenantSlots } from './fairness.ts';
+import { SpanKind, type Tracing } from '../kernel/telemetry/tracing.ts';
 import type {
   DriverName, EnqueueOptions, EnqueueResult, JobHandler, JobInfo, JobQueue, PlatformHandler, QueueCounts, QueueDefinition, TenantHandler,
 } from '../kernel/jobs/port.ts';
@@ -21,6 +22,8 @@ export interface JobSystemOptions {
   log: Logger;
   /** Told about every finished attempt (the failure-spike monitor listens). */
   observe?: (queue: string, result: AttemptResult) => void;
+  /** One consumer span per attempt (queue, attempt, result, tenant id; never the payload) when tracing is on. */
+  tracing?: Tracing | null | undefined;
   /** How long a job of a tenant at its concurrency cap is put back for. */
   deferMs?: number;
 }
@@ -57,6 +60,7 @@ export class JobSystem implements JobQueue {
   readonly #db: Database;
   readonly #log: Logger;
   readonly #observe: JobSystemOptions['observe'];
+  readonly #tracing: Tracing | null;
   readonly #deferMs: number;
   readonly #entries = new Map<string, Entry>();
   readonly #depth = new Map<string, DepthGate>();
@@ -73,6 +77,7 @@ export class JobSystem implements JobQueue {
     this.#db = opts.db;
     this.#log = opts.log;
     this.#observe = opts.observe;
+    this.#tracing = opts.tracing ?? null;
     this.#deferMs = opts.deferMs ?? 500;
   }
 
@@ -210,7 +215,30 @@ export class JobSystem implements JobQueue {
   }
 
   /** One delivery of one job, end to end; what the driver's worker calls. */
-  async run(job: DriverJob): Promise<Outcome> {
+  run(job: DriverJob): Promise<Outcome> {
+    return this.#tracing ? this.#traced(this.#tracing, job) : this.#run(job);
+  }
+
+  async #traced(tracing: Tracing, job: DriverJob): Promise<Outcome> {
+    const span = tracing.start(`job ${job.queue}`, SpanKind.CONSUMER, {
+      'messaging.system': 'ocsuite', 'messaging.destination.name': job.queue, 'ocsuite.job.attempt': job.delivery,
+    });
+    const parsed = parseEnvelope(job.data);
+    if (parsed.ok && parsed.envelope.tenantId) span.setAttribute('ocsuite.tenant_id', parsed.envelope.tenantId);
+    try {
+      const outcome = await tracing.within(span, () => this.#run(job));
+      span.setAttribute('ocsuite.job.result', outcome.status);
+      if (outcome.status === 'dead' || outcome.status === 'retry') tracing.fail(span, outcome.status === 'dead' ? 'job-dead' : 'job-failed');
+      return outcome;
+    } catch (err) {
+      tracing.fail(span, 'job-error');
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  async #run(job: DriverJob): Promise<Outcome> {
     const entry = this.#entries.get(job.queue);
     const parsed = parseEnvelope(job.data);
     if (!entry?.handler) return this.#retry(job, 'no handler for this queue in this process');
