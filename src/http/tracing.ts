@@ -14,10 +14,11 @@ const spans = new WeakMap<FastifyRequest, Span>();
  */
 export function registerTracing(app: FastifyInstance, tracing: Tracing): void {
   app.addHook('onRequest', (request, _reply, done) => {
-    const route = request.routeOptions.url ?? 'unmatched';
-    spans.set(request, tracing.start(`${request.method} ${route}`, SpanKind.SERVER, {
+    const route = request.routeOptions.url;
+    // An unrouted request is named by its method alone: its path is whatever the client sent.
+    spans.set(request, tracing.start(route ? `${request.method} ${route}` : request.method, SpanKind.SERVER, {
       'http.request.method': request.method,
-      'http.route': route,
+      ...(route ? { 'http.route': route } : {}),
     }));
     done();
   });

@@ -65,11 +65,12 @@ export function filterAttributes(attributes: Attributes): Attributes {
 }
 
 /**
- * Span names follow the attributes: `GET /api/v1/things/:id`, `db.query`,
+ * Span names follow the attributes: `GET /api/v1/things/:id` (`GET` unrouted), `db.query`,
  * `job webhooks.deliver`. Any other name (a library's `GET /path?token=…`,
  * `SELECT … FROM users WHERE email = …`) becomes the neutral `span`.
  */
 export function filterSpanName(name: string): string {
+  if (METHODS.has(name)) return name;
   const space = name.indexOf(' ');
   if (space > 0 && METHODS.has(name.slice(0, space)) && isRouteTemplate(name.slice(space + 1))) return name;
   if (/^db\.(query|raw|scoped_query)$/.test(name)) return name;
