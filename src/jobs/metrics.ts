@@ -36,6 +36,11 @@ export function registerJobMetrics(registry: Registry, jobs: JobQueue, db: Datab
       withMaintenance(db, { statementTimeoutMs: 5_000 }, (tx) => countDead(tx)),
     ]);
     for (const g of Object.values(gauges)) g.reset();
+    // Every queue's counters exist from the first scrape (at 0), so rate() and the alerts see the start.
+    for (const n of names) {
+      spikes.inc({ queue: n }, 0);
+      for (const result of ['completed', 'failed', 'dead'] as const) attempts.inc({ queue: n, result }, 0);
+    }
     for (const [n, c] of counts) {
       gauges.waiting.set({ queue: n }, c.waiting);
       gauges.active.set({ queue: n }, c.active);
@@ -45,8 +50,7 @@ export function registerJobMetrics(registry: Registry, jobs: JobQueue, db: Datab
       gauges.dead.set({ queue: n }, dead.get(n) ?? 0);
     }
   }
-  return {
-    attempts: new Counter({ name: 'ocsuite_jobs_attempts_total', help: 'Finished job attempts in this process by result (completed, failed, dead)', labelNames: ['queue', 'result'], registers: [registry] }),
-    spikes: new Counter({ name: 'ocsuite_jobs_failure_spikes_total', help: 'Failure-spike alerts raised by this process', labelNames: ['queue'], registers: [registry], collect: refresh }),
-  };
+  const attempts = new Counter({ name: 'ocsuite_jobs_attempts_total', help: 'Finished job attempts in this process by result (completed, failed, dead)', labelNames: ['queue', 'result'], registers: [registry], collect: refresh });
+  const spikes = new Counter({ name: 'ocsuite_jobs_failure_spikes_total', help: 'Failure-spike alerts raised by this process', labelNames: ['queue'], registers: [registry], collect: refresh });
+  return { attempts, spikes };
 }
