@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpanKind, trace } from '@opentelemetry/api';
+import { isTracedDatabase } from '../../src/kernel/telemetry/traced-db.ts';
 import { startApp, type TestApp } from '../support/app.ts';
 import { startOtlpReceiver, type ExportedSpan } from './otlp-receiver.ts';
 import { runSession, type Session } from './session.ts';
@@ -88,6 +89,7 @@ describe('OTLP export', () => {
   });
 
   it('has database spans (verb only) as children of the request that ran them', () => {
+    expect(isTracedDatabase(t.platform.db)).toBe(true);
     const db = spans.filter((s) => s.name.startsWith('db.'));
     expect(db.length).toBeGreaterThan(10);
     for (const s of db) {

@@ -23,6 +23,11 @@ async function traced<T>(tracing: Tracing, name: string, text: string, run: () =
   }
 }
 
+const traced_ = new WeakSet<Database>();
+
+/** Whether `db` is a tracing wrapper (tests: with tracing off the platform holds the driver's own database). */
+export const isTracedDatabase = (db: Database): boolean => traced_.has(db);
+
 /**
  * The database with one span per statement (BEGIN/COMMIT/ROLLBACK excluded):
  * boot wraps the database only when tracing is on, so without it nothing of
@@ -30,7 +35,7 @@ async function traced<T>(tracing: Tracing, name: string, text: string, run: () =
  */
 export function traceDatabase(db: Database, tracing: Tracing): Database {
   const textOf = (statement: SQL) => toQuery(statement).text;
-  return {
+  const wrapped: Database = {
     kind: db.kind,
     async acquire(): Promise<Lease> {
       const lease = await db.acquire();
@@ -45,4 +50,6 @@ export function traceDatabase(db: Database, tracing: Tracing): Database {
     close: () => db.close(),
     ...(db.poolStats ? { poolStats: () => db.poolStats!() } : {}),
   };
+  traced_.add(wrapped);
+  return wrapped;
 }
