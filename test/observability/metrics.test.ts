@@ -48,11 +48,12 @@ beforeAll(async () => {
   } finally {
     await rx.close();
   }
-  // The attempt is counted once its outcome is recorded, after the receiver answered.
+  // The attempt is counted once its outcome is recorded, after the receiver answered; the job's own attempt after that.
   const deadline = Date.now() + 20_000;
   do {
     scrape = (await t.app.inject({ method: 'GET', url: '/metrics', headers: { authorization: `Bearer ${operatorToken}` } })).body;
-    if (metric(scrape, 'ocsuite_webhook_endpoints_disabled_total') === 1) break;
+    if (metric(scrape, 'ocsuite_webhook_endpoints_disabled_total') === 1
+      && (metric(scrape, 'ocsuite_jobs_attempts_total', { queue: 'webhooks.deliver', result: 'completed' }) ?? 0) >= 1) break;
     await new Promise((r) => setTimeout(r, 100));
   } while (Date.now() < deadline);
 }, 120_000);
