@@ -3,6 +3,7 @@ import type { Config } from '../config/config.ts';
 import type { Database } from '../db/client.ts';
 import type { AuditTransactions } from '../kernel/audit/events.ts';
 import type { Metrics } from '../kernel/telemetry/metrics.ts';
+import type { Tracing } from '../kernel/telemetry/tracing.ts';
 import { newAlert, raiseAlert, registerAlertJobs, type AlertTarget } from './alerts.ts';
 import { registerJobMetrics } from './metrics.ts';
 import { FailureMonitor } from './monitor.ts';
@@ -16,6 +17,7 @@ export interface StartJobsOptions {
   db: Database;
   log: Logger;
   metrics: Metrics;
+  tracing?: Tracing | null;
   audit: AuditTransactions;
   connectionString: string | undefined;
   migrate: boolean;
@@ -59,6 +61,7 @@ export async function startJobs(o: StartJobsOptions): Promise<JobSystem> {
     log: o.log,
     // Every send is a row of the transactional outbox first (jobs/outbox.ts).
     outbox: { maxDepth: o.config.outboxMaxDepth, namespace: o.config.redisUrl ? `bullmq:${o.config.jobsPrefix}` : 'pg-boss', ...o.tuning?.outbox },
+    tracing: o.tracing,
     observe: (queue, result) => {
       jobMetrics.attempts.inc({ queue, result });
       monitor.observe(queue, result);

@@ -118,6 +118,8 @@ export function createDeliveryHandler(platform: Platform) {
       return justDisabled;
     });
 
+    platform.metrics.webhookAttempts.inc({ result: ok ? 'succeeded' : nextDelay !== undefined ? 'failed' : 'dead' });
+    if (disabled) platform.metrics.webhookEndpointsDisabled.inc();
     if (nextDelay !== undefined) {
       await platform.jobs.send(DELIVERY_QUEUE.name, { deliveryId, attempt: attempt + 1 }, {
         tenantId, idempotencyKey: `${deliveryId}:${attempt + 1}`, ...(nextDelay > 0 ? { delaySeconds: nextDelay } : {}),
