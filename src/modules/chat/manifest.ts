@@ -26,6 +26,8 @@ export const chatModule = defineModule({
     }
     return counts;
   },
+  // Data-subject requests: private and direct rooms are behind RLS (migration 0063): the hooks'
+  // transaction must carry chat:moderate (contextWithPermissions) to see the person's rows there.
   /** Everything chat holds about a person: their messages (with state), room memberships, reports filed, sanctions on them. */
   async exportSubject(tx, subject) {
     const messages = await tx.query(sql`

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Session } from '../../db/client.ts';
 import { conflict, forbidden, notFound, ProblemError } from '../../http/problem.ts';
@@ -123,13 +124,14 @@ export function createChatService(platform: Platform, publish: Publish) {
       }
       return platform.withTenant(contextOf(principal), async (tx) => {
         const directKey = input.kind === 'direct' ? [userId, others[0]!].sort().join(':') : null;
-        const [created] = await tx.query<{ id: string }>(sql`
-          INSERT INTO chat_rooms (tenant_id, kind, name, topic, direct_key, created_by)
-          VALUES (${principal.tenantId}, ${input.kind}, ${input.kind === 'direct' ? null : input.name!.trim()}, ${input.topic ?? ''}, ${directKey}, ${userId})
-          ${directKey ? sql`ON CONFLICT (tenant_id, direct_key) WHERE direct_key IS NOT NULL DO NOTHING` : sql``}
-          RETURNING id`);
-        let roomId = created?.id;
-        if (!roomId) {
+        // The id is chosen here, not RETURNed: a new private room is not readable (RLS, 0041) until its owner's membership exists.
+        let roomId: string = randomUUID();
+        await tx.query(sql`
+          INSERT INTO chat_rooms (tenant_id, id, kind, name, topic, direct_key, created_by)
+          VALUES (${principal.tenantId}, ${roomId}, ${input.kind}, ${input.kind === 'direct' ? null : input.name!.trim()}, ${input.topic ?? ''}, ${directKey}, ${userId})
+          ${directKey ? sql`ON CONFLICT (tenant_id, direct_key) WHERE direct_key IS NOT NULL DO NOTHING` : sql``}`);
+        if (directKey) {
+          // The pair's one direct room, new or existing: readable to both by its key.
           const [existing] = await tx.query<{ id: string }>(sql`SELECT id FROM chat_rooms WHERE direct_key = ${directKey}`);
           roomId = existing!.id;
         }
