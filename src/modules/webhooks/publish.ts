@@ -74,6 +74,17 @@ export function createWebhookPublisher(platform: Platform) {
       return recordMessage(tx, tenantId, type, data);
     },
     flush: (tenantId: string, published: Published) => queueDeliveries(platform, tenantId, published.deliveryIds),
+    /**
+     * After the commit of a `publishIn` transaction: queues what it recorded, never failing the
+     * caller's request (the change is committed; the webhooks sweep queues what this misses).
+     */
+    async settle(tenantId: string, published: Published | readonly Published[] | null | undefined): Promise<void> {
+      const all = published ? (Array.isArray(published) ? published : [published]) as readonly Published[] : [];
+      const deliveryIds = all.flatMap((p) => p.deliveryIds);
+      if (deliveryIds.length === 0) return;
+      await queueDeliveries(platform, tenantId, deliveryIds)
+        .catch((err: unknown) => platform.log.warn({ err: { message: (err as Error).message } }, 'webhook deliveries left to the sweep'));
+    },
   };
 }
 
