@@ -116,12 +116,13 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     registerCheckpointLagMetrics(metrics.registry, () => tx.withMaintenance((t) => checkpointLag(t)));
     const modules = opts.modules ?? allModules;
     const schedules = modules.flatMap((m) => m.schedules ?? []);
-    const jobs = await startJobs({ config, db, log, metrics, tracing, audit: tx, connectionString: opts.db ? opts.jobsConnectionString : config.databaseUrl, migrate: shouldMigrate, tuning: opts.jobsTuning });
+    const egress = createEgress({ allowCidrs: config.egressAllowCidrs, allowHttpHosts: config.egressAllowHttpHosts });
+    const jobs = await startJobs({ config, db, log, metrics, tracing, audit: tx, egress, connectionString: opts.db ? opts.jobsConnectionString : config.databaseUrl, migrate: shouldMigrate, tuning: opts.jobsTuning });
     await registerMailJobs(jobs, keyring, mailer);
     const permissions = new PermissionCatalog(modules);
     const platform: Platform = {
       config, db, keyring, tokens, mailer, jobs, log, metrics, tracing, ...tx,
-      egress: createEgress({ allowCidrs: config.egressAllowCidrs, allowHttpHosts: config.egressAllowHttpHosts }),
+      egress,
       permissions,
       actions: new ActionRegistry<Platform>(modules.flatMap((m) => m.actions ?? []), (p) => permissions.has(p)),
       moduleHooks: moduleHooksOf(modules),

@@ -22,6 +22,9 @@ export const approvalsModule = defineModule({
   ],
   sealedColumns: [{ table: 'insights', column: 'output_sealed', idColumn: 'id', idType: 'uuid', scope: 'tenant', owner: 'modules/approvals' }],
   auditEvents: ['insight.generated', 'approval.requested', 'approval.approved', 'approval.rejected', 'approval.refused', 'approval.executed', 'approval.expired'],
+  webhookEvents: [
+    { type: 'approvals.approval.decided', description: 'A proposed action was approved or rejected (status says which)', permission: 'approvals:read' },
+  ],
   schedules: [{
     name: 'approvals-expire',
     cron: '* * * * *',
