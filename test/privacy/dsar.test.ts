@@ -3,7 +3,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withOwner } from '../../src/db/transaction.ts';
 import { storedVerifierKey, verifyStoredLog } from '../../src/kernel/audit/verify-db.ts';
-import { addMember, bearer, enableMfa, json, signup, startApp, type Account, type TestApp } from '../support/app.ts';
+import { addMember, bearer, enableMfa, json, login, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 
 /**
  * Data-subject requests (issue #16 §6): one person's data in several modules, exported as one archive
@@ -115,6 +115,17 @@ describe('data-subject requests', () => {
     expect((await whereFound([S.marker])).length).toBeGreaterThan(0);
     expect((await dsar(owner, 'erasures', { userId: owner.userId })).statusCode).toBe(409);
     expect((await dsar(owner, 'exports', { userId: subject.userId, email: subject.email })).statusCode).toBe(400);
+  });
+
+  it('is refused, not answered partially, to a custom role holding privacy:manage but not what the record-level policies consult', async () => {
+    const role = await call(owner, 'POST', '/roles', { name: `dpo-${randomUUID().slice(0, 6)}`, permissions: ['privacy:manage'] });
+    const dpo = await addMember(t.app, owner, 'viewer');
+    await call(owner, 'PUT', `/members/${dpo.userId}/roles`, { roles: ['viewer', role.id] });
+    const session = await enableMfa(t.app, await login(t.app, dpo));
+    const res = await dsar(session, 'exports', { userId: subject.userId });
+    expect(res.statusCode, res.body).toBe(403);
+    expect(json(res).detail).toMatch(/academy:manage/);
+    expect(res.body).not.toContain(S.marker);
   });
 
   it('exports all of one person\'s data across modules and nothing of anyone else\'s, audited without personal data', async () => {

@@ -28,7 +28,7 @@ export function createPrivacyService(platform: Platform) {
   function contextFor(principal: Principal) {
     const missing = SUBJECT_POLICY_PERMISSIONS.filter((p) => !principal.permissions.has(p));
     if (missing.length > 0) {
-      throw Object.assign(forbidden(`A data-subject request reads every module's records: it needs ${missing.join(', ')} too.`), {});
+      throw forbidden(`A data-subject request reads every module's records: it needs ${missing.join(', ')} too.`);
     }
     return contextWithPermissions(principal, SUBJECT_POLICY_PERMISSIONS);
   }
