@@ -1,5 +1,4 @@
 import type { Attributes, AttributeValue } from '@opentelemetry/api';
-import { SpanStatusCode } from '@opentelemetry/api';
 import type { ExportResult } from '@opentelemetry/core';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
@@ -108,7 +107,7 @@ export function filterSpan(span: ReadableSpan): ReadableSpan {
     endTime: span.endTime,
     duration: span.duration,
     ended: span.ended,
-    status: { code: span.status.code === SpanStatusCode.ERROR ? SpanStatusCode.ERROR : span.status.code },
+    status: { code: span.status.code },
     attributes: filterAttributes(span.attributes),
     links: [],
     events: [],

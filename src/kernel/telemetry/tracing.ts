@@ -3,13 +3,10 @@ import { lookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Span, type Tracer } from '@opentelemetry/api';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, TracerProvider, type SpanExporter } from '@opentelemetry/sdk-trace';
+import type { SpanExporter } from '@opentelemetry/sdk-trace';
 import type { Logger } from 'pino';
 import { otlpTransportSafe, type Config } from '../../config/config.ts';
 import { parseTarget } from '../egress/target.ts';
-import { AllowlistSpanExporter } from './span-filter.ts';
 
 export class TracingConfigError extends Error {
   readonly code = 'ERR_TRACING_CONFIG';
@@ -115,6 +112,10 @@ export async function createTracing(config: Config, log: Logger, opts: TracingOp
     url = new URL(config.otlpEndpoint);
   }
   const tracesUrl = `${url.href.replace(/\/+$/, '')}/v1/traces`;
+  // Loaded only when tracing is on: a process without it never pays for the SDK's modules.
+  const [{ OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, TracerProvider }, { AllowlistSpanExporter }] = await Promise.all([
+    import('@opentelemetry/exporter-trace-otlp-proto'), import('@opentelemetry/resources'), import('@opentelemetry/sdk-trace'), import('./span-filter.ts'),
+  ]);
   const inner = opts.exporter ?? new OTLPTraceExporter({ url: tracesUrl, headers: otlpHeadersOf(config), timeoutMillis: 10_000 });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'ocsuite' }),
