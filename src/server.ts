@@ -16,6 +16,8 @@ import { registerRequestLog } from './http/request-log.ts';
 import { registerRequestDeadline } from './http/request-deadline.ts';
 import { IDEMPOTENCY_HEADER, REPLAYED_HEADER, registerIdempotency } from './http/idempotency.ts';
 import { reportOutages } from './http/outage-log.ts';
+
+import { registerTracing } from './http/tracing.ts';
 import { enforceRoutePolicies, UndeclaredPolicyError, type RouteInventoryEntry } from './http/route-policy.ts';
 import { requireOperationPrefix } from './http/route-docs.ts';
 import { systemRoutes } from './http/system-routes.ts';
@@ -121,6 +123,8 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
     },
   });
 
+  // Ahead of the rate limit: a refused request is a span too. No hook at all when tracing is off.
+  if (platform.tracing) registerTracing(self, platform.tracing);
   app.addHook('onRequest', app.rateLimit());
   registerNotFound(self);
   registerAuthentication(app, platform);

@@ -9,6 +9,7 @@ import { openDatabase } from '../db/open.ts';
 import { withOwner } from '../db/transaction.ts';
 import { loadMasterKeys } from '../kernel/crypto/index.ts';
 import { keyChecks } from './keys.ts';
+import { jobChecks } from './doctor-jobs.ts';
 
 type Check = { ok: boolean; name: string; detail: string; warn?: boolean };
 
@@ -46,6 +47,7 @@ export async function doctor(env: Record<string, string | undefined>): Promise<n
           const lint = await withOwner(db, (tx) => lintSchema(tx));
           checks.push({ ok: lint.length === 0, name: 'schema lint', detail: lint.length ? lint.map((f) => `${f.rule} ${f.object}: ${f.detail}`).join('; ') : 'clean' });
           checks.push(...(await keyChecks(db, config)));
+          checks.push(...(await jobChecks(db, config)));
         }
       } finally {
         await db.close();

@@ -3,7 +3,7 @@ import { bootPlatform, shutdownPlatform } from '../boot.ts';
 import type { Config } from '../config/config.ts';
 import type { DeadLetter, DeadLetterStatus } from '../jobs/dead-letters.ts';
 import { discardDeadLetter, listDeadLetters, retryDeadLetter, type Actor, type OperationDeps } from '../jobs/operations.ts';
-import { SCHEDULES } from '../jobs/schedules.ts';
+import { scheduleHealth } from '../jobs/schedule-health.ts';
 import { JobSystem } from '../jobs/system.ts';
 import { isUuid } from '../kernel/ids.ts';
 import { modules as allModules } from '../modules/index.ts';
@@ -70,13 +70,13 @@ export async function jobsCommand(config: Config, args: string[], modules: reado
     if (area === 'schedules') {
       const active = platform.jobs instanceof JobSystem ? await platform.jobs.raw.schedules() : [];
       // The platform's own schedules, then each module's (declared in its manifest; boot defines their queues).
-      const rows = [
-        ...SCHEDULES.map((s) => ({ name: s.name, cron: s.cron, handler: s.handler ? 'registered' : 'unregistered', owner: s.owner, description: s.description })),
-        ...modules.flatMap((m) => (m.schedules ?? []).map((s) => ({ name: s.name, cron: s.cron, handler: 'registered', owner: `module ${m.name}`, description: s.description }))),
-      ].map((r) => ({ ...r, scheduled: active.some((a) => a.queue === r.name) }));
+      const rows = scheduleHealth(active, modules.flatMap((m) => (m.schedules ?? []).map((s) => ({ module: m.name, name: s.name, cron: s.cron, description: s.description }))));
       if (values.json) print(rows);
-      else for (const r of rows) console.log(`${r.name.padEnd(30)} ${r.cron.padEnd(16)} ${r.handler.padEnd(12)} ${(r.scheduled ? 'scheduled' : 'not scheduled').padEnd(14)} ${r.owner} — ${r.description}`);
-      return 0;
+      else for (const r of rows) console.log(`${r.name.padEnd(30)} ${r.cron.padEnd(16)} ${r.handler.padEnd(12)} ${(r.status === 'missing' ? 'MISSING' : r.scheduled ? 'scheduled' : 'not scheduled').padEnd(14)} ${r.owner} — ${r.description}`);
+      // A schedule with a handler that the driver does not hold (Redis restarted or flushed, before the workers re-assert it) is a failure.
+      const missing = rows.filter((r) => r.status === 'missing');
+      if (missing.length > 0) console.error(`ocsuite jobs schedules: missing in the driver: ${missing.map((r) => r.name).join(', ')} (workers re-assert schedules every OCSUITE_SCHEDULE_HEAL_SECONDS and on reconnect; is a worker running?)`);
+      return missing.length > 0 ? 1 : 0;
     }
     if (area === 'queues') {
       const rows = await Promise.all(platform.jobs.definitions().map(async (d) => ({ name: d.name, scope: d.scope, maxDepth: d.maxDepth ?? null, ...(await platform.jobs.counts(d.name)) })));

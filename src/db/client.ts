@@ -37,6 +37,16 @@ export interface Database {
   /** Whether the server is reachable, as the last statements saw it (availability.ts). */
   readonly availability: Availability;
   close(): Promise<void>;
+  /** Connections of the pool (or PGlite's one connection and the sessions queued for it), for /metrics. */
+  poolStats?(): PoolStats;
+}
+
+export interface PoolStats {
+  max: number;
+  total: number;
+  idle: number;
+  /** Callers waiting for a connection. */
+  waiting: number;
 }
 
 /** Feeds the database's availability: a success ends an outage, an unavailable error starts one. */
@@ -83,6 +93,8 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   let tail: Promise<void> = Promise.resolve();
   const availability = new Availability();
   const w = watched(availability);
+
+  let queued = 0;
   const session: Session = {
     async query<T>(statement: SQL) {
       const { text, params } = toQuery(statement);
@@ -101,7 +113,15 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   function acquire(): Promise<Lease> {
     let release!: () => void;
     const turn = new Promise<void>((resolve) => (release = resolve));
-    const ready = tail.then(() => ({ ...session, raw, release: () => release() }));
+    queued += 1;
+    let released = false;
+    const ready = tail.then(() => ({
+      ...session, raw, release: () => {
+        if (!released) queued -= 1;
+        released = true;
+        release();
+      },
+    }));
     tail = tail.then(() => turn);
     return ready;
   }
@@ -131,6 +151,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
       await client.close();
       unlock();
     },
+    poolStats: () => ({ max: 1, total: 1, idle: queued === 0 ? 1 : 0, waiting: Math.max(0, queued - 1) }),
   };
 }
 
@@ -191,5 +212,6 @@ export function openPg(url: string, max: number, timeouts: PgTimeouts = {}): Dat
     async close() {
       await pool.end();
     },
+    poolStats: () => ({ max, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
   };
 }

@@ -5,6 +5,13 @@ import { KernelError } from '../kernel/errors.ts';
 import { unavailableReason, type Availability, type UnavailableReason } from '../db/availability.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemError, unauthenticated } from './problem.ts';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The problem code this request was answered with (set by sendProblem), for spans and metrics. */
+    problemCode?: string;
+  }
+}
+
 /** PostgreSQL error codes that are the client's fault, mapped to problems; anything else is a 500. */
 function fromDatabase(err: { code?: string }): ProblemError | undefined {
   switch (err.code) {
@@ -106,6 +113,7 @@ function loggableError(err: Error & { code?: unknown; routine?: unknown }) {
 }
 
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, problem: ProblemError) {
+  request.problemCode = problem.code;
   if (problem.headers) reply.headers(problem.headers);
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem.toBody(request.id));
 }

@@ -24,6 +24,13 @@ export async function startBullMq(opts: BullMqOptions): Promise<JobDriver & { de
   const connection = new Redis(opts.url, { maxRetriesPerRequest: null, lazyConnect: true });
   connection.on('error', (err) => opts.log.error({ err: { message: err.message } }, 'redis error'));
   await connection.connect();
+  // Every `ready` after the first is a reconnect: the Redis may have restarted empty.
+  const reconnectListeners: Array<() => void> = [];
+  let listening = true;
+  connection.on('ready', () => {
+    if (!listening) return;
+    for (const l of reconnectListeners) l();
+  });
   const queues = new Map<string, Queue>();
   const definitions = new Map<string, DriverQueue>();
   const workers: Worker[] = [];
@@ -144,7 +151,11 @@ export async function startBullMq(opts: BullMqOptions): Promise<JobDriver & { de
       }
       return out;
     },
+    onReconnect(listener) {
+      reconnectListeners.push(listener);
+    },
     async stop() {
+      listening = false;
       await Promise.all(workers.map((w) => w.close()));
       await Promise.all([...queues.values()].map((q) => q.close()));
       await connection.quit().catch(() => connection.disconnect());

@@ -62,5 +62,7 @@ export interface JobDriver {
   schedule(queue: string, cron: string, data: object): Promise<void>;
   unschedule(queue: string): Promise<void>;
   schedules(): Promise<DriverSchedule[]>;
+  /** Told each time the driver's store comes back after a lost connection (Redis restarted or flushed). */
+  onReconnect?(listener: () => void): void;
   stop(): Promise<void>;
 }

@@ -3,6 +3,7 @@ import type { Config } from '../config/config.ts';
 import type { Database } from '../db/client.ts';
 import { startBullMq } from './bullmq.ts';
 import type { JobDriver } from './driver.ts';
+import type { OutboxOptions } from './outbox.ts';
 import { startPgBoss } from './pgboss.ts';
 import { JobSystem, type JobSystemOptions } from './system.ts';
 
@@ -15,7 +16,13 @@ export interface OpenJobsOptions {
   log: Logger;
   observe?: JobSystemOptions['observe'];
   /** Test knobs: how fast a dead worker's job is taken back. */
-  tuning?: { pollingIntervalSeconds?: number; superviseIntervalSeconds?: number; lockDurationMs?: number; stalledIntervalMs?: number };
+  tuning?: {
+    pollingIntervalSeconds?: number; superviseIntervalSeconds?: number; lockDurationMs?: number; stalledIntervalMs?: number;
+    /** The outbox relay's knobs (tests: a short re-send window). */
+    outbox?: Omit<OutboxOptions, 'maxDepth'>;
+    /** How often schedules are re-asserted, in ms (default OCSUITE_SCHEDULE_HEAL_SECONDS). */
+    scheduleHealMs?: number;
+  };
 }
 
 /** The driver of the profile (DESIGN.md §2): BullMQ when REDIS_URL is set, pg-boss otherwise. */

@@ -60,10 +60,12 @@ export const SCHEDULES: readonly ScheduleEntry[] = [
     name: 'jobs.completions.prune',
     cron: '15 * * * *',
     owner: 'jobs',
-    description: 'delete job completion records older than the drivers\' 7-day idempotency window',
+    description: 'delete job completion records and finished outbox rows older than the drivers\' 7-day idempotency window',
     handler: ({ db }) => async () => {
-      await withMaintenance(db, { statementTimeoutMs: 60_000 }, (tx) =>
-        tx.query(sql`DELETE FROM job_completions WHERE completed_at < now() - interval '8 days'`));
+      await withMaintenance(db, { statementTimeoutMs: 60_000 }, async (tx) => {
+        await tx.query(sql`DELETE FROM job_completions WHERE completed_at < now() - interval '8 days'`);
+        await tx.query(sql`DELETE FROM job_outbox WHERE done_at < now() - interval '8 days'`);
+      });
     },
   },
 ];

@@ -9,6 +9,8 @@ import { idempotentJobId, parseEnvelope, seal, type Envelope } from './envelope.
 import { isUuid } from '../kernel/ids.ts';
 import { JobDefinitionError, JobTimeoutError, PoisonError, QueueFullError, TenantRefusedError } from '../kernel/jobs/errors.ts';
 import { TenantSlots } from './fairness.ts';
+import { SpanKind, type Tracing } from '../kernel/telemetry/tracing.ts';
+import { Outbox, type OutboxOptions, type OutboxStats } from './outbox.ts';
 import type {
   DriverName, EnqueueOptions, EnqueueResult, JobHandler, JobInfo, JobQueue, PlatformHandler, QueueCounts, QueueDefinition, TenantHandler,
 } from '../kernel/jobs/port.ts';
@@ -21,8 +23,15 @@ export interface JobSystemOptions {
   log: Logger;
   /** Told about every finished attempt (the failure-spike monitor listens). */
   observe?: (queue: string, result: AttemptResult) => void;
+  /** One consumer span per attempt (queue, attempt, result, tenant id; never the payload) when tracing is on. */
+  tracing?: Tracing | null | undefined;
   /** How long a job of a tenant at its concurrency cap is put back for. */
   deferMs?: number;
+  /**
+   * Sends go through the transactional outbox (jobs/outbox.ts): what the platform does.
+   * Unset: straight to the driver (the driver contract suite).
+   */
+  outbox?: OutboxOptions;
 }
 
 interface Entry {
@@ -57,6 +66,7 @@ export class JobSystem implements JobQueue {
   readonly #db: Database;
   readonly #log: Logger;
   readonly #observe: JobSystemOptions['observe'];
+  readonly #tracing: Tracing | null;
   readonly #deferMs: number;
   readonly #entries = new Map<string, Entry>();
   readonly #depth = new Map<string, DepthGate>();
@@ -66,6 +76,7 @@ export class JobSystem implements JobQueue {
   #workersStarted = false;
   #stopping = false;
   readonly #inFlight = new Set<AbortController>();
+  readonly #outbox: Outbox | undefined;
 
   constructor(opts: JobSystemOptions) {
     this.raw = opts.driver;
@@ -73,7 +84,25 @@ export class JobSystem implements JobQueue {
     this.#db = opts.db;
     this.#log = opts.log;
     this.#observe = opts.observe;
+    this.#tracing = opts.tracing ?? null;
     this.#deferMs = opts.deferMs ?? 500;
+    this.#outbox = opts.outbox
+      ? new Outbox({ db: opts.db, driver: opts.driver, log: opts.log, options: opts.outbox, definitions: () => this.definitions() })
+      : undefined;
+  }
+
+  /** The outbox of this system, when sends go through one. */
+  get outbox(): Outbox | undefined {
+    return this.#outbox;
+  }
+
+  /** Runs the outbox relay in this process (API and worker processes both do; claims never overlap). */
+  startRelay(): void {
+    this.#outbox?.start();
+  }
+
+  outboxStats(): Promise<OutboxStats | undefined> {
+    return this.#outbox ? this.#outbox.stats() : Promise.resolve(undefined);
   }
 
   async define<T>(definition: QueueDefinition, handler?: JobHandler<T>, opts?: { parse?: (data: unknown) => T }): Promise<void> {
@@ -112,10 +141,12 @@ export class JobSystem implements JobQueue {
     const tenantId = opts.tenantId ?? null;
     if (definition.scope === 'tenant' && !isUuid(tenantId)) throw new JobDefinitionError(`queue ${queue} is a tenant queue: a tenant id is required`);
     if (definition.scope === 'platform' && tenantId !== null) throw new JobDefinitionError(`queue ${queue} is a platform queue: it takes no tenant id`);
-    const counted = await this.#admit(definition);
     // Always our own UUID: ids name dead letters and completion records, so they must never repeat
     // (BullMQ's own ids are a per-queue counter that starts again with an empty Redis).
     const id = opts.idempotencyKey ? idempotentJobId(queue, tenantId?.toLowerCase() ?? null, opts.idempotencyKey) : randomUUID();
+    if (this.#outbox) return this.#outbox.enqueue(definition, seal(tenantId, data), id, { tx: opts.tx, delaySeconds: opts.delaySeconds });
+    if (opts.tx) throw new JobDefinitionError('this job system has no outbox: a send cannot join a transaction');
+    const counted = await this.#admit(definition);
     try {
       return await this.raw.send(queue, seal(tenantId, data), {
         id,
@@ -190,6 +221,7 @@ export class JobSystem implements JobQueue {
 
   async assertRoom(queue: string): Promise<void> {
     const definition = this.#entries.get(queue)?.definition;
+    if (this.#outbox) return this.#outbox.assertRoom(definition);
     if (!definition?.maxDepth) return;
     const depth = (await this.raw.waiting(queue)) + (this.#admitted.get(queue) ?? 0);
     if (depth >= definition.maxDepth) throw queueFull(definition);
@@ -205,12 +237,48 @@ export class JobSystem implements JobQueue {
 
   async stop(): Promise<void> {
     this.#stopping = true;
+    await this.#outbox?.stop();
     await this.raw.stop();
     for (const c of this.#inFlight) c.abort(new Error('worker stopping'));
   }
 
   /** One delivery of one job, end to end; what the driver's worker calls. */
-  async run(job: DriverJob): Promise<Outcome> {
+  run(job: DriverJob): Promise<Outcome> {
+    return this.#tracing ? this.#traced(this.#tracing, job) : this.#settled(job);
+  }
+
+  async #traced(tracing: Tracing, job: DriverJob): Promise<Outcome> {
+    const span = tracing.start(`job ${job.queue}`, SpanKind.CONSUMER, {
+      'messaging.system': 'ocsuite', 'messaging.destination.name': job.queue, 'ocsuite.job.attempt': job.delivery,
+    });
+    const parsed = parseEnvelope(job.data);
+    if (parsed.ok && parsed.envelope.tenantId) span.setAttribute('ocsuite.tenant_id', parsed.envelope.tenantId);
+    try {
+      const outcome = await tracing.within(span, () => this.#settled(job));
+      span.setAttribute('ocsuite.job.result', outcome.status);
+      if (outcome.status === 'dead' || outcome.status === 'retry') tracing.fail(span, outcome.status === 'dead' ? 'job-dead' : 'job-failed');
+      return outcome;
+    } catch (err) {
+      tracing.fail(span, 'job-error');
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  /** A delivery, then its outbox row finished when the job is. */
+  async #settled(job: DriverJob): Promise<Outcome> {
+    const outcome = await this.#deliver(job);
+    if (this.#outbox && (outcome.status === 'completed' || outcome.status === 'dead')) {
+      // Its outbox row is finished: never handed over again. Should this fail, a later hand-over
+      // is the same job id, which the driver (and a tenant job's completion record) refuses.
+      await this.#outbox.markDone(job.id).catch((err: unknown) =>
+        this.#log.warn({ queue: job.queue, jobId: job.id, err: { message: message(err) } }, 'marking the outbox row done failed'));
+    }
+    return outcome;
+  }
+
+  async #deliver(job: DriverJob): Promise<Outcome> {
     const entry = this.#entries.get(job.queue);
     const parsed = parseEnvelope(job.data);
     if (!entry?.handler) return this.#retry(job, 'no handler for this queue in this process');
@@ -371,6 +439,7 @@ export class JobSystem implements JobQueue {
         .catch((e: unknown) => this.#log.error({ queue: job.queue, jobId: job.id, err: { message: message(e) } }, 'recording a lost job failed'));
     }
     this.#observe?.(job.queue, 'dead');
+    await this.#outbox?.markDone(job.id).catch(() => {});
   }
 }
 

@@ -16,6 +16,7 @@ import { knowledgeModule } from './knowledge/manifest.ts';
 import { ledgerModule } from './ledger/manifest.ts';
 import { marketplaceModule } from './marketplace/manifest.ts';
 import { outreachModule } from './outreach/manifest.ts';
+import { privacyModule } from './privacy/manifest.ts';
 import { rolesModule } from './roles/manifest.ts';
 import { tasksModule } from './tasks/manifest.ts';
 import { tenantsModule } from './tenants/manifest.ts';
@@ -37,6 +38,7 @@ export const modules: readonly ModuleManifest[] = [
   alliancesModule,
   tasksModule,
   marketplaceModule,
+  privacyModule,
   outreachModule,
   connectorsModule,
   discourseModule,

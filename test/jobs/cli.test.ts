@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
+import { JobSystem } from '../../src/jobs/system.ts';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { jobsCommand } from '../../src/cli/jobs.ts';
 import { bootPlatform, shutdownPlatform } from '../../src/boot.ts';
@@ -148,7 +149,7 @@ describe('ocsuite jobs', () => {
     const names = rows.map((x) => x.name);
     expect(names.indexOf('clisweeper.sweep')).toBeGreaterThan(names.indexOf('jobs.completions.prune'));
     expect(rows.find((x) => x.name === 'clisweeper.sweep')).toEqual({
-      name: 'clisweeper.sweep', cron: '0 4 29 2 1', handler: 'registered', scheduled: true, owner: 'module clisweeper', description: 'sweep expired test things',
+      name: 'clisweeper.sweep', cron: '0 4 29 2 1', handler: 'registered', scheduled: true, status: 'ok', owner: 'module clisweeper', description: 'sweep expired test things',
     });
     const text = await cli(['schedules']);
     expect(text.out).toMatch(/^clisweeper\.sweep +0 4 29 2 1 +registered +scheduled +module clisweeper — sweep expired test things$/m);
@@ -156,6 +157,26 @@ describe('ocsuite jobs', () => {
     const without = await cli(['schedules', '--json'], modules);
     expect((JSON.parse(without.out) as Array<{ name: string }>).map((x) => x.name)).not.toContain('clisweeper.sweep');
     expect(sweeps).toEqual([]);
+  });
+
+  it('reports a schedule the driver lost (Redis restarted or flushed) as MISSING and exits 1, until a worker re-asserts it', async () => {
+    const config = loadConfig(env);
+    const platform = await bootPlatform({ ...config, logLevel: 'silent' }, { modules: composed });
+    try {
+      await (platform.jobs as JobSystem).raw.unschedule('jobs.completions.prune');
+    } finally {
+      await shutdownPlatform(platform);
+    }
+    const r = await cli(['schedules']);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/^jobs\.completions\.prune +15 \* \* \* \* +registered +MISSING /m);
+    expect(r.err).toContain('missing in the driver: jobs.completions.prune');
+    const json = JSON.parse((await cli(['schedules', '--json'])).out) as Array<{ name: string; status: string }>;
+    expect(json.find((x) => x.name === 'jobs.completions.prune')).toMatchObject({ status: 'missing' });
+    // A worker starting applies every schedule again.
+    const worker = await bootPlatform({ ...config, logLevel: 'silent' }, { workers: true, modules: composed });
+    await shutdownPlatform(worker);
+    expect((await cli(['schedules'])).code).toBe(0);
   });
 });
 

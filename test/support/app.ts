@@ -20,7 +20,7 @@ export interface TestApp {
 }
 
 /** A real platform on PGlite (in memory) or on the run's PostgreSQL database. */
-export async function startApp(env: Record<string, string> = {}, boot: Pick<BootOptions, 'keyReloadMs'> = {}): Promise<TestApp> {
+export async function startApp(env: Record<string, string> = {}, boot: Pick<BootOptions, 'keyReloadMs' | 'jobsTuning'> = {}): Promise<TestApp> {
   const config = loadConfig({
     OCSUITE_MASTER_KEYS: process.env.OCSUITE_TEST_MASTER_KEYS!,
     OCSUITE_AUTH_RATE_LIMIT: '100000',

@@ -38,6 +38,11 @@ export interface EnqueueOptions {
   /** A retried enqueue with the same key (same queue and tenant) does not create a second job. */
   idempotencyKey?: string;
   delaySeconds?: number;
+  /**
+   * The transaction of the change that causes the job: its outbox row commits or rolls back
+   * with it (docs/jobs.md "Outbox"). Without it the row is written in a transaction of its own.
+   */
+  tx?: Session;
 }
 
 export interface EnqueueResult {

@@ -3,6 +3,7 @@ import type { KeyDependency } from '../crypto/master-key-store.ts';
 import { PoisonError } from '../jobs/errors.ts';
 import type { JobQueue, QueueDefinition } from '../jobs/port.ts';
 import type { Mailer, OutgoingMail } from './mailer.ts';
+import type { Session } from '../../db/client.ts';
 
 export const MAIL_QUEUE: QueueDefinition = {
   name: 'mail.send',
@@ -18,9 +19,12 @@ export const MAIL_QUEUE: QueueDefinition = {
 // Mails carry one-time links; the job store only ever holds them sealed.
 const AAD = 'jobs|mail.send|payload';
 
-/** Queues a mail for delivery with retries; returns once the job is stored. */
-export async function enqueueMail(jobs: JobQueue, keyring: Keyring, mail: OutgoingMail): Promise<void> {
-  await jobs.send(MAIL_QUEUE.name, { sealed: sealWithMasterKey(keyring, AAD, JSON.stringify(mail)) });
+/**
+ * Queues a mail for delivery with retries; returns once the job is stored. With `tx`, the job is
+ * an outbox row of that transaction: the mail goes if and only if the change that causes it commits.
+ */
+export async function enqueueMail(jobs: JobQueue, keyring: Keyring, mail: OutgoingMail, tx?: Session): Promise<void> {
+  await jobs.send(MAIL_QUEUE.name, { sealed: sealWithMasterKey(keyring, AAD, JSON.stringify(mail)) }, tx ? { tx } : {});
 }
 
 function parseMailJob(data: unknown): { sealed: string } {

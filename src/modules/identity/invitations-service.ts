@@ -34,6 +34,10 @@ export function createInvitationsService(platform: Platform) {
       const ttl = platform.config.invitationTtlSeconds;
       // A full mail queue refuses before anything is written (503 changes nothing).
       await platform.jobs.assertRoom(MAIL_QUEUE.name);
+      // The fragment keeps the token out of server and proxy logs when the link is opened.
+      const acceptUrl = `${platform.config.publicUrl}/invitations/accept#token=${token}`;
+      // The mail is an outbox row of the same transaction (docs/jobs.md "Outbox"): the invitation and
+      // its mail commit together or not at all, and no queue outage holds the request.
       const [row] = await platform.withTenant(contextOf(principal), async (tx) => {
         const rows = await tx.query<InvitationRow>(sql`
           INSERT INTO invitations (tenant_id, email, role, token_hash, invited_by, expires_at)
@@ -41,30 +45,16 @@ export function createInvitationsService(platform: Platform) {
           RETURNING id, email, role, expires_at, created_at`);
         await recordAuditEvent(tx, {
           tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'invitation.created',
-          target: { type: 'invitation', id: rows[0]?.id }, outcome: 'success', metadata: { email: input.email, role: input.role },
+          target: { type: 'invitation', id: rows[0]?.id }, outcome: 'success', metadata: { role: input.role },
+          personal: { fields: { email: input.email }, email: input.email },
         });
-        return rows;
-      });
-      // The fragment keeps the token out of server and proxy logs when the link is opened.
-      const acceptUrl = `${platform.config.publicUrl}/invitations/accept#token=${token}`;
-      // Delivered by the mail job with retries.
-      try {
         await enqueueMail(platform.jobs, platform.keyring, {
           to: input.email,
           subject: 'You have been invited to OC-Suite',
           text: `You have been invited to join a tenant on OC-Suite as ${input.role}.\n\nAccept: ${acceptUrl}\n\nThe link works once and expires in ${Math.round(ttl / 3600)} hours.`,
-        });
-      } catch (err) {
-        // Filled up in between: take the invitation back, so the refusal leaves nothing usable behind.
-        await platform.withTenant(contextOf(principal), async (tx) => {
-          await tx.query(sql`UPDATE invitations SET revoked_at = now() WHERE id = ${row!.id} AND revoked_at IS NULL`);
-          await recordAuditEvent(tx, {
-            tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'invitation.revoked',
-            target: { type: 'invitation', id: row!.id }, outcome: 'success', reason: 'its mail could not be queued',
-          });
-        }).catch(() => {});
-        throw err;
-      }
+        }, tx);
+        return rows;
+      });
       // The link is a credential for joining the tenant: in production only the invitee's mailbox gets it.
       return platform.config.invitationLinksInResponse ? { ...view(row!), acceptUrl } : view(row!);
     },

@@ -28,20 +28,20 @@ export function createRecoveryService(platform: Platform, opts: { log: FastifyBa
     const { token, hash } = newOpaqueToken(purpose === 'password-reset' ? 'ocs_pr' : 'ocs_ev');
     const path = purpose === 'password-reset' ? 'reset-password' : 'verify-email';
     const link = `${platform.config.publicUrl}/${path}#token=${token}`;
-    let stored = false;
     try {
       await platform.jobs.assertRoom(MAIL_QUEUE.name);
-      await platform.withIdentity((tx) => tx.query(sql`
-        INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at) VALUES (${hash}, ${user.id}, ${purpose}, now() + make_interval(secs => ${TOKEN_TTL_SECONDS}))`));
-      stored = true;
-      await enqueueMail(platform.jobs, platform.keyring, {
-        to: user.email,
-        subject: purpose === 'password-reset' ? 'Reset your OC-Suite password' : 'Confirm your OC-Suite email address',
-        text: `${purpose === 'password-reset' ? 'Someone asked to reset the password of this account.' : 'Confirm this address for your OC-Suite account.'}\n\n${link}\n\nThe link works once and expires in 30 minutes. If this was not you, ignore this mail.`,
+      // The token and its mail (an outbox row) commit together or not at all.
+      await platform.withIdentity(async (tx) => {
+        await tx.query(sql`
+          INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at) VALUES (${hash}, ${user.id}, ${purpose}, now() + make_interval(secs => ${TOKEN_TTL_SECONDS}))`);
+        await enqueueMail(platform.jobs, platform.keyring, {
+          to: user.email,
+          subject: purpose === 'password-reset' ? 'Reset your OC-Suite password' : 'Confirm your OC-Suite email address',
+          text: `${purpose === 'password-reset' ? 'Someone asked to reset the password of this account.' : 'Confirm this address for your OC-Suite account.'}\n\n${link}\n\nThe link works once and expires in 30 minutes. If this was not you, ignore this mail.`,
+        }, tx);
       });
     } catch (err) {
-      // Filled up in between: the stored token is withdrawn, the answer stays the same.
-      if (stored) await platform.withIdentity((tx) => tx.query(sql`UPDATE user_tokens SET used_at = now() WHERE token_hash = ${hash}`)).catch(() => {});
+      // Refused: nothing was stored (the transaction rolled back), the answer stays the same.
       if (!(err instanceof QueueFullError)) throw err;
       opts.log.warn({ purpose }, 'mail queue full: a one-time token was not sent');
     }

@@ -91,32 +91,30 @@ export function createSignupService(platform: Platform) {
     const { token, hash } = newOpaqueToken('ocs_su');
     // The fragment keeps the token out of server and proxy logs when the link is opened.
     const link = `${platform.config.publicUrl}/signup/confirm#token=${token}`;
-    let stored = false;
     try {
       await platform.jobs.assertRoom(MAIL_QUEUE.name);
+      // The request and its mail (an outbox row) commit together or not at all.
       await platform.withIdentity(async (tx) => {
         await tx.query(sql`DELETE FROM signup_requests WHERE expires_at < now()`);
         await tx.query(sql`
           INSERT INTO signup_requests (token_hash, email, tenant_name, password_hash, user_id, expires_at)
           VALUES (${hash}, ${existing?.email ?? input.email}, ${input.tenantName}, ${existing ? null : passwordHash}, ${existing?.id ?? null},
                   now() + make_interval(secs => ${REQUEST_TTL_SECONDS}))`);
+        // The tenant name is the requester's text: it is not put into a mail to someone else's mailbox.
+        await enqueueMail(platform.jobs, platform.keyring, existing
+          ? {
+              to: existing.email,
+              subject: 'Someone asked to open an OC-Suite tenant with your address',
+              text: `This address already has an OC-Suite account. Someone asked to open a new tenant with it.\n\nIf it was you, follow this link and confirm with your password (and second factor):\n${link}\n\nIf it was not you, ignore this mail: nothing was created and your account is unchanged.`,
+            }
+          : {
+              to: input.email,
+              subject: 'Finish your OC-Suite signup',
+              text: `Follow this link to create your OC-Suite account and tenant:\n${link}\n\nThe link works once and expires in 24 hours. If you did not sign up, ignore this mail.`,
+            }, tx);
       });
-      stored = true;
-      // The tenant name is the requester's text: it is not put into a mail to someone else's mailbox.
-      await enqueueMail(platform.jobs, platform.keyring, existing
-        ? {
-            to: existing.email,
-            subject: 'Someone asked to open an OC-Suite tenant with your address',
-            text: `This address already has an OC-Suite account. Someone asked to open a new tenant with it.\n\nIf it was you, follow this link and confirm with your password (and second factor):\n${link}\n\nIf it was not you, ignore this mail: nothing was created and your account is unchanged.`,
-          }
-        : {
-            to: input.email,
-            subject: 'Finish your OC-Suite signup',
-            text: `Follow this link to create your OC-Suite account and tenant:\n${link}\n\nThe link works once and expires in 24 hours. If you did not sign up, ignore this mail.`,
-          });
     } catch (err) {
-      // The answer stays the same; a request whose mail could not be queued is withdrawn.
-      if (stored) await platform.withIdentity((tx) => tx.query(sql`UPDATE signup_requests SET used_at = now() WHERE token_hash = ${hash}`)).catch(() => {});
+      // The answer stays the same; a refused request left nothing behind (its transaction rolled back).
       if (!(err instanceof QueueFullError)) throw err;
       platform.log.warn('mail queue full: a signup link was not sent');
     }

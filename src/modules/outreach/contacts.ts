@@ -138,16 +138,18 @@ export function createContactsService(platform: Platform) {
           target: { type: 'outreach_contact', id: row!.id }, outcome: 'success',
           metadata: { lawfulBasis: input.lawfulBasis, source: input.source, doubleOptIn: confirm },
         });
-        return { row: row!, token: confirm ? signToken(key, 'confirm', principal.tenantId, row!.id) : null };
+        const token = confirm ? signToken(key, 'confirm', principal.tenantId, row!.id) : null;
+        // The confirmation mail is an outbox row of this transaction: contact and mail commit together.
+        if (token) {
+          await enqueueMail(platform.jobs, platform.keyring, {
+            to: email,
+            subject: 'Please confirm your subscription',
+            text: `Someone (hopefully you) asked to receive mail at this address.\n\nConfirm: ${confirmUrl(token)}\n\n`
+              + 'If this was not you, ignore this message: nothing will be sent to you.\n',
+          }, tx);
+        }
+        return { row: row! };
       });
-      if (result.token) {
-        await enqueueMail(platform.jobs, platform.keyring, {
-          to: email,
-          subject: 'Please confirm your subscription',
-          text: `Someone (hopefully you) asked to receive mail at this address.\n\nConfirm: ${confirmUrl(result.token)}\n\n`
-            + 'If this was not you, ignore this message: nothing will be sent to you.\n',
-        });
-      }
       return contactView(result.row);
     },
 

@@ -97,9 +97,10 @@ export function createMessagesService(platform: Platform) {
         const [endpoint] = await tx.query<{ status: string }>(sql`SELECT status FROM webhook_endpoints WHERE id = ${endpointId}`);
         if (!endpoint) throw notFound('webhook endpoint');
         if (endpoint.status !== 'enabled') throw new ProblemError('conflict', 409, 'The endpoint is disabled; enable it first.');
-        return recordMessage(tx, principal.tenantId, 'webhooks.test', { endpointId: endpointId.toLowerCase(), note: 'A test message sent on request.' }, endpointId);
+        const message = await recordMessage(tx, principal.tenantId, 'webhooks.test', { endpointId: endpointId.toLowerCase(), note: 'A test message sent on request.' }, endpointId);
+        await queueDeliveries(platform, principal.tenantId, message.deliveryIds, tx);
+        return message;
       });
-      await queueDeliveries(platform, principal.tenantId, published.deliveryIds);
       return { messageId: published.messageId, deliveryId: published.deliveryIds[0]! };
     },
 
@@ -140,9 +141,9 @@ export function createMessagesService(platform: Platform) {
           target: { type: sel.messageId ? 'webhook_message' : 'webhook_endpoint', id: sel.messageId ?? sel.endpointId ?? 'all' }, outcome: 'success',
           metadata: { deliveries: rows.length, ...(sel.since ? { since: sel.since } : {}), ...(sel.endpointId ? { endpointId: sel.endpointId } : {}) },
         });
+        await queueDeliveries(platform, principal.tenantId, rows.map((r) => r.id), tx);
         return rows.map((r) => r.id);
       });
-      await queueDeliveries(platform, principal.tenantId, ids);
       return { deliveries: ids.length };
     },
   };

@@ -36,11 +36,14 @@ export async function recordMessage(tx: Session, tenantId: string, type: string,
   return { messageId, deliveryIds: rows.map((r) => r.id) };
 }
 
-/** Queues the first (or a replayed) attempt of each delivery; the sweep catches any this misses. */
-export async function queueDeliveries(platform: Platform, tenantId: string, deliveryIds: readonly string[]): Promise<void> {
+/**
+ * Queues the first (or a replayed) attempt of each delivery. With `tx`, as outbox rows of the
+ * transaction that recorded the deliveries (they commit together); the sweep catches any lost.
+ */
+export async function queueDeliveries(platform: Platform, tenantId: string, deliveryIds: readonly string[], tx?: Session): Promise<void> {
   const first = parseRetrySchedule(platform.config.webhookRetrySchedule)[0] ?? 0;
   for (const deliveryId of deliveryIds) {
-    await platform.jobs.send(DELIVERY_QUEUE.name, { deliveryId, attempt: 1 }, { tenantId, idempotencyKey: `${deliveryId}:1`, ...(first > 0 ? { delaySeconds: first } : {}) });
+    await platform.jobs.send(DELIVERY_QUEUE.name, { deliveryId, attempt: 1 }, { tenantId, idempotencyKey: `${deliveryId}:1`, ...(first > 0 ? { delaySeconds: first } : {}), ...(tx ? { tx } : {}) });
   }
 }
 
@@ -56,24 +59,30 @@ export function createWebhookPublisher(platform: Platform) {
     if (!known.has(type)) throw new KernelError('validation-failed', `webhook event type ${type} is not declared by any module`);
   };
   return {
-    /** In its own transaction, then queued at once. */
+    /** In its own transaction, with the delivery jobs as outbox rows of it. */
     async publish(tenantId: string, type: string, data: unknown): Promise<Published> {
       assertKnown(type);
       await platform.jobs.assertRoom(DELIVERY_QUEUE.name);
-      const published = await platform.withTenant({ tenantId }, (tx) => recordMessage(tx, tenantId, type, data));
-      await queueDeliveries(platform, tenantId, published.deliveryIds);
-      return published;
+      return platform.withTenant({ tenantId }, async (tx) => {
+        const published = await recordMessage(tx, tenantId, type, data);
+        await queueDeliveries(platform, tenantId, published.deliveryIds, tx);
+        return published;
+      });
     },
     /**
-     * Inside the caller's tenant transaction (outbox): nothing is sent unless it
-     * commits. Call `flush` with the result after the commit to send at once;
-     * otherwise the sweep queues it within a minute.
+     * Inside the caller's tenant transaction: the message, its deliveries and their jobs
+     * (outbox rows) commit with it, or nothing is sent.
      */
     async publishIn(tx: Session, tenantId: string, type: string, data: unknown): Promise<Published> {
       assertKnown(type);
-      return recordMessage(tx, tenantId, type, data);
+      const published = await recordMessage(tx, tenantId, type, data);
+      await queueDeliveries(platform, tenantId, published.deliveryIds, tx);
+      return published;
     },
-    flush: (tenantId: string, published: Published) => queueDeliveries(platform, tenantId, published.deliveryIds),
+    /** Kept for callers of before the outbox: the jobs left with the transaction of `publishIn`. */
+    flush: async (_tenantId: string, _published: Published): Promise<void> => {},
+    /** Kept for callers of before the outbox: the jobs left with the transaction of `publishIn`. */
+    settle: async (_tenantId: string, _published: Published | readonly Published[] | null | undefined): Promise<void> => {},
   };
 }
 
