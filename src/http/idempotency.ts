@@ -21,8 +21,10 @@ import { PROBLEM_CONTENT_TYPE, ProblemError } from './problem.ts';
  *   key and the same request — method, route, parameters, query and body — with
  *   `Idempotent-Replayed: true`, without running the handler again. The same key with
  *   another request is 422; while the first is still running, 409 with Retry-After.
- * - An answer other than 2xx is not kept: the key is given back and the client may retry
- *   (a refused or failed request created nothing). Hourly, keys older than 24 h are pruned.
+ * - An answer other than 2xx is not kept. After a 4xx, or a 503 of an unreachable database, the
+ *   key is given back and the client may retry (nothing was created); after another 5xx or the
+ *   request deadline (the handler may still commit) it stays claimed, answering 409, until the
+ *   claim counts as abandoned (three request timeouts). Hourly, keys older than 24 h are pruned.
  */
 
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
@@ -128,7 +130,7 @@ const headerDoc = {
  * The one hook of idempotent creates. Registered before the route policies, so the
  * header and its problems (409, 422) are part of the route's self-description.
  */
-export function registerIdempotency(app: FastifyInstance, platform: Pick<Platform, 'withTenant' | 'queryAsTenant' | 'keyring' | 'config' | 'log'>): void {
+export function registerIdempotency(app: FastifyInstance, platform: Pick<Platform, 'withTenant' | 'queryAsTenant' | 'keyring' | 'config' | 'log' | 'db'>): void {
   const abandonAfterMs = platform.config.requestTimeoutMs * 3;
   app.decorateRequest('idempotency', undefined);
 
@@ -169,12 +171,15 @@ export function registerIdempotency(app: FastifyInstance, platform: Pick<Platfor
           if (value !== undefined) headers[name] = String(value);
         }
         await completeKey(platform, claimed.scope, claimed.id, { status: reply.statusCode, headers, body: payload.toString() });
-      } else {
+      } else if (reply.statusCode < 500 || (reply.statusCode === 503 && platform.db.availability.isDown && !request.answeredByDeadline)) {
+        // Refused (4xx) or the database was unreachable: nothing was created, the key is free again.
         await releaseKey(platform, claimed.scope, claimed.id);
       }
+      // Otherwise (a 500, the request deadline while the handler still runs): the create may have
+      // committed. The key stays claimed — a retry gets 409 — until the claim counts as abandoned.
     } catch (err) {
-      // The create happened; only its replay copy is missing. Answer it, and keep the key claimed
-      // (a retry gets 409 until the claim is abandoned) rather than risk creating twice.
+      // Recording failed (the database went away meanwhile): the answer still goes out, and the
+      // key stays claimed — a retry gets 409 until the claim is abandoned — rather than risk creating twice.
       request.log.warn({ err: (err as Error).message }, 'idempotency: could not record the response of a key');
     }
     return payload;

@@ -12,13 +12,22 @@ import { ProblemError } from './problem.ts';
  * discarded by Fastify (the reply is sent); its transaction ends at the
  * statement timeout.
  */
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The deadline answered while the handler was still running (its work may still commit). */
+    answeredByDeadline?: boolean;
+  }
+}
+
 export function registerRequestDeadline(app: FastifyInstance, requestTimeoutMs: number): void {
+  app.decorateRequest('answeredByDeadline', false);
   app.addHook('onRequest', (request, reply, done) => {
     const remaining = requestTimeoutMs - (Date.now() - (request.receivedAt || Date.now()));
     const timer = setTimeout(() => {
       if (reply.sent || reply.raw.headersSent || reply.raw.destroyed) return;
       if (!request.raw.complete) return; // still receiving: the body deadline answers 408
       request.log.warn({ route: request.routeOptions.url, timeoutMs: requestTimeoutMs }, 'request not answered within OCSUITE_REQUEST_TIMEOUT_MS; answered 503');
+      request.answeredByDeadline = true;
       const problem = new ProblemError('service-unavailable', 503, 'The request took too long to answer; retry later.', { headers: { 'retry-after': '2' } });
       void sendProblem(reply, request, problem);
     }, Math.max(0, remaining));
