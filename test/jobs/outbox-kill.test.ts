@@ -95,8 +95,10 @@ describe.each(cases)('relay killed between commit and hand-over mark: $label, $p
     const second = start({ ...env, KILL_PHASE: 'second', KILL_TENANT: tenant, KILL_JOB: job, KILL_ENTRY: entry });
     const result = await second.waitFor('completions', 55_000);
     expect(await second.exited).toBe(0);
-    expect(result).toMatchObject({ completions: 1, causes: 1, jobEntries: 1, runs: 1, row: { sent: true, done: true } });
-    // Claimed by the killed relay, and again by the restarted one.
-    expect((result.row as { attempts: number }).attempts).toBeGreaterThanOrEqual(2);
+    // Done, once. (After the hand-over the job may run from the first hand-over before the restarted
+    // relay gets to the row, which then is never handed over again: `sent` stays unset.)
+    expect(result).toMatchObject({ completions: 1, causes: 1, jobEntries: 1, runs: 1, row: { done: true } });
+    if (c.point === 'before') expect(result.row).toMatchObject({ sent: true });
+    expect((result.row as { attempts: number }).attempts).toBeGreaterThanOrEqual(1);
   });
 });
