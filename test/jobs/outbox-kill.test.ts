@@ -87,18 +87,19 @@ describe.each(cases)('relay killed between commit and hand-over mark: $label, $p
     };
     if (env.KILL_PREFIX) prefixes.push(env.KILL_PREFIX);
     const first = start({ ...env, KILL_PHASE: 'first' });
-    const { tenant, job, entry } = (await first.waitFor('job')) as { tenant: string; job: string; entry: string };
+    // A PGlite process boots and migrates its data folder first: slow on a loaded machine.
+    const { tenant, job, entry } = (await first.waitFor('job', 150_000)) as { tenant: string; job: string; entry: string };
     expect((await first.waitFor('killPoint')).killPoint).toBe(c.point);
     first.child.kill('SIGKILL');
     await first.exited;
 
     const second = start({ ...env, KILL_PHASE: 'second', KILL_TENANT: tenant, KILL_JOB: job, KILL_ENTRY: entry });
-    const result = await second.waitFor('completions', 55_000);
+    const result = await second.waitFor('completions', 150_000);
     expect(await second.exited).toBe(0);
     // Done, once. (After the hand-over the job may run from the first hand-over before the restarted
     // relay gets to the row, which then is never handed over again: `sent` stays unset.)
     expect(result).toMatchObject({ completions: 1, causes: 1, jobEntries: 1, runs: 1, row: { done: true } });
     if (c.point === 'before') expect(result.row).toMatchObject({ sent: true });
     expect((result.row as { attempts: number }).attempts).toBeGreaterThanOrEqual(1);
-  });
+  }, 360_000);
 });
