@@ -50,6 +50,8 @@ while (tokens.length < 1 + Math.ceil(N / PER_USER) + senders) {
 const room = (await app.inject({ method: 'POST', url: '/api/v1/chat/rooms', headers: auth(owner.accessToken), payload: { kind: 'public', name: 'bench' } })).json();
 
 interface Receiver { ws: WebSocket; latencies: number[] }
+/** The sending sockets, closed at the end (an open client socket keeps the process alive). */
+const openSenders: WebSocket[] = [];
 async function openClient(url: string, protocols: string[]): Promise<WebSocket> {
   const ws = new WebSocket(url, protocols);
   await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
@@ -95,6 +97,7 @@ const chat = await run('chat', async (i) => {
 }, async () => {
   const senderSockets = await Promise.all(Array.from({ length: senders }, async (_, s) => openClient(`${wsUrl}?ticket=${await ticket(tokens[tokens.length - 1 - s]!)}`, ['ocsuite.v1'])));
   for (let m = 0; m < M; m++) senderSockets[Math.floor(m / 10)]!.send(JSON.stringify({ type: 'message', roomId: room.id, text: `t:${process.hrtime.bigint()}` }));
+  openSenders.push(...senderSockets);
 });
 
 // Baseline: a bare ws server that broadcasts every frame it receives, as JSON of the same shape.
@@ -117,7 +120,9 @@ const bareResult = await run('bare', async () => {
   for (const c of bare.clients) bareClients.add(c);
   const sender = await openClient(bareUrl, []);
   for (let m = 0; m < M; m++) sender.send(JSON.stringify({ text: `t:${process.hrtime.bigint()}` }));
+  openSenders.push(sender);
 });
+for (const s of openSenders) s.terminate();
 bare.close();
 
 const results = { sockets: N, messages: M, chat, bare: bareResult, ratio: +(chat.deliveriesPerSec / bareResult.deliveriesPerSec).toFixed(3), target: 0.7, at: new Date().toISOString() };

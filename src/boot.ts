@@ -17,7 +17,10 @@ import { registerMailJobs } from './kernel/mail/delivery.ts';
 import type { OpenJobsOptions } from './jobs/open.ts';
 import { defineSchedule, startJobs, startWorkers, stopJobs } from './jobs/start.ts';
 import { createLogger } from './kernel/telemetry/logger.ts';
-import { createMetrics } from './kernel/telemetry/metrics.ts';
+import { createMetrics, registerCheckpointLagMetrics, registerDbPoolMetrics } from './kernel/telemetry/metrics.ts';
+import { createTracing, type TracingOptions } from './kernel/telemetry/tracing.ts';
+import { traceDatabase } from './kernel/telemetry/traced-db.ts';
+import { checkpointLag } from './kernel/audit/checkpoint-lag.ts';
 import { createEgress } from './kernel/egress/index.ts';
 import { bindTransactions, type Platform } from './kernel/platform.ts';
 import { ActionRegistry } from './kernel/actions/registry.ts';
@@ -64,11 +67,17 @@ export interface BootOptions {
   keyReloadMs?: number;
   /** The modules to compose (default: every module of src/modules/index.ts). */
   modules?: readonly ModuleManifest[];
+  /** Test knobs of the span export (an in-memory exporter, a short batch delay). */
+  tracing?: TracingOptions;
 }
 
 export async function bootPlatform(config: Config, opts: BootOptions = {}): Promise<Platform> {
   const log = createLogger(config.logLevel, opts.logDestination);
-  const db = opts.db ?? (await openDatabase(config));
+  // Before the database opens: a refused collector URL stops the start-up with nothing to clean.
+  const tracing = await createTracing(config, log, opts.tracing);
+  const opened = opts.db ?? (await openDatabase(config));
+  // Statement spans only when tracing is on: otherwise the database is the driver's, untouched.
+  const db = tracing ? traceDatabase(opened, tracing) : opened;
   try {
     const shouldMigrate = opts.migrate ?? !config.production;
     if (shouldMigrate) {
@@ -103,14 +112,17 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     // Jobs: BullMQ when REDIS_URL is set, pg-boss otherwise; workers in this process unless `ocsuite worker` runs them.
     const metrics = createMetrics();
     registerKeyAgeMetrics(metrics.registry, () => tx.withMaintenance((t) => keyAges(t, keyring.primary.id)));
+    registerDbPoolMetrics(metrics.registry, db);
+    registerCheckpointLagMetrics(metrics.registry, () => tx.withMaintenance((t) => checkpointLag(t)));
     const modules = opts.modules ?? allModules;
     const schedules = modules.flatMap((m) => m.schedules ?? []);
-    const jobs = await startJobs({ config, db, log, metrics, audit: tx, connectionString: opts.db ? opts.jobsConnectionString : config.databaseUrl, migrate: shouldMigrate, tuning: opts.jobsTuning });
+    const egress = createEgress({ allowCidrs: config.egressAllowCidrs, allowHttpHosts: config.egressAllowHttpHosts });
+    const jobs = await startJobs({ config, db, log, metrics, tracing, audit: tx, egress, connectionString: opts.db ? opts.jobsConnectionString : config.databaseUrl, migrate: shouldMigrate, tuning: opts.jobsTuning });
     await registerMailJobs(jobs, keyring, mailer);
     const permissions = new PermissionCatalog(modules);
     const platform: Platform = {
-      config, db, keyring, tokens, mailer, jobs, log, metrics, ...tx,
-      egress: createEgress({ allowCidrs: config.egressAllowCidrs, allowHttpHosts: config.egressAllowHttpHosts }),
+      config, db, keyring, tokens, mailer, jobs, log, metrics, tracing, ...tx,
+      egress,
       permissions,
       actions: new ActionRegistry<Platform>(modules.flatMap((m) => m.actions ?? []), (p) => permissions.has(p)),
       moduleHooks: moduleHooksOf(modules),
@@ -124,6 +136,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     return platform;
   } catch (err) {
     if (!opts.db) await db.close().catch(() => {});
+    await tracing?.shutdown().catch(() => {});
     throw err;
   }
 }
@@ -133,4 +146,6 @@ export async function shutdownPlatform(platform: Platform): Promise<void> {
   await stopJobs(platform.jobs);
   platform.mailer.close();
   await platform.db.close();
+  // Flushes the spans still batched (the last requests' and the shutdown's own statements).
+  await platform.tracing?.shutdown().catch(() => {});
 }

@@ -13,6 +13,11 @@ import { answerClientError, limitConnectionsPerIp, registerSlowClientGuards, ser
 import { answerBeforeRouting, registerNotFound } from './http/unrouted.ts';
 import { ProblemError } from './http/problem.ts';
 import { registerRequestLog } from './http/request-log.ts';
+import { registerRequestDeadline } from './http/request-deadline.ts';
+import { IDEMPOTENCY_HEADER, REPLAYED_HEADER, registerIdempotency } from './http/idempotency.ts';
+import { reportOutages } from './http/outage-log.ts';
+
+import { registerTracing } from './http/tracing.ts';
 import { enforceRoutePolicies, UndeclaredPolicyError, type RouteInventoryEntry } from './http/route-policy.ts';
 import { requireOperationPrefix } from './http/route-docs.ts';
 import { systemRoutes } from './http/system-routes.ts';
@@ -59,10 +64,14 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
     route.preValidation = [...existing, rejectMalformedText];
   });
 
-  // Policies first: every later onRoute hook (rate limit, swagger) sees the declared security.
+  // Idempotency-Key first: the routes that take it list its header and problems before the
+  // policies describe them. Policies next: every later onRoute hook (rate limit, swagger) sees the declared security.
+  registerIdempotency(self, platform);
   app.decorate('routeInventory', enforceRoutePolicies(app, platform.permissions));
-  registerErrorHandling(app);
+  registerErrorHandling(app, platform.db.availability);
   registerSlowClientGuards(self, config.requestTimeoutMs);
+  registerRequestDeadline(self, config.requestTimeoutMs);
+  reportOutages(self, platform);
   limitConnectionsPerIp(self, config.maxConnectionsPerIp);
   // Callback style: an async hook would cost a promise on every response.
   app.addHook('onSend', (request, reply, payload, done) => {
@@ -77,8 +86,8 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
   await app.register(cors, {
     origin: config.corsOrigins.length === 0 ? false : config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
     methods: ['GET', 'POST', 'PATCH', 'DELETE'],
-    allowedHeaders: ['authorization', 'content-type'],
-    exposedHeaders: ['x-request-id', 'retry-after'],
+    allowedHeaders: ['authorization', 'content-type', IDEMPOTENCY_HEADER],
+    exposedHeaders: ['x-request-id', 'retry-after', REPLAYED_HEADER],
     maxAge: 600,
   });
   // Not per route (global: false): one onRequest hook ahead of authentication, so every answer —
@@ -114,6 +123,8 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
     },
   });
 
+  // Ahead of the rate limit: a refused request is a span too. No hook at all when tracing is off.
+  if (platform.tracing) registerTracing(self, platform.tracing);
   app.addHook('onRequest', app.rateLimit());
   registerNotFound(self);
   registerAuthentication(app, platform);

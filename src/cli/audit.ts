@@ -10,6 +10,7 @@ import { loadKeyring } from '../boot.ts';
 import type { Config } from '../config/config.ts';
 import { openDatabase } from '../db/open.ts';
 import { auditKernel } from '../kernel/audit/service.ts';
+import { createEgress } from '../kernel/egress/index.ts';
 import { createLogger } from '../kernel/telemetry/logger.ts';
 import { bindTransactions } from '../kernel/platform.ts';
 import type { CliIo } from './access-log.ts';
@@ -25,7 +26,10 @@ export async function auditCommand(config: Config, args: string[], io: CliIo = c
   const log = createLogger(config.logLevel === 'silent' ? 'silent' : 'warn');
   const db = await openDatabase(config);
   try {
-    const kernel = auditKernel({ config, db, log, keyring: loadKeyring(config, log), ...bindTransactions(config, db) });
+    const kernel = auditKernel({
+      config, db, log, keyring: loadKeyring(config, log), ...bindTransactions(config, db),
+      egress: createEgress({ allowCidrs: config.egressAllowCidrs, allowHttpHosts: config.egressAllowHttpHosts }),
+    });
     if (sub === 'rotate-key') {
       const r = await kernel.rotateKey({ type: 'operator', id: 'cli:audit rotate-key' });
       io.out(`retired ${r.retiredKeyId ?? '(none)'}; ${r.logs} log(s) recorded with their last signed size`);

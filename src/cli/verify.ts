@@ -13,6 +13,7 @@
  *   verify consistency --key K --old F --new F --proof F
  *   verify log --events export.jsonl --checkpoint F [--checkpoint F…] --key K
  *   verify log (--tenant ID | --platform) [--key K]     (reads the database)
+ *   verify export <file> --key K                         (a knowledge export: signature, entry hashes, log inclusion)
  *
  * Exit status: 0 verified, 1 verification failed, 2 usage error.
  */
@@ -28,6 +29,7 @@ import { verifyAuditLog, type LeafRow, type LogVerification } from '../kernel/au
 import { parseCheckpoint, parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion, type TreeHead } from '../kernel/translog/index.ts';
 import { recordFromJsonLine } from '../modules/audit/format.ts';
 import { isUuid } from '../kernel/ids.ts';
+import { verifyExportDocument, type ExportDocument } from '../modules/knowledge/export-format.ts';
 import { trustedKeys, verifyWithKeys, type HistoryKey } from '../kernel/audit/key-history.ts';
 
 export interface VerifyIo {
@@ -218,18 +220,41 @@ export async function verifyLogCmd(args: string[], io: VerifyIo, env: NodeJS.Pro
   }
 }
 
+/** A knowledge export (GET /api/v1/knowledge/exports/{id}/download): nothing is trusted but the key. */
+function exportCmd(args: string[], io: VerifyIo): number {
+  const { values, positionals } = parseArgs({ args, options: { ...keyOptions }, allowPositionals: true });
+  if (positionals.length !== 1) throw new UsageError('verify export <file> --key K');
+  const verify = noteVerifier(values);
+  let doc: ExportDocument;
+  try {
+    doc = JSON.parse(readInput(positionals[0]!)) as ExportDocument;
+  } catch {
+    throw new UsageError(`${positionals[0]}: not a JSON document`);
+  }
+  const progress = createProgress();
+  let r: ReturnType<typeof verifyExportDocument>;
+  try {
+    r = verifyExportDocument(doc, verify, (done, total) => progress.update('entries hashed', done, total));
+  } finally {
+    progress.finish();
+  }
+  io.out(`OK export ${doc.manifest.exportId} of tenant ${doc.manifest.tenantId}: manifest signature, ${r.entries} entry hash(es), audit leaf ${doc.log.inclusion.index} in ${describeHead(r.checkpoint)}`);
+  return 0;
+}
+
 const subcommands: Record<string, (args: string[], io: VerifyIo) => number | Promise<number>> = {
   checkpoint: checkpointCmd,
   inclusion: inclusionCmd,
   consistency: consistencyCmd,
   log: (a, io) => verifyLogCmd(a, io),
+  export: exportCmd,
 };
 
 export async function verifyCommand(args: string[], io: VerifyIo = consoleIo): Promise<number> {
   const [sub, ...rest] = args;
   const run = sub ? subcommands[sub] : undefined;
   if (!run) {
-    io.err('usage: ocsuite verify checkpoint|inclusion|consistency|log … (see docs/security/audit.md)');
+    io.err('usage: ocsuite verify checkpoint|inclusion|consistency|log|export … (see docs/security/audit.md)');
     return 2;
   }
   try {

@@ -78,6 +78,9 @@ function productionProblems(config: Config, env: Env): string[] {
   }
   if (config.witnessUrl?.startsWith('http:')) out.push('OCSUITE_WITNESS_URL: must be https in production');
   if (config.alertWebhookUrl?.startsWith('http:')) out.push('OCSUITE_ALERT_WEBHOOK_URL: must be https in production');
+  if (config.otlpEndpoint && !otlpTransportSafe(config.otlpEndpoint)) {
+    out.push('OTEL_EXPORTER_OTLP_ENDPOINT: must be https in production (plain http only to a loopback collector)');
+  }
   if (config.corsOrigins.includes('*')) out.push('CORS_ORIGINS: * is refused in production; list the allowed origins');
   if (config.operatorToken && /^(change-?me|example|secret|x+)/i.test(config.operatorToken)) {
     out.push('OCSUITE_OPERATOR_TOKEN: looks like a default value; generate one with `openssl rand -base64 32`');
@@ -93,4 +96,16 @@ function productionProblems(config: Config, env: Env): string[] {
     }
   }
   return out;
+}
+
+/** TLS to the collector, unless it is on this host (a sidecar on 127.0.0.1 / ::1 / localhost). */
+export function otlpTransportSafe(endpoint: string): boolean {
+  try {
+    const u = new URL(endpoint);
+    if (u.protocol === 'https:') return true;
+    const host = u.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+    return u.protocol === 'http:' && (host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host));
+  } catch {
+    return false;
+  }
 }

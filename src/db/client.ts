@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { runScopedQuery } from './scoped-query.ts';
+import { Availability, unavailableReason } from './availability.ts';
 
 /**
  * One database port over two drivers. PGlite (embedded) is a single connection,
@@ -33,7 +34,42 @@ export interface Database {
    * one round trip on PostgreSQL (see scoped-query.ts), sequential on PGlite.
    */
   scopedQuery<T>(context: SQL, statement: SQL): Promise<T[]>;
+  /** Whether the server is reachable, as the last statements saw it (availability.ts). */
+  readonly availability: Availability;
   close(): Promise<void>;
+  /** Connections of the pool (or PGlite's one connection and the sessions queued for it), for /metrics. */
+  poolStats?(): PoolStats;
+}
+
+export interface PoolStats {
+  max: number;
+  total: number;
+  idle: number;
+  /** Callers waiting for a connection. */
+  waiting: number;
+}
+
+/** Feeds the database's availability: a success ends an outage, an unavailable error starts one. */
+function watched(availability: Availability) {
+  return {
+    ok<T>(value: T): T {
+      availability.succeeded();
+      return value;
+    },
+    fail(err: unknown): never {
+      const reason = unavailableReason(err);
+      if (reason) availability.failed(reason);
+      throw err;
+    },
+  };
+}
+
+export interface PgTimeouts {
+  /**
+   * How long to wait for a pooled connection (a free one, or a new one to be
+   * established) before failing with a pool timeout (503). Default 5 s.
+   */
+  connectMs?: number;
 }
 
 const dialect = new PgDialect();
@@ -55,14 +91,18 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   }
   // One connection: a lease is a turn on a queue, so two transactions never interleave.
   let tail: Promise<void> = Promise.resolve();
+  const availability = new Availability();
+  const w = watched(availability);
+
+  let queued = 0;
   const session: Session = {
     async query<T>(statement: SQL) {
       const { text, params } = toQuery(statement);
-      const result = await client.query<T>(text, params);
+      const result = await client.query<T>(text, params).then(w.ok, w.fail);
       return result.rows;
     },
     async exec(text: string) {
-      await client.exec(text);
+      await client.exec(text).then(w.ok, w.fail);
     },
   };
   async function raw(text: string, values?: unknown[]) {
@@ -73,12 +113,21 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
   function acquire(): Promise<Lease> {
     let release!: () => void;
     const turn = new Promise<void>((resolve) => (release = resolve));
-    const ready = tail.then(() => ({ ...session, raw, release: () => release() }));
+    queued += 1;
+    let released = false;
+    const ready = tail.then(() => ({
+      ...session, raw, release: () => {
+        if (!released) queued -= 1;
+        released = true;
+        release();
+      },
+    }));
     tail = tail.then(() => turn);
     return ready;
   }
   return {
     kind: 'pglite',
+    availability,
     acquire,
     async scopedQuery<T>(context: SQL, statement: SQL) {
       const lease = await acquire();
@@ -102,32 +151,43 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
       await client.close();
       unlock();
     },
+    poolStats: () => ({ max: 1, total: 1, idle: queued === 0 ? 1 : 0, waiting: Math.max(0, queued - 1) }),
   };
 }
 
-export function openPg(url: string, max: number): Database {
+export function openPg(url: string, max: number, timeouts: PgTimeouts = {}): Database {
   // Pipeline mode: statements of one transaction are written without waiting for
   // the previous reply, so the tenant opening travels with the first query
   // (DESIGN.md §8). PostgreSQL still runs them in order and aborts the rest of
   // the transaction at the first error.
-  const pool = new pg.Pool({ connectionString: url, max, application_name: 'ocsuite', pipeline: true } as pg.PoolConfig);
+  // connectionTimeoutMillis bounds both waiting for a free client and opening a new
+  // connection (pg's default is to wait forever: a request then outlives its timeout);
+  // TCP keep-alive notices a server that vanished without closing the socket.
+  const pool = new pg.Pool({
+    connectionString: url, max, application_name: 'ocsuite', pipeline: true,
+    connectionTimeoutMillis: timeouts.connectMs ?? 5_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000,
+  } as pg.PoolConfig);
   // A broken idle client must not crash the process; the pool drops it.
   pool.on('error', () => {});
+  const availability = new Availability();
+  const w = watched(availability);
+  const connect = () => pool.connect().then(w.ok, w.fail);
   return {
     kind: 'pg',
+    availability,
     async acquire() {
-      const client = await pool.connect();
+      const client = await connect();
       return {
         async query<T>(statement: SQL) {
           const { text, params } = toQuery(statement);
-          const result = await client.query(text, params);
+          const result = await client.query(text, params).then(w.ok, w.fail);
           return result.rows as T[];
         },
         async exec(text: string) {
-          await client.query(text);
+          await client.query(text).then(w.ok, w.fail);
         },
         async raw(text: string, values?: unknown[]) {
-          const result = await client.query(text, values);
+          const result = await client.query(text, values).then(w.ok, w.fail);
           return (Array.isArray(result) ? result.flatMap((r) => r.rows) : result.rows) as Record<string, unknown>[];
         },
         release(broken?: boolean) {
@@ -136,15 +196,15 @@ export function openPg(url: string, max: number): Database {
       };
     },
     async scopedQuery<T>(context: SQL, statement: SQL) {
-      const client = await pool.connect();
+      const client = await connect();
       let broken = false;
       try {
         const q = toQuery(statement);
         const c = toQuery(context);
-        return await runScopedQuery<T>(client, { text: c.text, values: c.params }, { text: q.text, values: q.params });
+        return w.ok(await runScopedQuery<T>(client, { text: c.text, values: c.params }, { text: q.text, values: q.params }));
       } catch (err) {
-        broken = !(err instanceof pg.DatabaseError);
-        throw err;
+        broken = !(err instanceof pg.DatabaseError) || unavailableReason(err) !== undefined;
+        return w.fail(err);
       } finally {
         client.release(broken ? new Error('discarded after an unexpected failure') : undefined);
       }
@@ -152,5 +212,6 @@ export function openPg(url: string, max: number): Database {
     async close() {
       await pool.end();
     },
+    poolStats: () => ({ max, total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
   };
 }

@@ -3,9 +3,18 @@ import type { Config } from '../config/config.ts';
 import { openPg, openPglite, type Database } from './client.ts';
 
 /** The request-serving database of the configured profile. */
-export function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'dbPoolMax'>): Promise<Database> | Database {
-  if (config.databaseUrl) return openPg(config.databaseUrl, config.dbPoolMax);
+export function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir' | 'dbPoolMax'> & Partial<Pick<Config, 'requestTimeoutMs'>>): Promise<Database> | Database {
+  if (config.databaseUrl) return openPg(config.databaseUrl, config.dbPoolMax, { connectMs: requestPathConnectMs(config.requestTimeoutMs) });
   return openPglite(path.join(config.dataDir, 'pgdata'));
+}
+
+/**
+ * How long a request may wait for a database connection: well below
+ * OCSUITE_REQUEST_TIMEOUT_MS, so an unreachable or saturated database answers
+ * 503 while the request still has time to say so (issue #23 §2).
+ */
+export function requestPathConnectMs(requestTimeoutMs = 10_000): number {
+  return Math.max(50, Math.min(5_000, Math.floor(requestTimeoutMs / 3)));
 }
 
 /** The owner connection that runs migrations (the same PGlite in the embedded profile). */

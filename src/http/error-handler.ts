@@ -2,7 +2,15 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { isCryptoError } from '../kernel/crypto/errors.ts';
 import { CursorError } from '../kernel/pagination/keyset-cursor.ts';
 import { KernelError } from '../kernel/errors.ts';
+import { unavailableReason, type Availability, type UnavailableReason } from '../db/availability.ts';
 import { PROBLEM_CONTENT_TYPE, ProblemError, unauthenticated } from './problem.ts';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The problem code this request was answered with (set by sendProblem), for spans and metrics. */
+    problemCode?: string;
+  }
+}
 
 /** PostgreSQL error codes that are the client's fault, mapped to problems; anything else is a 500. */
 function fromDatabase(err: { code?: string }): ProblemError | undefined {
@@ -24,13 +32,34 @@ function fromDatabase(err: { code?: string }): ProblemError | undefined {
     case '42501':
       return new ProblemError('forbidden', 403, 'Not allowed.');
     case '57014':
-      return new ProblemError('service-unavailable', 503, 'The operation took too long.');
+      return new ProblemError('service-unavailable', 503, 'The operation took too long.', { headers: { 'retry-after': '1' } });
     case '40001': // serialization_failure
     case '40P01': // deadlock_detected: the database chose this request to give way; nothing was changed
       return new ProblemError('service-unavailable', 503, 'The operation met a concurrent one; retry it.', { headers: { 'retry-after': '1' } });
     default:
       return undefined;
   }
+}
+
+/** Seconds a client should wait after each kind of outage: a busy pool clears fast, a restart takes a while. */
+const retryAfterOf: Record<UnavailableReason, number> = {
+  'pool-timeout': 1,
+  'too-many-connections': 1,
+  'query-timeout': 1,
+  'connection-lost': 2,
+  'connect-timeout': 5,
+  unreachable: 5,
+  'shutting-down': 5,
+  'starting-up': 5,
+  closed: 5,
+};
+
+/** A database (or other dependency) that cannot be reached: 503 with Retry-After, never a 500 (issue #23 §2). */
+export function unavailableProblem(reason: UnavailableReason): ProblemError {
+  const detail = reason === 'pool-timeout' || reason === 'too-many-connections'
+    ? 'The database is busy; retry shortly.'
+    : 'The database is not reachable right now; retry later.';
+  return new ProblemError('service-unavailable', 503, detail, { headers: { 'retry-after': String(retryAfterOf[reason]) } });
 }
 
 export function toProblem(err: FastifyError & { code?: string }): ProblemError {
@@ -64,6 +93,8 @@ export function toProblem(err: FastifyError & { code?: string }): ProblemError {
   if (err.statusCode === 429) {
     return new ProblemError('rate-limited', 429, 'Too many requests; retry later.');
   }
+  const unavailable = unavailableReason(err);
+  if (unavailable) return unavailableProblem(unavailable);
   const db = fromDatabase(err);
   if (db) return db;
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
@@ -82,14 +113,26 @@ function loggableError(err: Error & { code?: unknown; routine?: unknown }) {
 }
 
 export function sendProblem(reply: FastifyReply, request: FastifyRequest, problem: ProblemError) {
+  request.problemCode = problem.code;
   if (problem.headers) reply.headers(problem.headers);
   return reply.code(problem.status).type(PROBLEM_CONTENT_TYPE).send(problem.toBody(request.id));
 }
 
-export function registerErrorHandling(app: FastifyInstance): void {
+/**
+ * `availability`: the request-serving database's. During its outage each request's
+ * 503 is logged at debug only: the outage itself is one warning (server.ts).
+ */
+export function registerErrorHandling(app: FastifyInstance, availability?: Availability): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     const problem = toProblem(err);
-    if (problem.status >= 500) request.log.error({ err: loggableError(err) }, 'request failed');
+    const unavailable = problem.status === 503 ? unavailableReason(err) : undefined;
+    if (unavailable) {
+      if (availability?.isDown) request.log.debug({ reason: unavailable }, 'answered 503: the database is unavailable');
+      else request.log.warn({ reason: unavailable, code: (err as { code?: unknown }).code, message: err.message }, 'a dependency is unavailable; answered 503');
+    } else if (problem.status === 503 && err instanceof KernelError) {
+      // A deliberate 503 (readiness during an outage, a full queue): whoever raised it decided; no stack.
+      request.log.debug({ code: problem.code }, 'answered 503');
+    } else if (problem.status >= 500) request.log.error({ err: loggableError(err) }, 'request failed');
     else if (!(err instanceof ProblemError)) request.log.debug({ code: err.code }, 'request refused');
     // Headers set earlier (e.g. Retry-After from the rate limiter) are kept.
     return sendProblem(reply, request, problem);

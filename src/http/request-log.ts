@@ -9,7 +9,10 @@ export function registerRequestLog(app: FastifyInstance, platform: Platform) {
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const durationMs = reply.elapsedTime;
-    platform.metrics.httpDuration.observe({ method: request.method, route, status: String(reply.statusCode) }, durationMs / 1000);
+    const status = reply.statusCode;
+    platform.metrics.httpDuration.observe({ method: request.method, route, status: String(status) }, durationMs / 1000);
+    if (status === 401 || status === 403) platform.metrics.authFailures.inc({ route, status: String(status), code: request.problemCode ?? 'none' });
+    else if (status === 429) platform.metrics.rateLimited.inc({ route });
     request.log.info(
       {
         tenantId: request.principal?.tenantId,

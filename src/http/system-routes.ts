@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import { sql } from 'drizzle-orm';
 import type { Platform } from '../kernel/platform.ts';
+import { unavailableReason } from '../db/availability.ts';
 import { ProblemError } from './problem.ts';
 
 const Status = Type.Object({ status: Type.String() });
@@ -22,8 +23,8 @@ export const systemRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
   }, async () => {
     try {
       await platform.withIdentity((tx) => tx.query(sql`SELECT 1`));
-    } catch {
-      throw new ProblemError('service-unavailable', 503, 'The database is not reachable.');
+    } catch (err) {
+      throw new ProblemError('service-unavailable', 503, 'The database is not reachable.', { headers: { 'retry-after': String(unavailableReason(err) === 'pool-timeout' ? 1 : 5) } });
     }
     return { status: 'ready' };
   });

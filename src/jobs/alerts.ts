@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { recordAuditEventNow, type AuditTransactions } from '../kernel/audit/events.ts';
+import type { Egress } from '../kernel/egress/index.ts';
 import { signWebhook } from '../kernel/webhooks/index.ts';
 import type { JobQueue, QueueDefinition } from '../kernel/jobs/port.ts';
 
@@ -40,20 +41,26 @@ export class AlertDeliveryError extends Error {
   readonly code = 'ERR_ALERT_DELIVERY';
 }
 
-/** One signed POST; a non-2xx answer is an error (the job retries). */
-export async function deliverAlert(target: AlertTarget, alert: AlertEvent, signal?: AbortSignal): Promise<void> {
+/**
+ * One signed POST through the kernel egress guard (docs/security/egress.md): the
+ * operator's URL gets the same checks as a tenant's webhook (https unless the host
+ * is in OCSUITE_EGRESS_ALLOW_HTTP_HOSTS, no private, loopback or metadata address
+ * unless OCSUITE_EGRESS_ALLOW_CIDRS admits it, pinned connection, no redirects).
+ * A refusal or a non-2xx answer is an error (the job retries, then dead-letters).
+ */
+export async function deliverAlert(egress: Egress, target: AlertTarget, alert: AlertEvent, signal?: AbortSignal): Promise<void> {
+  signal?.throwIfAborted();
   const body = JSON.stringify({ type: `alert.${alert.type}`, timestamp: alert.occurredAt, data: alert });
   // The alert id is the message id: a receiver drops a retried delivery it has already seen.
   const headers = signWebhook({ secret: target.secret, msgId: `alert_${alert.id}`, timestamp: Math.floor(Date.now() / 1000), body });
-  const res = await fetch(target.url, {
+  const res = await egress.request(target.url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'user-agent': 'ocsuite-alerts', ...headers },
     body,
-    redirect: 'error',
-    signal: signal ?? AbortSignal.timeout(10_000),
+    timeoutMs: 10_000,
+    maxResponseBytes: 65_536,
   });
-  await res.body?.cancel();
-  if (!res.ok) throw new AlertDeliveryError(`alert webhook answered ${res.status}`);
+  if (res.status < 200 || res.status >= 300) throw new AlertDeliveryError(`alert webhook answered ${res.status}`);
 }
 
 function parseAlert(data: unknown): AlertEvent {
@@ -62,10 +69,10 @@ function parseAlert(data: unknown): AlertEvent {
   return a as AlertEvent;
 }
 
-export async function registerAlertJobs(jobs: JobQueue, target: AlertTarget | undefined): Promise<void> {
+export async function registerAlertJobs(jobs: JobQueue, target: AlertTarget | undefined, egress: Egress): Promise<void> {
   await jobs.define(ALERT_QUEUE, async (job: { data: AlertEvent; signal: AbortSignal }) => {
     if (!target) return; // configured away since the alert was raised: nothing to deliver to
-    await deliverAlert(target, job.data, job.signal);
+    await deliverAlert(egress, target, job.data, job.signal);
   }, { parse: parseAlert });
 }
 

@@ -59,6 +59,9 @@ export function registerJobMetrics(registry: Registry, jobs: JobQueue, db: Datab
         gauges.outboxOldest.set({ queue: n }, q?.oldestSeconds ?? 0);
       }
       gauges.dead.set({ queue: n }, dead.get(n) ?? 0);
+      // Every queue's counters exist from the first scrape (at 0), so rate() and the alerts see the start.
+      spikes.inc({ queue: n }, 0);
+      for (const result of ['completed', 'failed', 'dead'] as const) attempts.inc({ queue: n, result }, 0);
     }
     for (const [n, c] of counts) {
       if (!c) continue;
@@ -69,8 +72,7 @@ export function registerJobMetrics(registry: Registry, jobs: JobQueue, db: Datab
       gauges.oldest.set({ queue: n }, c.oldestWaitingSeconds);
     }
   }
-  return {
-    attempts: new Counter({ name: 'ocsuite_jobs_attempts_total', help: 'Finished job attempts in this process by result (completed, failed, dead)', labelNames: ['queue', 'result'], registers: [registry] }),
-    spikes: new Counter({ name: 'ocsuite_jobs_failure_spikes_total', help: 'Failure-spike alerts raised by this process', labelNames: ['queue'], registers: [registry], collect: refresh }),
-  };
+  const attempts = new Counter({ name: 'ocsuite_jobs_attempts_total', help: 'Finished job attempts in this process by result (completed, failed, dead)', labelNames: ['queue', 'result'], registers: [registry], collect: refresh });
+  const spikes = new Counter({ name: 'ocsuite_jobs_failure_spikes_total', help: 'Failure-spike alerts raised by this process', labelNames: ['queue'], registers: [registry], collect: refresh });
+  return { attempts, spikes };
 }

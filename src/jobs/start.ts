@@ -2,7 +2,9 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.ts';
 import type { Database } from '../db/client.ts';
 import type { AuditTransactions } from '../kernel/audit/events.ts';
+import type { Egress } from '../kernel/egress/index.ts';
 import type { Metrics } from '../kernel/telemetry/metrics.ts';
+import type { Tracing } from '../kernel/telemetry/tracing.ts';
 import { newAlert, raiseAlert, registerAlertJobs, type AlertTarget } from './alerts.ts';
 import { registerJobMetrics } from './metrics.ts';
 import { FailureMonitor } from './monitor.ts';
@@ -16,7 +18,10 @@ export interface StartJobsOptions {
   db: Database;
   log: Logger;
   metrics: Metrics;
+  tracing?: Tracing | null;
   audit: AuditTransactions;
+  /** The kernel egress guard: alerts reach the operator's URL through it. */
+  egress: Egress;
   connectionString: string | undefined;
   migrate: boolean;
   tuning?: OpenJobsOptions['tuning'];
@@ -59,6 +64,7 @@ export async function startJobs(o: StartJobsOptions): Promise<JobSystem> {
     log: o.log,
     // Every send is a row of the transactional outbox first (jobs/outbox.ts).
     outbox: { maxDepth: o.config.outboxMaxDepth, namespace: o.config.redisUrl ? `bullmq:${o.config.jobsPrefix}` : 'pg-boss', ...o.tuning?.outbox },
+    tracing: o.tracing,
     observe: (queue, result) => {
       jobMetrics.attempts.inc({ queue, result });
       monitor.observe(queue, result);
@@ -67,7 +73,7 @@ export async function startJobs(o: StartJobsOptions): Promise<JobSystem> {
   const jobMetrics = registerJobMetrics(o.metrics.registry, system, o.db, () => system.outboxStats());
   monitors.set(system, monitor);
   healing.set(system, { log: o.log, everyMs: o.tuning?.scheduleHealMs ?? o.config.scheduleHealSeconds * 1000 });
-  await registerAlertJobs(system, target);
+  await registerAlertJobs(system, target, o.egress);
   for (const entry of SCHEDULES) await system.define(scheduleQueue(entry), entry.handler?.({ db: o.db }));
   return system;
 }

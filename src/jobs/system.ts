@@ -9,6 +9,7 @@ import { idempotentJobId, parseEnvelope, seal, type Envelope } from './envelope.
 import { isUuid } from '../kernel/ids.ts';
 import { JobDefinitionError, JobTimeoutError, PoisonError, QueueFullError, TenantRefusedError } from '../kernel/jobs/errors.ts';
 import { TenantSlots } from './fairness.ts';
+import { SpanKind, type Tracing } from '../kernel/telemetry/tracing.ts';
 import { Outbox, type OutboxOptions, type OutboxStats } from './outbox.ts';
 import type {
   DriverName, EnqueueOptions, EnqueueResult, JobHandler, JobInfo, JobQueue, PlatformHandler, QueueCounts, QueueDefinition, TenantHandler,
@@ -22,6 +23,8 @@ export interface JobSystemOptions {
   log: Logger;
   /** Told about every finished attempt (the failure-spike monitor listens). */
   observe?: (queue: string, result: AttemptResult) => void;
+  /** One consumer span per attempt (queue, attempt, result, tenant id; never the payload) when tracing is on. */
+  tracing?: Tracing | null | undefined;
   /** How long a job of a tenant at its concurrency cap is put back for. */
   deferMs?: number;
   /**
@@ -63,6 +66,7 @@ export class JobSystem implements JobQueue {
   readonly #db: Database;
   readonly #log: Logger;
   readonly #observe: JobSystemOptions['observe'];
+  readonly #tracing: Tracing | null;
   readonly #deferMs: number;
   readonly #entries = new Map<string, Entry>();
   readonly #depth = new Map<string, DepthGate>();
@@ -80,6 +84,7 @@ export class JobSystem implements JobQueue {
     this.#db = opts.db;
     this.#log = opts.log;
     this.#observe = opts.observe;
+    this.#tracing = opts.tracing ?? null;
     this.#deferMs = opts.deferMs ?? 500;
     this.#outbox = opts.outbox
       ? new Outbox({ db: opts.db, driver: opts.driver, log: opts.log, options: opts.outbox, definitions: () => this.definitions() })
@@ -238,7 +243,31 @@ export class JobSystem implements JobQueue {
   }
 
   /** One delivery of one job, end to end; what the driver's worker calls. */
-  async run(job: DriverJob): Promise<Outcome> {
+  run(job: DriverJob): Promise<Outcome> {
+    return this.#tracing ? this.#traced(this.#tracing, job) : this.#settled(job);
+  }
+
+  async #traced(tracing: Tracing, job: DriverJob): Promise<Outcome> {
+    const span = tracing.start(`job ${job.queue}`, SpanKind.CONSUMER, {
+      'messaging.system': 'ocsuite', 'messaging.destination.name': job.queue, 'ocsuite.job.attempt': job.delivery,
+    });
+    const parsed = parseEnvelope(job.data);
+    if (parsed.ok && parsed.envelope.tenantId) span.setAttribute('ocsuite.tenant_id', parsed.envelope.tenantId);
+    try {
+      const outcome = await tracing.within(span, () => this.#settled(job));
+      span.setAttribute('ocsuite.job.result', outcome.status);
+      if (outcome.status === 'dead' || outcome.status === 'retry') tracing.fail(span, outcome.status === 'dead' ? 'job-dead' : 'job-failed');
+      return outcome;
+    } catch (err) {
+      tracing.fail(span, 'job-error');
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  /** A delivery, then its outbox row finished when the job is. */
+  async #settled(job: DriverJob): Promise<Outcome> {
     const outcome = await this.#deliver(job);
     if (this.#outbox && (outcome.status === 'completed' || outcome.status === 'dead')) {
       // Its outbox row is finished: never handed over again. Should this fail, a later hand-over

@@ -27,6 +27,8 @@ export type ErrorKind =
   | 'service-unavailable'
   | 'queue-full'
   | 'request-timeout'
+  | 'idempotency-key-reused'
+  | 'idempotency-key-in-flight'
   | 'egress-refused'
   | 'egress-failed'
   | 'internal';

@@ -11,6 +11,7 @@ import type { Egress } from './egress/index.ts';
 import type { Mailer } from './mail/mailer.ts';
 import type { JobQueue } from './jobs/port.ts';
 import type { Metrics } from './telemetry/metrics.ts';
+import type { Tracing } from './telemetry/tracing.ts';
 import type { WebhookEventType } from './webhooks/event-types.ts';
 
 /** A person, as data-subject requests name them: in one tenant, by user id and address. */
@@ -43,6 +44,8 @@ export interface Platform {
   jobs: JobQueue;
   log: Logger;
   metrics: Metrics;
+  /** Spans over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set; null (and nothing traced) otherwise. */
+  tracing?: Tracing | null;
   /** Outbound HTTP to URLs tenants or operators chose, behind the SSRF guard. */
   egress: Egress;
   /** Every permission the composed modules declare, and the built-in roles' defaults. */

@@ -9,12 +9,14 @@ import { connectorsModule } from './connectors/manifest.ts';
 import { discourseModule } from './discourse/manifest.ts';
 import { contentModule } from './content/manifest.ts';
 import { identityModule } from './identity/manifest.ts';
+import { idempotencyModule } from './idempotency/manifest.ts';
 import { jobsModule } from './jobs/manifest.ts';
 import type { ModuleManifest } from './manifest.ts';
 import { knowledgeModule } from './knowledge/manifest.ts';
 import { ledgerModule } from './ledger/manifest.ts';
 import { marketplaceModule } from './marketplace/manifest.ts';
 import { outreachModule } from './outreach/manifest.ts';
+import { privacyModule } from './privacy/manifest.ts';
 import { rolesModule } from './roles/manifest.ts';
 import { tasksModule } from './tasks/manifest.ts';
 import { tenantsModule } from './tenants/manifest.ts';
@@ -36,10 +38,12 @@ export const modules: readonly ModuleManifest[] = [
   alliancesModule,
   tasksModule,
   marketplaceModule,
+  privacyModule,
   outreachModule,
   connectorsModule,
   discourseModule,
   jobsModule,
+  idempotencyModule,
   rolesModule,
   identityModule,
   auditModule,

@@ -81,6 +81,11 @@ describe('tenant deletion', () => {
   async function populate(who: Account) {
     const call = (method: 'POST' | 'PUT' | 'PATCH', url: string, payload: object) => t.app.inject({ method, url: `/api/v1${url}`, headers: bearer(who), payload });
     expect((await call('POST', '/knowledge', { title: 'kept nowhere', body: 'b' })).statusCode).toBe(201);
+    // A create with an Idempotency-Key keeps its first response (sealed) for 24 hours.
+    expect((await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: { ...bearer(who), 'idempotency-key': randomUUID() }, payload: { title: 'kept for replay', body: 'b' } })).statusCode).toBe(201);
+
+    expect((await call('PUT', '/knowledge/settings', { ingestPolicy: 'redact' })).statusCode).toBe(200);
+    expect((await t.app.inject({ method: 'POST', url: '/api/v1/knowledge/exports', headers: bearer(who) })).statusCode).toBe(202);
     expect((await call('POST', '/connectors', { name: 'crm', provider: 'hubspot', kind: 'api_key', secret: randomBytes(12).toString('hex') })).statusCode).toBe(201);
     expect((await call('POST', '/invitations', { email: `invitee-${randomUUID().slice(0, 6)}@example.com`, role: 'viewer' })).statusCode).toBe(201);
     expect((await call('POST', '/api-keys', { name: 'machine', scopes: ['knowledge:read'] })).statusCode).toBe(201);

@@ -48,7 +48,11 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => witness.listen(0, '127.0.0.1', resolve));
   const port = (witness.address() as AddressInfo).port;
-  t = await startApp({ OCSUITE_EXPORT_RATE_LIMIT: '3', OCSUITE_WITNESS_URL: `http://127.0.0.1:${port}/witness`, OCSUITE_WITNESS_SECRET: witnessSecret });
+  t = await startApp({
+    OCSUITE_EXPORT_RATE_LIMIT: '3', OCSUITE_WITNESS_URL: `http://127.0.0.1:${port}/witness`, OCSUITE_WITNESS_SECRET: witnessSecret,
+    // The witness is reached through the egress guard: a loopback witness must be allowlisted.
+    OCSUITE_EGRESS_ALLOW_CIDRS: '127.0.0.1/32', OCSUITE_EGRESS_ALLOW_HTTP_HOSTS: '127.0.0.1',
+  });
   a = await signup(t.app, 'Exporter');
   // Exports need a second factor proven within the step-up window.
   await enableMfa(t.app, a);

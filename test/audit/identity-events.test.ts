@@ -118,7 +118,12 @@ describe('identity flows are audit events', () => {
     const { id, key } = json(created);
     expect((await t.app.inject({ method: 'DELETE', url: `/api/v1/api-keys/${id}`, headers: bearer(admin) })).statusCode).toBe(204);
     const [c] = await eventsOf(admin.tenantId, 'apikey.created');
-    expect(c).toMatchObject({ target_id: id, metadata: expect.objectContaining({ name: 'ci', scopes: ['knowledge:read'] }) });
+    expect(c).toMatchObject({ target_id: id, metadata: expect.objectContaining({ scopes: ['knowledge:read'], personal: expect.stringMatching(/^[0-9a-f]{64}$/) }) });
+    // The key's name is personal: the leaf commits to it, the cleartext sits beside the log (docs/privacy.md).
+    expect(c!.metadata).not.toHaveProperty('name');
+    const [beside] = await withOwner(t.platform.db, (tx) => tx.query<{ fields: unknown; subject_user_id: string }>(sql`
+      SELECT fields, subject_user_id FROM audit_personal WHERE tenant_id = ${admin.tenantId} AND event_id = ${(c as unknown as { id: string }).id}`));
+    expect(beside).toEqual({ fields: { name: 'ci' }, subject_user_id: admin.userId });
     expect((await eventsOf(admin.tenantId, 'apikey.revoked')).map((r) => r.target_id)).toEqual([id]);
     expect((await t.app.inject({ method: 'PUT', url: '/api/v1/tenant/mfa-policy', headers: bearer(admin), payload: { requiredForAdmins: true } })).statusCode).toBe(204);
     expect((await eventsOf(admin.tenantId, 'tenant.mfa_policy_changed'))[0]?.metadata).toEqual({ requiredForAdmins: true });

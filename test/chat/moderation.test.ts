@@ -121,15 +121,19 @@ describe('data-subject requests', () => {
     await postMessage(t.app, subject, room.id, 'my personal words');
     const theirs = await postMessage(t.app, member, room.id, 'not theirs');
     const ref = { tenantId: owner.tenantId, userId: subject.userId, email: subject.email };
-    const exported = await t.platform.withTenant({ tenantId: owner.tenantId }, (tx) => chatModule.exportSubject!(tx, ref));
+    // The request's transaction carries chat:moderate (RLS of 0063 hides private rooms from anyone else).
+    const dsar = { tenantId: owner.tenantId, userId: owner.userId, permissions: ['chat:moderate'] };
+    const blind = await t.platform.withTenant({ tenantId: owner.tenantId }, (tx) => chatModule.exportSubject!(tx, ref));
+    expect(blind.messages).toEqual([]);
+    const exported = await t.platform.withTenant(dsar, (tx) => chatModule.exportSubject!(tx, ref));
     expect((exported.messages as Array<{ text: string }>).map((m) => m.text)).toEqual(['my personal words']);
     expect((exported.rooms as Array<{ roomId: string }>).map((r) => r.roomId)).toEqual([room.id]);
 
-    const erased = await t.platform.withTenant({ tenantId: owner.tenantId }, (tx) => chatModule.eraseSubject!(tx, ref));
+    const erased = await t.platform.withTenant(dsar, (tx) => chatModule.eraseSubject!(tx, ref));
     expect(erased).toMatchObject({ chat_messages: 1, chat_members: 1, chat_rooms: 1 });
     const history = json(await api(t.app, member, 'GET', `/rooms/${room.id}/messages`)).items;
     expect(history.map((m: { id: string }) => m.id)).toEqual([theirs.id]);
-    const again = await t.platform.withTenant({ tenantId: owner.tenantId }, (tx) => chatModule.exportSubject!(tx, ref));
+    const again = await t.platform.withTenant(dsar, (tx) => chatModule.exportSubject!(tx, ref));
     expect(again).toEqual({ messages: [], rooms: [], reports: [], sanctions: [] });
   });
 });

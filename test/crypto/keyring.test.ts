@@ -81,6 +81,28 @@ describe('parseMasterKeys', () => {
   });
 });
 
+describe('a misplaced primary marker (issue #23 §5)', () => {
+  it('is reported as a misplaced marker, with the right form, not as bad base64 or a bad id', () => {
+    const key = b64(randomBytes(32));
+    const other = `k1:${b64(randomBytes(32))}`;
+    for (const text of [`k2:*${key},${other}`, `k2*:${key},${other}`, `k2:${key}*,${other}`, `**k2:${key},${other}`, `${other},k2:${key.slice(0, 10)}*${key.slice(11)}`]) {
+      const error = expectCryptoError(() => parseMasterKeys(text), 'ERR_KEYRING_INVALID');
+      expect(error.message).toContain('primary marker * in the wrong place');
+      expect(error.message).toContain('*k2:<base64>');
+      expect(error.message).not.toMatch(/canonical|invalid id|not in the form/);
+      expect(error.message).toMatch(/entry #[12]/);
+      expectNoKeyText(error, key);
+    }
+  });
+
+  it('accepts the documented form, also with a space after the marker', () => {
+    const [a, b] = [b64(randomBytes(32)), b64(randomBytes(32))];
+    expect(parseMasterKeys(`*k2:${a},k1:${b}`).primary.id).toBe('k2');
+    expect(parseMasterKeys(`k1:${b}\n* k2:${a}`).primary.id).toBe('k2');
+    expect(loadMasterKeys({ env: `k1:${b},*k2:${a}` }).primary.id).toBe('k2');
+  });
+});
+
 describe('Keyring', () => {
   it('get throws ERR_KEY_UNKNOWN for ids it does not hold', () => {
     const keyring = new Keyring([{ id: 'k1', key: randomBytes(32) }], 'k1');

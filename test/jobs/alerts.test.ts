@@ -4,7 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withOwner } from '../../src/db/transaction.ts';
+import { deliverAlert, newAlert } from '../../src/jobs/alerts.ts';
 import { monitorOf } from '../../src/jobs/start.ts';
+import { pushCheckpoint } from '../../src/kernel/audit/witness.ts';
+import { createEgress } from '../../src/kernel/egress/index.ts';
 import { startApp, type TestApp } from '../support/app.ts';
 import { eventually } from './support.ts';
 
@@ -43,7 +46,11 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  t = await startApp({ OCSUITE_ALERT_WEBHOOK_URL: `http://127.0.0.1:${port}/alerts/jobs`, OCSUITE_ALERT_WEBHOOK_SECRET: secret });
+  t = await startApp({
+    OCSUITE_ALERT_WEBHOOK_URL: `http://127.0.0.1:${port}/alerts/jobs`, OCSUITE_ALERT_WEBHOOK_SECRET: secret,
+    // Alerts go through the egress guard: the loopback receiver must be allowlisted.
+    OCSUITE_EGRESS_ALLOW_CIDRS: '127.0.0.1/32', OCSUITE_EGRESS_ALLOW_HTTP_HOSTS: '127.0.0.1',
+  });
 });
 
 afterAll(async () => {
@@ -86,5 +93,43 @@ describe('failure-spike alert', () => {
     const good = received[1]!;
     expect(validSignature(good.headers, good.body.replace('mail.send', 'mail.sent'))).toBe(false);
     expect(validSignature({ ...good.headers, 'webhook-timestamp': String(Number(good.headers['webhook-timestamp']) + 1) }, good.body)).toBe(false);
+  });
+});
+
+describe('alerts and witness pushes go through the egress guard', () => {
+  const noAllowlist = createEgress({ allowCidrs: [], allowHttpHosts: [] });
+  const before = () => received.length;
+
+  it('refuses an alert to a loopback URL without an allowlist, and sends nothing', async () => {
+    const port = (server.address() as AddressInfo).port;
+    const n = before();
+    const alert = newAlert('jobs.failure_spike', 'critical', 'refused', { queue: 'mail.send' });
+    // Plain http to a host not allowed over http; then https, which passes the scheme check and meets the address check.
+    await expect(deliverAlert(noAllowlist, { url: `http://127.0.0.1:${port}/alerts/jobs`, secret }, alert)).rejects.toMatchObject({ name: 'EgressRefusedError', reason: 'scheme' });
+    for (const url of [`https://127.0.0.1:${port}/alerts/jobs`, `https://[::1]:${port}/a`, `https://[::ffff:127.0.0.1]:${port}/a`, 'https://169.254.169.254/latest', 'https://localhost/a']) {
+      await expect(deliverAlert(noAllowlist, { url, secret }, alert), url).rejects.toMatchObject({ name: 'EgressRefusedError' });
+    }
+    // http allowed for the host but the address still private: refused on the address.
+    const httpOnly = createEgress({ allowCidrs: [], allowHttpHosts: ['127.0.0.1'] });
+    await expect(deliverAlert(httpOnly, { url: `http://127.0.0.1:${port}/alerts/jobs`, secret }, alert)).rejects.toMatchObject({ name: 'EgressRefusedError', reason: 'address' });
+    expect(received.length).toBe(n);
+  });
+
+  it('the platform delivers through its own guard: with the allowlist it arrives, signed', async () => {
+    const port = (server.address() as AddressInfo).port;
+    const n = before();
+    await deliverAlert(t.platform.egress, { url: `http://127.0.0.1:${port}/alerts/jobs`, secret }, newAlert('jobs.failure_spike', 'warning', 'allowed', { queue: 'x' }));
+    expect(received.length).toBe(n + 1);
+    expect(received.at(-1)!.valid).toBe(true);
+  });
+
+  it('refuses a witness push to a loopback URL without an allowlist, and sends nothing', async () => {
+    const port = (server.address() as AddressInfo).port;
+    const n = before();
+    const cp = { origin: 'ocsuite.test/log', size: 1, note: 'ocsuite.test/log\n1\nAAAA\n' };
+    await expect(pushCheckpoint(noAllowlist, { url: `http://127.0.0.1:${port}/witness`, secret }, cp)).rejects.toMatchObject({ name: 'EgressRefusedError' });
+    await expect(pushCheckpoint(createEgress({ allowCidrs: [], allowHttpHosts: ['127.0.0.1'] }), { url: `http://127.0.0.1:${port}/witness`, secret }, cp))
+      .rejects.toMatchObject({ name: 'EgressRefusedError', reason: 'address' });
+    expect(received.length).toBe(n);
   });
 });

@@ -113,7 +113,19 @@ const discourse: Seeder = async (t, { A, B }) => {
   return { aIds: [], bIds: [], bSecrets: secrets };
 };
 
-export const moduleSeeds: readonly Seeder[] = [discourse, ledger, webhooks, academy, alliances, chat, content];
+/** A finished knowledge export per tenant (its document names a secret of B's that must never reach A). */
+const knowledgeExports: Seeder = async (t, { A, B }) => {
+  const seed = async (who: Account, marker: string) => withOwner(t.platform.db, async (tx) => {
+    const [row] = await tx.query<{ id: string }>(sql`
+      INSERT INTO knowledge_exports (tenant_id, status, requested_by, entries, document, finished_at)
+      VALUES (${who.tenantId}, 'done', ${who.userId}, 0, ${JSON.stringify({ format: 'ocsuite.knowledge.export.v1', marker })}, now()) RETURNING id`);
+    return row!.id;
+  });
+  const secret = `B-export-${randomUUID()}`;
+  return { aIds: [await seed(A.owner, 'A export')], bIds: [await seed(B.owner, secret)], bSecrets: [secret] };
+};
+
+export const moduleSeeds: readonly Seeder[] = [discourse, ledger, webhooks, academy, alliances, chat, content, knowledgeExports];
 
 export async function seedModules(t: TestApp, tenants: Tenants): Promise<Seeded> {
   const out: Seeded = { aIds: [], bIds: [], bSecrets: [] };

@@ -58,7 +58,7 @@ describe('OC-Suite → n8n: the "Verify signature" Code node', () => {
 
   it('verifies a platform alert (the alerts/* workflows)', async () => {
     const secret = generateWebhookSecret();
-    await deliverAlert({ url: rx.url('/n8n/alerts'), secret }, newAlert('jobs.failure_spike', 'critical', 'failure spike on mail.send', { queue: 'mail.send' }));
+    await deliverAlert(t.platform.egress, { url: rx.url('/n8n/alerts'), secret }, newAlert('jobs.failure_spike', 'critical', 'failure spike on mail.send', { queue: 'mail.send' }));
     const [got] = await rx.waitFor('/n8n/alerts', 1);
     const out = await runCodeNode(verify, asN8nItem(got!), { OCSUITE_WEBHOOK_SECRET: secret });
     expect(out[0].json).toMatchObject({ type: 'alert.jobs.failure_spike', data: { severity: 'critical', details: { queue: 'mail.send' } } });

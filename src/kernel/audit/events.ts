@@ -11,6 +11,7 @@ import type { Principal } from '../auth/principal.ts';
 import { appendAuditRecords } from './append.ts';
 import { AuditError } from './errors.ts';
 import type { AuditEventRecord } from './leaf.ts';
+import { sealPersonal, storePersonal, type PersonalFields, type SealedPersonal } from './personal.ts';
 import { redactMetadata, redactText } from './redact.ts';
 import { auditRequestOf, currentAuditRequest } from './request-context.ts';
 import { isUuid } from '../ids.ts';
@@ -32,6 +33,12 @@ export interface AuditEventInput {
   reason?: string | undefined;
   /** Context without secrets: secret-named keys are dropped and token-shaped values replaced. */
   metadata?: Record<string, unknown> | undefined;
+  /**
+   * Fields that name a person (an invited address, an API key's name): kept out of the hashed leaf,
+   * which commits to them as `metadata.personal` (salted SHA-256); the cleartext is stored beside
+   * the log and data-subject erasure deletes it (kernel/audit/personal.ts, docs/privacy.md).
+   */
+  personal?: PersonalFields | undefined;
   request?: AuditRequestInfo | undefined;
 }
 
@@ -86,7 +93,12 @@ export async function recordAuditEvents(tx: Session, events: readonly AuditEvent
   const now = new Date();
   // Inside an HTTP request the request's IP, user agent and id are filled in when the caller gave none.
   const ambient = currentAuditRequest();
-  const records = events.map((e) => toAuditRecord(e.request || !ambient ? e : { ...e, request: ambient }, now));
+  const sealed: (SealedPersonal | undefined)[] = events.map((e) => (e.personal ? sealPersonal(e.personal) : undefined));
+  const records = events.map((e, i) => {
+    const record = toAuditRecord(e.request || !ambient ? e : { ...e, request: ambient }, now);
+    if (sealed[i]) record.metadata = { ...record.metadata, personal: sealed[i]!.commitment };
+    return record;
+  });
   const byLog = new Map<string | null, AuditEventRecord[]>();
   for (const r of records) {
     const list = byLog.get(r.tenantId);
@@ -96,6 +108,8 @@ export async function recordAuditEvents(tx: Session, events: readonly AuditEvent
   // A fixed lock order (platform log last) so two transactions never wait on each other crosswise.
   const order = [...byLog.keys()].sort((a, b) => (a === null ? 1 : b === null ? -1 : a.localeCompare(b)));
   for (const log of order) await appendAuditRecords(tx, byLog.get(log)!);
+  const personal = records.flatMap((r, i) => (sealed[i] ? [{ tenantId: r.tenantId, eventId: r.id, sealed: sealed[i]! }] : []));
+  if (personal.length > 0) await storePersonal(tx, personal);
   return records;
 }
 

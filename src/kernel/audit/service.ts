@@ -44,7 +44,7 @@ export interface AuditKernel {
 }
 
 /** What the kernel needs of a platform (a CLI builds just this, without booting jobs or mail). */
-export type AuditPlatform = Pick<Platform, 'config' | 'db' | 'keyring' | 'log' | 'withTenant' | 'withIdentity'>;
+export type AuditPlatform = Pick<Platform, 'config' | 'db' | 'keyring' | 'log' | 'withTenant' | 'withIdentity' | 'egress'>;
 
 const kernels = new WeakMap<AuditPlatform, AuditKernel>();
 // Scheduled jobs receive only the database: they find the kernel of the platform that opened it.
@@ -91,7 +91,7 @@ function createAuditKernel(platform: AuditPlatform): AuditKernel {
   function witness(cp: StoredCheckpoint): void {
     const { witnessUrl, witnessSecret } = platform.config;
     if (!cp.created || !witnessUrl || !witnessSecret) return;
-    pushCheckpoint({ url: witnessUrl, secret: witnessSecret }, cp).then(
+    pushCheckpoint(platform.egress, { url: witnessUrl, secret: witnessSecret }, cp).then(
       (status) => {
         if (status >= 300) platform.log.warn({ origin: cp.origin, size: cp.size, status }, 'witness refused a checkpoint');
       },

@@ -158,7 +158,11 @@ export function parseMasterKeys(text: string): Keyring {
   rawEntries.forEach((entry, index) => {
     const position = index + 1;
     const isPrimary = entry.startsWith('*');
-    const body = isPrimary ? entry.slice(1) : entry;
+    const body = isPrimary ? entry.slice(1).trimStart() : entry;
+    // `k1:*AAAA…`, `k1*:AAAA…`, `AAAA…*`, `**k1:…`: the marker somewhere else than before the id.
+    if (body.includes('*')) {
+      throw invalid(`master key entry #${position} has the primary marker * in the wrong place: it goes before the id, as in *k2:<base64> (no other * in an entry)`);
+    }
     const colon = body.indexOf(':');
     if (colon < 0) throw invalid(`master key entry #${position} is not in the form id:base64`);
 

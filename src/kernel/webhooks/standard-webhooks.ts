@@ -6,8 +6,9 @@
  * accept any of several signatures while a sender rotates its secret.
  * Receivers refuse timestamps outside a tolerance (5 minutes) to stop replays.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { CANONICAL_BASE64, decodeWebhookSecret, WEBHOOK_SECRET_PREFIX } from '../../config/webhook-secret.ts';
+import { hmacSha256 } from '../crypto/hmac.ts';
 
 export { WEBHOOK_SECRET_PREFIX };
 export const DEFAULT_TOLERANCE_SECONDS = 300;
@@ -57,7 +58,7 @@ export function generateWebhookSecret(): string {
 }
 
 function signatureOf(key: Buffer, msgId: string, timestamp: number | string, body: string | Uint8Array): Buffer {
-  return createHmac('sha256', key).update(`${msgId}.${timestamp}.`, 'utf8').update(body).digest();
+  return hmacSha256(key, `${msgId}.${timestamp}.`, body);
 }
 
 /** The three headers for a message. `timestamp` is in seconds since the epoch. */

@@ -29,6 +29,10 @@ export const academyModule = defineModule({
     'academy.lesson.created', 'academy.lesson.updated', 'academy.lesson.deleted',
     'academy.enrolment.created', 'academy.learners.viewed',
   ],
+  // academy:manage: an enrolment names the learner, which only managers see of every course.
+  webhookEvents: [
+    { type: 'academy.enrolment.created', description: 'A member enrolled in a course', permission: 'academy:manage' },
+  ],
   async eraseTenant(tx, tenantId) {
     const out: Record<string, number> = {};
     for (const table of ['academy_quiz_results', 'academy_progress', 'academy_enrolments', 'academy_lessons', 'academy_courses']) {

@@ -5,6 +5,7 @@ import { contextWithPermissions, type Principal } from '../../kernel/auth/princi
 import { isUuid } from '../../kernel/ids.ts';
 import { creationCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import type { Platform } from '../../kernel/platform.ts';
+import { createWebhookPublisher } from '../webhooks/publish.ts';
 import { forbidden, notFound, ProblemError } from '../../http/problem.ts';
 
 /** The permissions the academy's RLS policies consult (migration 0061). */
@@ -79,6 +80,7 @@ const enrolmentsWhere = (where: ReturnType<typeof sql>) => sql`
  */
 export function createAcademyService(platform: Platform) {
   const ctx = (p: Principal) => contextWithPermissions(p, ACADEMY_POLICY_PERMISSIONS);
+  const webhooks = createWebhookPublisher(platform);
   const manages = (p: Principal) => p.permissions.has('academy:manage');
   const teaches = (p: Principal, course: { instructor_id: string | null }) =>
     manages(p) || (p.permissions.has('academy:teach') && p.userId !== null && course.instructor_id === p.userId);
@@ -221,7 +223,7 @@ export function createAcademyService(platform: Platform) {
     /** Enrols the caller in a published course; enrolling again changes nothing (`created: false`). */
     async enrol(p: Principal, courseId: string) {
       const learner = requireUser(p, 'An enrolment');
-      return platform.withTenant(ctx(p), async (tx) => {
+      const { out, published } = await platform.withTenant(ctx(p), async (tx) => {
         const course = await courseOf(tx, p, courseId);
         if (course.status !== 'published') throw new ProblemError('conflict', 409, 'The course is not published yet.');
         const inserted = await tx.query(sql`
@@ -229,8 +231,15 @@ export function createAcademyService(platform: Platform) {
           ON CONFLICT DO NOTHING RETURNING course_id`);
         if (inserted.length > 0) await audit(tx, p, 'academy.enrolment.created', { type: 'academy_course', id: course.id });
         const [row] = await tx.query<EnrolmentRow>(enrolmentsWhere(sql`e.course_id = ${course.id} AND e.learner_id = ${learner}`));
-        return { created: inserted.length > 0, enrolment: enrolmentView(row!) };
+        const enrolment = enrolmentView(row!);
+        // Subscribed endpoints hear of a new enrolment (outbox: only if it commits); an enrolment again is no event.
+        const published = inserted.length > 0
+          ? await webhooks.publishIn(tx, p.tenantId, 'academy.enrolment.created', { courseId: course.id, courseTitle: course.title, learnerId: learner, enrolledAt: enrolment.enrolledAt })
+          : null;
+        return { out: { created: inserted.length > 0, enrolment }, published };
       });
+      await webhooks.settle(p.tenantId, published);
+      return out;
     },
 
     /** Marks a lesson done for the caller (idempotent: the first completion time stays). */

@@ -27,6 +27,11 @@ export const alliancesModule = defineModule({
     'alliances.deal.created', 'alliances.deal.updated', 'alliances.deal.deleted',
     'alliances.note.created', 'alliances.note.deleted',
   ],
+  webhookEvents: [
+    { type: 'alliances.deal.created', description: 'A deal was added to a pipeline', permission: 'alliances:read' },
+    { type: 'alliances.deal.updated', description: 'A deal changed (stage, title, value); previousStage tells a stage move', permission: 'alliances:read' },
+    { type: 'alliances.deal.deleted', description: 'A deal was deleted', permission: 'alliances:read' },
+  ],
   async eraseTenant(tx, tenantId) {
     const out: Record<string, number> = {};
     for (const table of TABLES) out[table] = (await tx.query(sql`DELETE FROM ${sql.identifier(table)} WHERE tenant_id = ${tenantId} RETURNING tenant_id`)).length;

@@ -5,6 +5,7 @@ import { contextWithPermissions, type Principal } from '../../kernel/auth/princi
 import { isUuid } from '../../kernel/ids.ts';
 import { creationCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import type { Platform } from '../../kernel/platform.ts';
+import { createWebhookPublisher, type Published } from '../webhooks/publish.ts';
 import { notFound, ProblemError } from '../../http/problem.ts';
 
 /** The permissions the alliances RLS policies consult (migration 0062). */
@@ -51,6 +52,14 @@ export const noteView = (r: NoteRow) => ({
  */
 export function createAlliancesService(platform: Platform) {
   const ctx = (p: Principal) => contextWithPermissions(p, ALLIANCES_POLICY_PERMISSIONS);
+  const webhooks = createWebhookPublisher(platform);
+  /** A deal change in its transaction, its webhook recorded in the same one (outbox), queued after the commit. */
+  async function dealChange<T>(p: Principal, fn: (tx: Session, emit: (type: string, data: unknown) => Promise<void>) => Promise<T>): Promise<T> {
+    const published: Published[] = [];
+    const out = await platform.withTenant(ctx(p), (tx) => fn(tx, async (type, data) => { published.push(await webhooks.publishIn(tx, p.tenantId, type, data)); }));
+    await webhooks.settle(p.tenantId, published);
+    return out;
+  }
   const manages = (p: Principal) => p.permissions.has('alliances:manage');
   const audit = (tx: Session, p: Principal, action: string, target: { type: string; id: string }, metadata?: Record<string, unknown>) =>
     recordAuditEvent(tx, { tenantId: p.tenantId, actor: auditActorOf(p), action, target, outcome: 'success', ...(metadata ? { metadata } : {}) });
@@ -197,7 +206,7 @@ export function createAlliancesService(platform: Platform) {
     },
 
     async createDeal(p: Principal, pipelineId: string, input: { partnerId: string; title: string; stage?: string | undefined; valueCents?: number | undefined; currency?: string | undefined }) {
-      return platform.withTenant(ctx(p), async (tx) => {
+      return dealChange(p, async (tx, emit) => {
         const pipeline = await pipelineOf(tx, pipelineId);
         const partner = await partnerOf(tx, input.partnerId);
         const stage = input.stage ?? pipeline.stages[0]!;
@@ -207,6 +216,7 @@ export function createAlliancesService(platform: Platform) {
           VALUES (${p.tenantId}, ${pipeline.id}, ${partner.id}, ${input.title}, ${stage}, ${input.valueCents ?? null}, ${input.currency ?? null}, ${p.userId})
           RETURNING ${dealColumns}`);
         await audit(tx, p, 'alliances.deal.created', { type: 'alliance_deal', id: row!.id }, { pipelineId: pipeline.id, partnerId: partner.id, stage });
+        await emit('alliances.deal.created', dealView(row!));
         return dealView(row!);
       });
     },
@@ -216,7 +226,7 @@ export function createAlliancesService(platform: Platform) {
     },
 
     async updateDeal(p: Principal, id: string, patch: { title?: string | undefined; stage?: string | undefined; valueCents?: number | null | undefined; currency?: string | null | undefined }) {
-      return platform.withTenant(ctx(p), async (tx) => {
+      return dealChange(p, async (tx, emit) => {
         const deal = await dealOf(tx, id);
         if (patch.stage !== undefined) assertStage(await pipelineOf(tx, deal.pipeline_id), patch.stage);
         const [row] = await tx.query<DealRow>(sql`
@@ -226,15 +236,17 @@ export function createAlliancesService(platform: Platform) {
           WHERE id = ${deal.id} RETURNING ${dealColumns}`);
         await audit(tx, p, 'alliances.deal.updated', { type: 'alliance_deal', id: deal.id },
           patch.stage !== undefined && patch.stage !== deal.stage ? { from: deal.stage, to: patch.stage } : { fields: Object.keys(patch) });
+        await emit('alliances.deal.updated', { ...dealView(row!), previousStage: deal.stage });
         return dealView(row!);
       });
     },
 
     async deleteDeal(p: Principal, id: string) {
-      await platform.withTenant(ctx(p), async (tx) => {
+      await dealChange(p, async (tx, emit) => {
         const deal = await dealOf(tx, id);
         await tx.query(sql`DELETE FROM alliance_deals WHERE id = ${deal.id}`);
         await audit(tx, p, 'alliances.deal.deleted', { type: 'alliance_deal', id: deal.id });
+        await emit('alliances.deal.deleted', { id: deal.id, pipelineId: deal.pipeline_id, partnerId: deal.partner_id });
       });
     },
 

@@ -6,6 +6,7 @@ import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { isKernelError } from '../../kernel/errors.ts';
 import { creationCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import type { Platform } from '../../kernel/platform.ts';
+import { createWebhookPublisher } from '../webhooks/publish.ts';
 
 /** How long a proposal waits for a decision before the schedule expires it. */
 export const APPROVAL_TTL_HOURS = 72;
@@ -57,6 +58,13 @@ export const approvalView = (r: ApprovalRow) => ({
 });
 export type ApprovalView = ReturnType<typeof approvalView>;
 
+/** The webhook event of a decision (manifest `webhookEvents`): what approvals:read shows, without the action's payload. */
+export const DECIDED_EVENT = 'approvals.approval.decided';
+const decisionData = (r: ApprovalRow) => ({
+  id: r.id, actionType: r.action_type, summary: r.summary, risk: r.risk, origin: r.origin, status: r.status,
+  requestedBy: r.requested_by, decidedBy: r.decided_by, decidedAt: iso(r.decided_at), decisionNote: r.decision_note,
+});
+
 export interface ProposalInput {
   type: unknown;
   payload: unknown;
@@ -75,6 +83,7 @@ export interface ProposalInput {
  */
 export function createApprovalsService(platform: Platform) {
   const registry = platform.actions;
+  const webhooks = createWebhookPublisher(platform);
 
   const requireUser = (principal: Principal) => {
     if (principal.kind !== 'user' || !principal.userId) throw forbidden('Approvals are requested and decided by people, not API keys.');
@@ -171,7 +180,7 @@ export function createApprovalsService(platform: Platform) {
       // The payload is checked again at decision time: the tenant may have changed since the proposal.
       const { payload } = registry.parse(row.action_type, row.payload);
       await action.validate?.(platform, principal, payload);
-      const decided = await platform.withTenant(contextOf(principal), async (tx) => {
+      const result = await platform.withTenant(contextOf(principal), async (tx) => {
         const [updated] = await tx.query<ApprovalRow>(sql`
           UPDATE action_approvals SET status = 'approved', decided_by = ${userId}, decided_at = now(), decision_note = ${note ?? null}
           WHERE id = ${row.id} AND status = 'pending' AND expires_at > now()
@@ -182,9 +191,11 @@ export function createApprovalsService(platform: Platform) {
           target: { type: 'action_approval', id: row.id }, outcome: 'success',
           metadata: { actionType: row.action_type, risk: row.risk, requestedBy: row.requested_by },
         });
-        return updated;
+        return { updated, published: await webhooks.publishIn(tx, principal.tenantId, DECIDED_EVENT, decisionData(updated)) };
       });
-      if (!decided) throw conflict('The approval was decided or expired meanwhile.');
+      if (!result) throw conflict('The approval was decided or expired meanwhile.');
+      await webhooks.settle(principal.tenantId, result.published);
+      const decided = result.updated;
       await execute(principal, decided, action);
       return approvalView(await load(principal, row.id));
     },
@@ -198,7 +209,7 @@ export function createApprovalsService(platform: Platform) {
       if (row.requested_by !== userId && action && !principal.permissions.has(action.permission as never)) {
         await refuse(principal, row, 'missing-permission', `Rejecting ${row.action_type} needs the permission ${action.permission}.`);
       }
-      return platform.withTenant(contextOf(principal), async (tx) => {
+      const { view, published } = await platform.withTenant(contextOf(principal), async (tx) => {
         const [updated] = await tx.query<ApprovalRow>(sql`
           UPDATE action_approvals SET status = 'rejected', decided_by = ${userId}, decided_at = now(), decision_note = ${note ?? null}
           WHERE id = ${row.id} AND status = 'pending' RETURNING ${columns}`);
@@ -207,8 +218,10 @@ export function createApprovalsService(platform: Platform) {
           tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'approval.rejected',
           target: { type: 'action_approval', id: row.id }, outcome: 'success', metadata: { actionType: row.action_type, risk: row.risk },
         });
-        return approvalView(updated);
+        return { view: approvalView(updated), published: await webhooks.publishIn(tx, principal.tenantId, DECIDED_EVENT, decisionData(updated)) };
       });
+      await webhooks.settle(principal.tenantId, published);
+      return view;
     },
   };
 }

@@ -1,3 +1,5 @@
+import { sql } from 'drizzle-orm';
+import { erasePersonal, personalOf } from '../../kernel/audit/personal.ts';
 import { defineModule } from '../manifest.ts';
 import { auditRoutes } from './routes.ts';
 
@@ -25,6 +27,28 @@ export const auditModule = defineModule({
     { name: 'platform_access_logs', onTenantErasure: { retain: 'evidence of access; pruned by retention' } },
     { name: 'translog_keys', onTenantErasure: { retain: 'the checkpoint signing key' } },
     { name: 'translog_key_retirements', onTenantErasure: { retain: kept } },
+    { name: 'audit_personal', onTenantErasure: 'erase' },
   ],
   auditEvents: ['access.denied', 'audit.exported', 'access_log.pruned', 'audit.log_key.rotated'],
+  // The personal fields kept beside the log go with the tenant; the events (which only commit to them) stay.
+  async eraseTenant(tx, tenantId) {
+    const rows = await tx.query(sql`DELETE FROM audit_personal WHERE tenant_id = ${tenantId} RETURNING event_id`);
+    return { audit_personal: rows.length };
+  },
+  async exportSubject(tx, subject) {
+    const acted = await tx.query<{ id: string; occurred_at: Date; action: string; target_type: string | null; target_id: string | null; outcome: string }>(sql`
+      SELECT id, occurred_at, action, target_type, target_id, outcome FROM audit_events
+      WHERE tenant_id = ${subject.tenantId} AND ((actor_type = 'user' AND actor_id = ${subject.userId}) OR (target_type = 'user' AND target_id = ${subject.userId}))
+      ORDER BY leaf_index`);
+    const personal = await personalOf(tx, subject.tenantId, subject.userId, subject.email);
+    return {
+      events: acted.map((e) => ({ id: e.id, occurredAt: e.occurred_at.toISOString(), action: e.action, target: e.target_type === null ? null : { type: e.target_type, id: e.target_id }, outcome: e.outcome })),
+      personalFields: personal.map((p) => ({ eventId: p.event_id, fields: p.fields })),
+    };
+  },
+  // Events are evidence and stay (they hold the person's id only, a pseudonym once identity erased the account);
+  // the cleartext beside them goes, and the leaves never change, so the log still verifies.
+  async eraseSubject(tx, subject) {
+    return { audit_personal: await erasePersonal(tx, subject.tenantId, subject.userId, subject.email) };
+  },
 });

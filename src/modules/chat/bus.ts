@@ -29,7 +29,8 @@ export function inProcessBus(): ChatBus {
  * from history. If Redis is unreachable, this process's own sockets are still served.
  */
 export function redisBus(url: string, channel: string, log: Logger): ChatBus {
-  const pub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2 });
+  // A publish waits at most 2 s for Redis (issue #23 §2): the event is then delivered on this process only.
+  const pub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 2, commandTimeout: 2_000 });
   const sub = new Redis(url, { lazyConnect: false });
   const handlers: Array<(event: ChatEvent) => void> = [];
   const dispatch = (event: ChatEvent) => { for (const h of handlers) h(event); };

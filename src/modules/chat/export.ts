@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { notFound } from '../../http/problem.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
-import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
+import { contextWithPermissions, type Principal } from '../../kernel/auth/principal.ts';
 import { creationCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import type { Platform } from '../../kernel/platform.ts';
 import { messageColumns, roomView, stateOf, type MessageRow, type RoomRow } from './service.ts';
@@ -17,7 +17,7 @@ export function createExports(platform: Platform) {
     async room(principal: Principal, roomId: string, q: { limit?: number | undefined; cursor?: string | undefined }) {
       const limit = q.limit ?? 5000;
       const after = q.cursor ? creationCursor.decode(q.cursor) : undefined;
-      return platform.withTenant(contextOf(principal), async (tx) => {
+      return platform.withTenant(contextWithPermissions(principal, ['chat:export']), async (tx) => {
         const [room] = await tx.query<RoomRow>(sql`
           SELECT r.id, r.kind, r.name, r.topic, r.created_by, r.created_at, r.created_at::text AS cursor_ts, NULL::uuid AS last_read_id, NULL AS my_role
           FROM chat_rooms r WHERE r.id = ${roomId}`);

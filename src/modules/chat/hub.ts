@@ -87,13 +87,14 @@ export class ChatHub {
   }
 
   /** A frame to one socket, unless it is a slow reader: past the send buffer bound it is dropped, not buffered without limit. */
-  send(conn: Connection, frame: string): void {
+  send(conn: Connection, frame: string | Buffer): void {
     if (conn.ws.readyState !== conn.ws.OPEN) return;
     if (conn.ws.bufferedAmount > this.limits.sendBufferBytes) {
       this.close(conn, CLOSE.slowConsumer);
       return;
     }
-    conn.ws.send(frame);
+    // A text frame either way; a Buffer is sent as it is, without a UTF-8 encoding per recipient.
+    conn.ws.send(frame, { binary: false });
   }
 
   close(conn: Connection, [code, reason]: readonly [number, string]): void {
@@ -111,10 +112,10 @@ export class ChatHub {
     }
     const targets = this.#byRoom.get(roomKey(event.tenantId, event.roomId));
     if (!targets || targets.size === 0) return;
-    // One serialisation for every recipient.
-    const frame = event.type === 'message-removed'
+    // One serialisation and one UTF-8 encoding for every recipient.
+    const frame = Buffer.from(event.type === 'message-removed'
       ? JSON.stringify({ type: 'message-removed', roomId: event.roomId, id: event.messageId, state: event.state })
-      : JSON.stringify({ ...event.message, type: event.type === 'message' ? 'message' : 'message-updated' });
+      : JSON.stringify({ ...event.message, type: event.type === 'message' ? 'message' : 'message-updated' }));
     for (const conn of targets) this.send(conn, frame);
   }
 

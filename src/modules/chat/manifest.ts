@@ -17,6 +17,10 @@ export const chatModule = defineModule({
   ],
   tables: TABLES.map((name) => ({ name, onTenantErasure: 'erase' as const })),
   auditEvents: ['chat.message.reported', 'chat.message.hidden', 'chat.message.deleted', 'chat.user.muted', 'chat.user.banned', 'chat.room.exported'],
+  // Public rooms' messages only (what every chat:read holder reads); private and direct rooms never publish.
+  webhookEvents: [
+    { type: 'chat.message.created', description: 'A message was posted in a public room of the tenant (text as written; render it yourself with care)', permission: 'chat:read' },
+  ],
   async eraseTenant(tx, tenantId) {
     const counts: Record<string, number> = {};
     // Children before parents (reports reference messages, messages and members reference rooms).
@@ -26,6 +30,8 @@ export const chatModule = defineModule({
     }
     return counts;
   },
+  // Data-subject requests: private and direct rooms are behind RLS (migration 0063): the hooks'
+  // transaction must carry chat:moderate (contextWithPermissions) to see the person's rows there.
   /** Everything chat holds about a person: their messages (with state), room memberships, reports filed, sanctions on them. */
   async exportSubject(tx, subject) {
     const messages = await tx.query(sql`

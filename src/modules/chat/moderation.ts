@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import type { Session } from '../../db/client.ts';
 import { conflict, notFound } from '../../http/problem.ts';
 import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
-import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
+import { contextOf, contextWithPermissions, type Principal } from '../../kernel/auth/principal.ts';
 import { creationCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import type { Platform } from '../../kernel/platform.ts';
 import { isForeignKeyViolation, isUniqueViolation, userOf, visibleTo } from './access.ts';
@@ -48,12 +48,14 @@ const sanctionView = (s: SanctionRow) => ({
  * included, but read a private room's messages only through reports.
  */
 export function createModeration(platform: Platform, publish: Publish) {
+  // Moderation reads and changes private rooms' rows: the RLS policies of 0041 admit chat:moderate holders.
+  const moderating = (p: Principal) => contextWithPermissions(p, ['chat:moderate']);
   const audit = (tx: Session, principal: Principal, action: string, target: { type: string; id: string }, metadata: Record<string, unknown>) =>
     recordAuditEvent(tx, { tenantId: principal.tenantId, actor: auditActorOf(principal), action, target, outcome: 'success', metadata });
 
   async function moderate(principal: Principal, messageId: string, reason: string, how: 'hide' | 'delete') {
     const moderator = userOf(principal);
-    const row = await platform.withTenant(contextOf(principal), async (tx) => {
+    const row = await platform.withTenant(moderating(principal), async (tx) => {
       const [message] = await tx.query<MessageRow>(sql`
         UPDATE chat_messages AS m SET
           ${how === 'hide' ? sql`hidden_at = coalesce(m.hidden_at, now())` : sql`deleted_at = now(), removed_by = 'moderator'`},
@@ -74,7 +76,7 @@ export function createModeration(platform: Platform, publish: Publish) {
     const moderator = userOf(principal);
     const target = input.userId.toLowerCase();
     const tenantWide = input.scope === 'tenant';
-    const row = await platform.withTenant(contextOf(principal), async (tx) => {
+    const row = await platform.withTenant(moderating(principal), async (tx) => {
       const [room] = await tx.query<{ id: string }>(sql`SELECT id FROM chat_rooms WHERE id = ${roomId}`);
       if (!room) throw notFound('room');
       if (target === moderator) throw conflict('Moderators do not sanction themselves.');
@@ -123,7 +125,7 @@ export function createModeration(platform: Platform, publish: Publish) {
     async reports(principal: Principal, q: { limit?: number | undefined; cursor?: string | undefined }) {
       const limit = q.limit ?? 50;
       const after = q.cursor ? creationCursor.decode(q.cursor) : undefined;
-      const rows = await platform.queryAsTenant<ReportRow>(contextOf(principal), sql`
+      const rows = await platform.queryAsTenant<ReportRow>(moderating(principal), sql`
         SELECT p.id, p.message_id, m.room_id, p.reporter_id, p.reason, p.status, p.created_at, p.created_at::text AS cursor_ts,
                m.author_id, m.text, m.deleted_at, m.removed_by, m.hidden_at
         FROM chat_reports p JOIN chat_messages m ON m.tenant_id = p.tenant_id AND m.id = p.message_id

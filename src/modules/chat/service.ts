@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Session } from '../../db/client.ts';
 import { conflict, forbidden, notFound, ProblemError } from '../../http/problem.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { creationCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import type { Platform } from '../../kernel/platform.ts';
+import { createWebhookPublisher } from '../webhooks/publish.ts';
 import { checkText, isForeignKeyViolation, userOf, visibleTo } from './access.ts';
 import type { MessageView, Publish } from './events.ts';
 import { renderMessage } from './render.ts';
@@ -71,6 +73,7 @@ export function messageView(m: MessageRow): MessageView {
  * room one is not in and a missing room all look the same: 404.
  */
 export function createChatService(platform: Platform, publish: Publish) {
+  const webhooks = createWebhookPublisher(platform);
   async function visibleRoom(tx: Session, userId: string, roomId: string): Promise<RoomRow> {
     const [room] = await tx.query<RoomRow>(sql`SELECT ${roomColumns(userId)} FROM chat_rooms r WHERE r.id = ${roomId} AND ${visibleTo(userId)}`);
     if (!room) throw notFound('room');
@@ -123,13 +126,14 @@ export function createChatService(platform: Platform, publish: Publish) {
       }
       return platform.withTenant(contextOf(principal), async (tx) => {
         const directKey = input.kind === 'direct' ? [userId, others[0]!].sort().join(':') : null;
-        const [created] = await tx.query<{ id: string }>(sql`
-          INSERT INTO chat_rooms (tenant_id, kind, name, topic, direct_key, created_by)
-          VALUES (${principal.tenantId}, ${input.kind}, ${input.kind === 'direct' ? null : input.name!.trim()}, ${input.topic ?? ''}, ${directKey}, ${userId})
-          ${directKey ? sql`ON CONFLICT (tenant_id, direct_key) WHERE direct_key IS NOT NULL DO NOTHING` : sql``}
-          RETURNING id`);
-        let roomId = created?.id;
-        if (!roomId) {
+        // The id is chosen here, not RETURNed: a new private room is not readable (RLS, 0041) until its owner's membership exists.
+        let roomId: string = randomUUID();
+        await tx.query(sql`
+          INSERT INTO chat_rooms (tenant_id, id, kind, name, topic, direct_key, created_by)
+          VALUES (${principal.tenantId}, ${roomId}, ${input.kind}, ${input.kind === 'direct' ? null : input.name!.trim()}, ${input.topic ?? ''}, ${directKey}, ${userId})
+          ${directKey ? sql`ON CONFLICT (tenant_id, direct_key) WHERE direct_key IS NOT NULL DO NOTHING` : sql``}`);
+        if (directKey) {
+          // The pair's one direct room, new or existing: readable to both by its key.
           const [existing] = await tx.query<{ id: string }>(sql`SELECT id FROM chat_rooms WHERE direct_key = ${directKey}`);
           roomId = existing!.id;
         }
@@ -203,8 +207,8 @@ export function createChatService(platform: Platform, publish: Publish) {
       const userId = userOf(principal);
       checkText(text, MAX_TEXT);
       const row = await platform.withTenant(contextOf(principal), async (tx) => {
-        const [room] = await tx.query<{ id: string; muted_until: Date | null }>(sql`
-          SELECT r.id, (SELECT max(s.until) FROM chat_sanctions s WHERE s.tenant_id = r.tenant_id AND s.user_id = ${userId} AND s.kind = 'mute'
+        const [room] = await tx.query<{ id: string; kind: string; name: string | null; muted_until: Date | null }>(sql`
+          SELECT r.id, r.kind, r.name, (SELECT max(s.until) FROM chat_sanctions s WHERE s.tenant_id = r.tenant_id AND s.user_id = ${userId} AND s.kind = 'mute'
                         AND (s.room_id IS NULL OR s.room_id = r.id) AND s.until > now()) AS muted_until
           FROM chat_rooms r WHERE r.id = ${roomId} AND ${visibleTo(userId)}`);
         if (!room) throw notFound('room');
@@ -212,9 +216,17 @@ export function createChatService(platform: Platform, publish: Publish) {
         const [inserted] = await tx.query<MessageRow>(sql`
           INSERT INTO chat_messages AS m (tenant_id, room_id, author_id, text) VALUES (${principal.tenantId}, ${roomId}, ${userId}, ${text})
           RETURNING ${messageColumns}`);
-        return inserted!;
+        // Public rooms only: every chat:read holder of the tenant reads them. A private or direct
+        // room's messages never leave through a webhook (its subscribers are not its members).
+        const published = room.kind === 'public'
+          ? await webhooks.publishIn(tx, principal.tenantId, 'chat.message.created', {
+            id: inserted!.id, roomId, roomName: room.name, authorId: inserted!.author_id, text: inserted!.text, createdAt: inserted!.created_at.toISOString(),
+          })
+          : null;
+        return { inserted: inserted!, published };
       });
-      const view = messageView(row);
+      await webhooks.settle(principal.tenantId, row.published);
+      const view = messageView(row.inserted);
       publish({ type: 'message', tenantId: principal.tenantId, roomId, message: view });
       return view;
     },

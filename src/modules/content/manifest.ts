@@ -36,4 +36,22 @@ export const contentModule = defineModule({
     }
     return counts;
   },
+  async exportSubject(tx, subject) {
+    const drafts = await tx.query<{ id: string; kind: string; title: string; status: string; created_at: Date; published_at: Date | null }>(sql`
+      SELECT id, kind, title, status, created_at, published_at FROM content_drafts
+      WHERE tenant_id = ${subject.tenantId} AND (created_by = ${subject.userId} OR published_by = ${subject.userId}) ORDER BY created_at, id`);
+    const providers = await tx.query<{ id: string; name: string; created_at: Date }>(sql`
+      SELECT id, name, created_at FROM content_providers WHERE tenant_id = ${subject.tenantId} AND created_by = ${subject.userId} ORDER BY created_at, id`);
+    return {
+      drafts: drafts.map((d) => ({ id: d.id, kind: d.kind, title: d.title, status: d.status, createdAt: d.created_at.toISOString(), publishedAt: d.published_at?.toISOString() ?? null })),
+      providersCreated: providers.map((p) => ({ id: p.id, name: p.name, createdAt: p.created_at.toISOString() })),
+    };
+  },
+  // Drafts are tenant content and stay (their sealed prompts and outputs go with the tenant key); the author link goes.
+  async eraseSubject(tx, subject) {
+    const created = await tx.query(sql`UPDATE content_drafts SET created_by = NULL WHERE tenant_id = ${subject.tenantId} AND created_by = ${subject.userId} RETURNING id`);
+    const published = await tx.query(sql`UPDATE content_drafts SET published_by = NULL WHERE tenant_id = ${subject.tenantId} AND published_by = ${subject.userId} RETURNING id`);
+    const providers = await tx.query(sql`UPDATE content_providers SET created_by = NULL WHERE tenant_id = ${subject.tenantId} AND created_by = ${subject.userId} RETURNING id`);
+    return { content_drafts: created.length + published.length, content_providers: providers.length };
+  },
 });

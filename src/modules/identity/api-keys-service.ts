@@ -46,7 +46,9 @@ export async function createApiKey(
       RETURNING id, name, scopes, created_at, expires_at, last_used_at`);
     await recordAuditEvent(tx, {
       tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'apikey.created', target: { type: 'api_key', id: rows[0]?.id },
-      outcome: 'success', metadata: { name: input.name, scopes, expiresInDays: days ?? null },
+      outcome: 'success', metadata: { scopes, expiresInDays: days ?? null },
+      // The key's name is whatever its creator typed ("Jane's laptop"): personal, kept beside the log.
+      personal: { fields: { name: input.name }, userId: principal.userId },
     });
     return rows;
   });

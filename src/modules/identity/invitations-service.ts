@@ -45,7 +45,8 @@ export function createInvitationsService(platform: Platform) {
           RETURNING id, email, role, expires_at, created_at`);
         await recordAuditEvent(tx, {
           tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'invitation.created',
-          target: { type: 'invitation', id: rows[0]?.id }, outcome: 'success', metadata: { email: input.email, role: input.role },
+          target: { type: 'invitation', id: rows[0]?.id }, outcome: 'success', metadata: { role: input.role },
+          personal: { fields: { email: input.email }, email: input.email },
         });
         await enqueueMail(platform.jobs, platform.keyring, {
           to: input.email,

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import { defineModule } from '../manifest.ts';
 import { identityRoutes } from './routes.ts';
+import { eraseIdentitySubject, exportIdentitySubject } from './subject.ts';
 
 /**
  * Identity: accounts, sessions, MFA, API keys, members and invitations. The
@@ -47,4 +48,7 @@ export const identityModule = defineModule({
     }
     return counts;
   },
+  exportSubject: exportIdentitySubject,
+  // The tenant's rows; the account itself is pseudonymised by the privacy module once no membership is left.
+  eraseSubject: eraseIdentitySubject,
 });

@@ -22,6 +22,9 @@ export const ledgerModule = defineModule({
     { name: 'ledger_entries', onTenantErasure: { retain: financial } },
   ],
   auditEvents: ['ledger.account.created', 'ledger.account.closed', ...TRANSFER_ACTIONS],
+  webhookEvents: [
+    { type: 'ledger.transfer.created', description: 'A transfer was recorded (posted, pending, or the posting, voiding or expiry of a pending one)', permission: 'ledger:read' },
+  ],
   schedules: [
     {
       name: 'ledger.pending.expire',

@@ -13,6 +13,7 @@ import type { Platform } from '../../kernel/platform.ts';
 import { parseAmount } from './amount.ts';
 import { fromLedgerDatabaseError, ledgerConflict, ledgerNotFound, ledgerProblem } from './errors.ts';
 import { transferAction, transferLeafMetadata, transferView, type TransferKind, type TransferRow, type TransferView } from './transfer-record.ts';
+import { createWebhookPublisher, type Published } from '../webhooks/publish.ts';
 
 /** A transfer as a client sends it (one leg of a chain). */
 export interface TransferInput {
@@ -95,11 +96,16 @@ function prepare(input: TransferInput, index: number, chain: { id: string; size:
   return { ...p, hash };
 }
 
+/** The webhook event of every recorded transfer (manifest `webhookEvents`); the payload is the transfer as ledger:read shows it. */
+export const TRANSFER_EVENT = 'ledger.transfer.created';
+
 const RETRYABLE = new Set(['40001', '40P01']);
 
 /** Transfers: single, linked chains, two-phase; each committed one a leaf of the tenant's log. */
 export function createTransfersService(platform: Platform) {
-  async function insertChain(tx: Session, tenantId: string, actor: AuditEventInput['actor'], legs: Prepared[]): Promise<TransferView[]> {
+  const webhooks = createWebhookPublisher(platform);
+
+  async function insertChain(tx: Session, tenantId: string, actor: AuditEventInput['actor'], legs: Prepared[]): Promise<{ views: TransferView[]; published: Published[] }> {
     // The insert trigger locks every balance row of the chain in account order before it moves any.
     const eventIds = legs.map(() => randomUUID());
     const col = <K extends keyof Prepared>(k: K) => sql.param(legs.map((l) => l[k]));
@@ -126,7 +132,10 @@ export function createTransfersService(platform: Platform) {
       id: eventIds[i]!,
     }));
     await appendAuditRecords(tx, records);
-    return views;
+    // Subscribed endpoints hear of each recorded transfer, in this transaction (outbox: only if the chain commits).
+    const published: Published[] = [];
+    for (const v of views) published.push(await webhooks.publishIn(tx, tenantId, TRANSFER_EVENT, v));
+    return { views, published };
   }
 
   /** A request whose ids exist already: the first result if every leg is the same, else 409. */
@@ -158,7 +167,9 @@ export function createTransfersService(platform: Platform) {
     };
     for (let attempt = 1; ; attempt++) {
       try {
-        return { transfers: await platform.withTenant({ tenantId }, (tx) => insertChain(tx, tenantId, actor, legs)), replayed: false };
+        const { views, published } = await platform.withTenant({ tenantId }, (tx) => insertChain(tx, tenantId, actor, legs));
+        await webhooks.settle(tenantId, published);
+        return { transfers: views, replayed: false };
       } catch (err) {
         // Whatever failed, a request whose ids exist already is a replay (or a reuse): its first answer decides.
         const replayed = await replay(tenantId, legs);

@@ -14,6 +14,10 @@ export const marketplaceModule = defineModule({
   ],
   tables: [{ name: 'marketplace_installs', onTenantErasure: 'erase' }],
   auditEvents: ['marketplace.module_installed', 'marketplace.module_uninstalled'],
+  webhookEvents: [
+    { type: 'marketplace.module.installed', description: 'A module was installed for the tenant (with the scopes and event types it was granted)', permission: 'marketplace:read' },
+    { type: 'marketplace.module.uninstalled', description: 'An installed module was uninstalled (its credential revoked)', permission: 'marketplace:read' },
+  ],
   async eraseTenant(tx, tenantId) {
     // Before identity erases api_keys, which installs reference.
     const rows = await tx.query(sql`DELETE FROM marketplace_installs WHERE tenant_id = ${tenantId} RETURNING id`);

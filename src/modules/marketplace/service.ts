@@ -4,6 +4,7 @@ import { auditActorOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { isKernelError } from '../../kernel/errors.ts';
 import type { Platform } from '../../kernel/platform.ts';
+import { createWebhookPublisher } from '../webhooks/publish.ts';
 import { conflict, notFound, ProblemError } from '../../http/problem.ts';
 import { issueMachineCredential, machineCredentialUsage, revokeMachineCredential } from '../identity/api-keys-service.ts';
 import { lacking, memberRoleState } from '../roles/service.ts';
@@ -39,6 +40,7 @@ const view = (r: InstallRow) => ({
  * next request with it is a 401. Both are audited.
  */
 export function createMarketplaceService(platform: Platform) {
+  const webhooks = createWebhookPublisher(platform);
   async function find(tx: Session, id: string, lock = false): Promise<InstallRow> {
     const [row] = await tx.query<InstallRow>(sql`SELECT ${columns} FROM marketplace_installs WHERE id = ${id} ${lock ? sql`FOR UPDATE` : sql``}`);
     if (!row) throw notFound('install');
@@ -96,7 +98,12 @@ export function createMarketplaceService(platform: Platform) {
             target: { type: 'marketplace_install', id: row!.id }, outcome: 'success',
             metadata: { module: entry.key, version: entry.version, scopes: entry.permissions, events: entry.events, machinePrincipalId: credential.id },
           });
-          return { ...view(row!), credential: credential.key };
+          // The install as marketplace:read shows it — never the credential (outbox: only if it commits).
+          const published = await webhooks.publishIn(tx, principal.tenantId, 'marketplace.module.installed', view(row!));
+          return { out: { ...view(row!), credential: credential.key }, published };
+        }).then(async ({ out, published }) => {
+          await webhooks.settle(principal.tenantId, published);
+          return out;
         });
       } catch (err) {
         // Two installs at once: the unique index lets one through.
@@ -106,7 +113,7 @@ export function createMarketplaceService(platform: Platform) {
     },
 
     async uninstall(principal: Principal, id: string) {
-      await platform.withTenant(contextOf(principal), async (tx) => {
+      const published = await platform.withTenant(contextOf(principal), async (tx) => {
         const row = await find(tx, id, true);
         if (row.uninstalled_at) throw conflict('This install was uninstalled already.');
         await revokeMachineCredential(tx, row.credential_id);
@@ -116,7 +123,9 @@ export function createMarketplaceService(platform: Platform) {
           target: { type: 'marketplace_install', id }, outcome: 'success',
           metadata: { module: row.module_key, machinePrincipalId: row.credential_id, revoked: true },
         });
+        return webhooks.publishIn(tx, principal.tenantId, 'marketplace.module.uninstalled', { id, module: row.module_key, version: row.module_version });
       });
+      await webhooks.settle(principal.tenantId, published);
     },
 
     async insights(principal: Principal, id: string) {

@@ -5,6 +5,7 @@ import { auditActorOf, recordAuditEvent, recordAuditEventNow } from '../../kerne
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { creationCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import type { Platform } from '../../kernel/platform.ts';
+import { createWebhookPublisher } from '../webhooks/publish.ts';
 import { DELIVERY_QUEUE, enqueueDelivery } from './delivery.ts';
 import { readSettings } from './settings.ts';
 
@@ -109,6 +110,7 @@ async function lockedCampaign(tx: Session, id: string): Promise<CampaignRow> {
 }
 
 export function createCampaignsService(platform: Platform) {
+  const webhooks = createWebhookPublisher(platform);
   const get = async (tx: Session, id: string) => {
     const [row] = await tx.query<CampaignRow>(sql`SELECT ${columns} FROM outreach_campaigns c WHERE c.id = ${id}`);
     if (!row) throw notFound('campaign');
@@ -219,8 +221,13 @@ export function createCampaignsService(platform: Platform) {
           tenantId: principal.tenantId, actor, action: 'outreach.campaign_sent', target: { type: 'outreach_campaign', id }, outcome: 'success',
           metadata: { version: campaign.version, recipients: inserted.length, approvalId: opts.approvalId ?? null },
         });
-        return { resumed: false as const };
+        // Subscribed endpoints hear that the send started (outbox: only if it commits); counts, never the recipients.
+        const published = await webhooks.publishIn(tx, principal.tenantId, 'outreach.campaign.sent', {
+          campaignId: id, version: campaign.version, recipients: inserted.length, approvalId: opts.approvalId ?? null,
+        });
+        return { resumed: false as const, published };
       });
+      if ('published' in outcome) await webhooks.settle(principal.tenantId, outcome.published);
       if ('refused' in outcome) {
         // The refusal is a fact of its own: the transaction above wrote nothing.
         await recordAuditEventNow(platform, {

@@ -35,6 +35,10 @@ export const outreachModule = defineModule({
     'outreach.suppressed', 'outreach.suppression_lifted', 'outreach.unsubscribed',
     'outreach.campaign_sent', 'outreach.send', 'outreach.send_refused',
   ],
+  webhookEvents: [
+    { type: 'outreach.campaign.sent', description: 'A campaign started sending (version, recipient count; never the recipients)', permission: 'outreach:read' },
+    { type: 'outreach.address.bounced', description: 'A reported bounce or complaint suppressed an address (the address, the reason)', permission: 'outreach:read' },
+  ],
   async jobs(platform) {
     await registerDeliveryJobs(platform);
     // Bounces and complaints arriving at the tenant's inbound receivers suppress (webhooks module's bus).

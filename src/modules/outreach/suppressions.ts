@@ -5,6 +5,7 @@ import { auditActorOf, recordAuditEvent, type AuditEventInput } from '../../kern
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import { creationCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import type { Platform } from '../../kernel/platform.ts';
+import { createWebhookPublisher } from '../webhooks/publish.ts';
 import { addressHash, normaliseAddress, tenantKey } from './keys.ts';
 
 export type SuppressionReason = 'unsubscribed' | 'bounced' | 'complained' | 'manual' | 'erased';
@@ -75,6 +76,7 @@ const suppressedEvent = (tenantId: string, actor: AuditEventInput['actor'], id: 
 type MachineReason = 'bounced' | 'complained' | 'unsubscribed' | 'manual';
 
 export function createSuppressionsService(platform: Platform) {
+  const webhooks = createWebhookPublisher(platform);
   return {
     async list(principal: Principal, q: { limit?: number | undefined; cursor?: string | undefined }) {
       const limit = q.limit ?? 20;
@@ -138,6 +140,11 @@ export function createSuppressionsService(platform: Platform) {
     const key = await tenantKey(tx, platform.keyring, tenantId);
     const done = await suppressHash(tx, { tenantId, hash: addressHash(key, address), address: normaliseAddress(address), reason, source });
     await recordAuditEvent(tx, suppressedEvent(tenantId, { type: 'system', id: `outreach:${source}` }, done.id, done.reason, source));
+    // A reported bounce or complaint is an event for subscribed endpoints, recorded in this transaction (outbox);
+    // the caller's transaction is the inbound bus's, so the webhooks sweep queues it (within a minute).
+    if (done.created && (reason === 'bounced' || reason === 'complained')) {
+      await webhooks.publishIn(tx, tenantId, 'outreach.address.bounced', { suppressionId: done.id, address: normaliseAddress(address), reason, source });
+    }
     return { id: done.id, created: done.created, reason: done.reason };
   }
 }

@@ -7,6 +7,7 @@ import type { JobInfo } from '../../kernel/jobs/port.ts';
 import type { Platform } from '../../kernel/platform.ts';
 import { signWebhook } from '../../kernel/webhooks/index.ts';
 import { auditableUrl } from './endpoints-service.ts';
+import { deliveryRefusal } from './entitlement.ts';
 import { createWebhookPublisher } from './publish.ts';
 import { DELIVERY_QUEUE, type DeliveryJob } from './queues.ts';
 import { responseExcerpt } from './redact.ts';
@@ -22,6 +23,7 @@ interface Claimed {
   url: string;
   endpoint_id: string;
   endpoint_status: 'enabled' | 'disabled';
+  created_by: string | null;
   message_id: string;
   event_type: string;
   body: string;
@@ -62,7 +64,7 @@ export function createDeliveryHandler(platform: Platform) {
         FROM webhook_endpoints e, webhook_messages m
         WHERE d.id = ${deliveryId} AND d.status = 'pending' AND d.attempts = ${attempt - 1}
           AND e.id = d.endpoint_id AND m.id = d.message_id
-        RETURNING e.url, e.id AS endpoint_id, e.status AS endpoint_status, m.id AS message_id, m.event_type, m.body,
+        RETURNING e.url, e.id AS endpoint_id, e.status AS endpoint_status, e.created_by, m.id AS message_id, m.event_type, m.body,
           e.secret_sealed, e.previous_secret_sealed, e.previous_secret_expires_at`);
       if (!row) return undefined;
       if (row.endpoint_status !== 'enabled') {
@@ -75,6 +77,18 @@ export function createDeliveryHandler(platform: Platform) {
     });
     if (!claimed) return;
     const { row, secrets } = claimed;
+    // Still entitled? (entitlement.ts: the type still offered, the creator still a member holding its permission.)
+    const refusal = await deliveryRefusal(platform, tenantId, row.created_by, row.event_type);
+    if (refusal) {
+      await platform.withTenant(ctx, async (tx) => {
+        await tx.query(sql`
+          INSERT INTO webhook_attempts (tenant_id, delivery_id, attempt, latency_ms, response_status, response_body, error)
+          VALUES (${tenantId}, ${deliveryId}, ${attempt}, 0, NULL, '', ${`not sent: ${refusal}`})
+          ON CONFLICT (tenant_id, delivery_id, attempt) DO NOTHING`);
+        await tx.query(sql`UPDATE webhook_deliveries SET status = 'dead', next_attempt_at = NULL, updated_at = now() WHERE id = ${deliveryId}`);
+      });
+      return;
+    }
 
     const headers = deliveryHeaders(secrets, `msg_${row.message_id}`, Math.floor(Date.now() / 1000), row.body);
     const signatures = headers['webhook-signature'].split(' ').map((s) => s.slice(3));
@@ -118,6 +132,8 @@ export function createDeliveryHandler(platform: Platform) {
       return justDisabled;
     });
 
+    platform.metrics.webhookAttempts.inc({ result: ok ? 'succeeded' : nextDelay !== undefined ? 'failed' : 'dead' });
+    if (disabled) platform.metrics.webhookEndpointsDisabled.inc();
     if (nextDelay !== undefined) {
       await platform.jobs.send(DELIVERY_QUEUE.name, { deliveryId, attempt: attempt + 1 }, {
         tenantId, idempotencyKey: `${deliveryId}:${attempt + 1}`, ...(nextDelay > 0 ? { delaySeconds: nextDelay } : {}),

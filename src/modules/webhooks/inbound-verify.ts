@@ -1,5 +1,6 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
+import { hmacSha256 } from '../../kernel/crypto/hmac.ts';
 import { DEFAULT_TOLERANCE_SECONDS, generateWebhookSecret, verifyWebhook } from '../../kernel/webhooks/index.ts';
 
 /**
@@ -41,7 +42,7 @@ export class InboundRefused extends Error {
 
 /** The hmac-sha256 signature of a call, as a sender computes it. */
 export function hmacSignature(secret: string, id: string, timestamp: number | string, body: string | Uint8Array): string {
-  return `sha256=${createHmac('sha256', Buffer.from(secret, 'utf8')).update(`${id}.${timestamp}.`, 'utf8').update(body).digest('hex')}`;
+  return `sha256=${hmacSha256(Buffer.from(secret, 'utf8'), `${id}.${timestamp}.`, body).toString('hex')}`;
 }
 
 /** Verifies a call against every live secret of the receiver; returns its webhook id. */

@@ -81,6 +81,8 @@ export function createWebhookPublisher(platform: Platform) {
     },
     /** Kept for callers of before the outbox: the jobs left with the transaction of `publishIn`. */
     flush: async (_tenantId: string, _published: Published): Promise<void> => {},
+    /** Kept for callers of before the outbox: the jobs left with the transaction of `publishIn`. */
+    settle: async (_tenantId: string, _published: Published | readonly Published[] | null | undefined): Promise<void> => {},
   };
 }
 
