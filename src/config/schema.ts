@@ -46,7 +46,7 @@ const cidr = Type.Refine(
 
 // `<http(s) URL> <vkey>`; the key itself is parsed (key ID checked) when the platform starts (kernel/audit/witness.ts).
 // A bare vkey is a witness that is not pushed to: its cosignatures come from an operator.
-const WITNESS_ENTRY = /^(?:(\S+) +)?([^\s+]+\+[0-9a-fA-F]{8}\+[A-Za-z0-9+/]{43}=)$/;
+const WITNESS_ENTRY = /^(?:(\S+) +)?([^\s+]+\+[0-9a-fA-F]{8}\+[A-Za-z0-9+/]{44})$/;
 const witness = Type.Refine(
   Type.String(),
   (w) => {

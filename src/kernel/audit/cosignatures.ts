@@ -100,7 +100,9 @@ export async function acceptCosignatures(tx: Session, input: AcceptInput): Promi
       VALUES (${log.key}, ${size}, ${c.name}, ${c.keyId}, ${c.timestamp}, ${c.line})
       ON CONFLICT DO NOTHING`);
   }
-  await recordAuditEvent(tx, {
+  // An operator's action is an event; a pushed cosignature is evidence enough itself (an event per push
+  // would move the platform log's head, and its next checkpoint would be pushed again, without end).
+  if (input.via === 'operator') await recordAuditEvent(tx, {
     tenantId: null,
     actor: input.actor,
     action: 'audit.cosignature.stored',
