@@ -152,6 +152,12 @@ describe('witness pushes on the job system (C2SP tlog-witness add-checkpoint)', 
       expect(rows).toEqual([]);
       const served = json(await t.app.inject({ method: 'GET', url: '/api/v1/translog/checkpoint', headers: bearer(a) }));
       expect(() => verifyCosigned(served.checkpoint, parseCosignatureVerifierKey(w1.vkey))).toThrow();
+      // The push ended as a dead letter at once (a retry would get the same bad line), for operators to see.
+      const dead = await eventually('the dead letter', async () => {
+        const list = json(await t.app.inject({ method: 'GET', url: '/api/v1/operator/jobs/dead-letters?queue=translog.witness.push', headers: op }));
+        return list.items.find((d: { payload: { log: string; size: number } }) => d.payload?.log === a.tenantId && d.payload?.size === cp.size);
+      });
+      expect(dead.error).toMatch(/refused/);
     } finally {
       w1.forge = false;
     }
