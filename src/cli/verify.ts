@@ -8,7 +8,7 @@
  * key whose id its signature line carries, and a retired key's signature over
  * a size it had not signed when it retired is refused (docs/security/audit.md).
  *
- *   verify checkpoint <file> --key K
+ *   verify checkpoint <file|-> --key K [--witness VKEY …]   (each named witness must have cosigned it)
  *   verify inclusion --key K --checkpoint F --proof F [--event F]
  *   verify consistency --key K --old F --new F --proof F
  *   verify log --events export.jsonl --checkpoint F [--checkpoint F…] --key K
@@ -26,7 +26,7 @@ import { auditLeafHash } from '../kernel/audit/leaf.ts';
 import { storedKeyHistory, storedVerifierKey, verifyStoredLog } from '../kernel/audit/verify-db.ts';
 import { createProgress } from './progress.ts';
 import { verifyAuditLog, type LeafRow, type LogVerification } from '../kernel/audit/verify-log.ts';
-import { parseCheckpoint, parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyInclusion, type TreeHead } from '../kernel/translog/index.ts';
+import { parseCheckpoint, parseCosignatureVerifierKey, parseVerifierKey, verifyCheckpoint, verifyConsistency, verifyCosigned, verifyInclusion, type TreeHead } from '../kernel/translog/index.ts';
 import { recordFromJsonLine } from '../modules/audit/format.ts';
 import { isUuid } from '../kernel/ids.ts';
 import { verifyExportDocument, type ExportDocument } from '../modules/knowledge/export-format.ts';
@@ -80,6 +80,28 @@ function noteVerifier(values: { key?: string[] | undefined; keys?: string | unde
 }
 
 const keyOptions = { key: { type: 'string', multiple: true }, keys: { type: 'string' } } as const;
+const witnessOption = { witness: { type: 'string', multiple: true } } as const;
+
+/**
+ * C2SP tlog-cosignature: every witness named with --witness (a vkey
+ * `<name>+<hex id>+<base64 key>`, inline or in a file) must have a valid
+ * cosignature line on the note; lines of other witnesses are ignored.
+ */
+function requireWitnesses(note: string, witnesses: readonly string[] | undefined): string[] {
+  const verified: string[] = [];
+  for (const w of witnesses ?? []) {
+    const vkey = fs.existsSync(w) || !w.includes('+') ? readInput(w).trim() : w.trim();
+    let verifier;
+    try {
+      verifier = parseCosignatureVerifierKey(vkey);
+    } catch (err) {
+      throw new UsageError(`--witness ${w}: ${(err as Error).message}`);
+    }
+    const c = verifyCosigned(note, verifier);
+    verified.push(`${c.name} at ${new Date(c.timestamp * 1000).toISOString()}`);
+  }
+  return verified;
+}
 
 /** A checkpoint file: the signed note itself, or the JSON body of GET /api/v1/translog/checkpoint. */
 function checkpointNote(path: string): string {
@@ -114,18 +136,23 @@ function proofFile(path: string): Record<string, unknown> & { proof: Buffer[] } 
 const describeHead = (h: TreeHead) => `${h.origin} size ${h.size} root ${h.root.toString('base64')}`;
 
 function checkpointCmd(args: string[], io: VerifyIo): number {
-  const { values, positionals } = parseArgs({ args, options: { ...keyOptions, origin: { type: 'string' } }, allowPositionals: true });
-  if (positionals.length !== 1) throw new UsageError('verify checkpoint <file> --key K');
-  const head = noteVerifier(values)(checkpointNote(positionals[0]!));
+  const { values, positionals } = parseArgs({ args, options: { ...keyOptions, ...witnessOption, origin: { type: 'string' } }, allowPositionals: true });
+  if (positionals.length !== 1) throw new UsageError('verify checkpoint <file|-> --key K [--witness VKEY …]');
+  const note = checkpointNote(positionals[0]!);
+  const head = noteVerifier(values)(note);
   if (values.origin && head.origin !== values.origin) throw new Error(`checkpoint is for ${head.origin}, not ${values.origin}`);
+  const cosigned = requireWitnesses(note, values.witness);
   io.out(`OK checkpoint ${describeHead(head)}`);
+  for (const c of cosigned) io.out(`  cosigned by ${c}`);
   return 0;
 }
 
 function inclusionCmd(args: string[], io: VerifyIo): number {
-  const { values } = parseArgs({ args, options: { ...keyOptions, checkpoint: { type: 'string' }, proof: { type: 'string' }, event: { type: 'string' } } });
-  if (!values.checkpoint || !values.proof) throw new UsageError('verify inclusion --key K --checkpoint F --proof F [--event F]');
-  const head = noteVerifier(values)(checkpointNote(values.checkpoint));
+  const { values } = parseArgs({ args, options: { ...keyOptions, ...witnessOption, checkpoint: { type: 'string' }, proof: { type: 'string' }, event: { type: 'string' } } });
+  if (!values.checkpoint || !values.proof) throw new UsageError('verify inclusion --key K --checkpoint F --proof F [--event F] [--witness VKEY …]');
+  const note = checkpointNote(values.checkpoint);
+  const head = noteVerifier(values)(note);
+  requireWitnesses(note, values.witness);
   const p = proofFile(values.proof);
   const index = count(p.index, 'index');
   const size = count(p.size, 'size');

@@ -78,6 +78,7 @@ function productionProblems(config: Config, env: Env): string[] {
   }
   if (config.witnessUrl?.startsWith('http:')) out.push('OCSUITE_WITNESS_URL: must be https in production');
   if (config.alertWebhookUrl?.startsWith('http:')) out.push('OCSUITE_ALERT_WEBHOOK_URL: must be https in production');
+  if (config.witnesses.some((w) => w.trim().startsWith('http:'))) out.push('OCSUITE_WITNESSES: witness URLs must be https in production');
   if (config.otlpEndpoint && !otlpTransportSafe(config.otlpEndpoint)) {
     out.push('OTEL_EXPORTER_OTLP_ENDPOINT: must be https in production (plain http only to a loopback collector)');
   }

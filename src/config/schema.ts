@@ -44,6 +44,18 @@ const cidr = Type.Refine(
   (c) => `"${c}" is not an address range like 10.0.0.0/8 or fd00::/8`,
 );
 
+// `<http(s) URL> <vkey>`; the key itself is parsed (key ID checked) when the platform starts (kernel/audit/witness.ts).
+// A bare vkey is a witness that is not pushed to: its cosignatures come from an operator.
+const WITNESS_ENTRY = /^(?:(\S+) +)?([^\s+]+\+[0-9a-fA-F]{8}\+[A-Za-z0-9+/]{44})$/;
+const witness = Type.Refine(
+  Type.String(),
+  (w) => {
+    const m = WITNESS_ENTRY.exec(w.trim());
+    return m !== null && (m[1] === undefined || (URL.canParse(m[1]) && ['http:', 'https:'].includes(new URL(m[1]).protocol)));
+  },
+  (w) => `"${w}" is not "<http(s) URL> <witness vkey name+keyid+base64>"`,
+);
+
 const MIN_OPERATOR_TOKEN = 32;
 
 /**
@@ -100,8 +112,10 @@ export const configSchema = Type.Object({
   exportRateLimitPerMinute: Type.Integer({ env: 'OCSUITE_EXPORT_RATE_LIMIT', default: 10, minimum: 1, maximum: 1_000_000, description: 'audit export requests per minute per IP' }),
   accessLogEnabled: Type.Boolean({ env: 'OCSUITE_ACCESS_LOG', default: true, description: 'write one access-log row per request, in batches' }),
   accessLogFlushMs: Type.Integer({ env: 'OCSUITE_ACCESS_LOG_FLUSH_MS', default: 1_000, minimum: 10, maximum: 60_000, description: 'access-log batch interval in milliseconds' }),
-  witnessUrl: url(['http:', 'https:'], { env: 'OCSUITE_WITNESS_URL', description: 'optional https URL that receives each new audit checkpoint as a signed webhook' }),
+  witnessUrl: url(['http:', 'https:'], { env: 'OCSUITE_WITNESS_URL', description: 'optional https URL that receives each new audit checkpoint as a Standard Webhooks message (a push on the job system, with retries; for C2SP witnesses use OCSUITE_WITNESSES)' }),
   witnessSecret: webhookSecret({ env: 'OCSUITE_WITNESS_SECRET', description: 'Standard Webhooks secret (whsec_…) signing the witness pushes; required with OCSUITE_WITNESS_URL' }),
+  witnesses: Type.Array(witness, { env: 'OCSUITE_WITNESSES', separator: ',', default: [], description: 'comma-separated C2SP tlog-witness witnesses, each `<submission URL> <witness vkey>` (vkey `<name>+<hex id>+<base64 key>`, type 0x04): every new checkpoint is sent to `<URL>/add-checkpoint` on the job system, with retries, and the cosignatures they return are verified and stored; a bare vkey is a witness not pushed to, whose cosignatures an operator posts (default none)' }),
+  witnessLogs: Type.Enum(['all', 'platform'], { env: 'OCSUITE_WITNESS_LOGS', default: 'all', description: 'which logs go to OCSUITE_WITNESSES: all (the platform log and every tenant log) or platform (the platform log only, for public witnesses that follow one origin)' }),
   egressAllowCidrs: Type.Array(cidr, { env: 'OCSUITE_EGRESS_ALLOW_CIDRS', separator: ',', default: [], description: 'comma-separated address ranges outbound requests (webhooks, model providers) may reach although not public, e.g. an internal n8n at 10.1.2.0/24 (default none)' }),
   egressAllowHttpHosts: Type.Array(Type.String({ minLength: 1 }), { env: 'OCSUITE_EGRESS_ALLOW_HTTP_HOSTS', separator: ',', default: [], description: 'comma-separated host names outbound requests may reach over plain http (default none: https only)' }),
   webhookRetrySchedule: Type.String({ env: 'OCSUITE_WEBHOOK_RETRY_SCHEDULE', default: '0,5,300,1800,7200,18000,36000,36000', pattern: '^[0-9]{1,5}(,[0-9]{1,5}){0,19}$', errorMessage: '1 to 20 comma-separated delays in seconds', description: 'seconds before each outbound webhook attempt (the first after publishing, each next after a failure); after the last failure the delivery is dead' }),

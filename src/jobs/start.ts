@@ -7,6 +7,7 @@ import type { Metrics } from '../kernel/telemetry/metrics.ts';
 import type { Tracing } from '../kernel/telemetry/tracing.ts';
 import { newAlert, raiseAlert, registerAlertJobs, type AlertTarget } from './alerts.ts';
 import { registerJobMetrics } from './metrics.ts';
+import { parseWitnessJob, WITNESS_QUEUE, witnessPushHandler } from '../kernel/audit/witness-push.ts';
 import { FailureMonitor } from './monitor.ts';
 import { openDriver, type OpenJobsOptions } from './open.ts';
 import { SCHEDULES, scheduleQueue } from './schedules.ts';
@@ -74,6 +75,8 @@ export async function startJobs(o: StartJobsOptions): Promise<JobSystem> {
   monitors.set(system, monitor);
   healing.set(system, { log: o.log, everyMs: o.tuning?.scheduleHealMs ?? o.config.scheduleHealSeconds * 1000 });
   await registerAlertJobs(system, target, o.egress);
+  // Witness pushes (issue #22 §4): C2SP add-checkpoint and the Standard Webhooks witness, with retries.
+  await system.define(WITNESS_QUEUE, witnessPushHandler({ db: o.db, config: o.config, egress: o.egress, log: o.log }), { parse: parseWitnessJob });
   for (const entry of SCHEDULES) await system.define(scheduleQueue(entry), entry.handler?.({ db: o.db }));
   return system;
 }

@@ -14,6 +14,8 @@ export interface AuditLog extends LogRef {
   tenantId: string | null;
   events: SQL;
   checkpoints: SQL;
+  /** Verified witness cosignatures of its checkpoints (issue #22 §4). */
+  cosignatures: SQL;
 }
 
 export function tenantLog(tenantId: string): AuditLog {
@@ -24,6 +26,7 @@ export function tenantLog(tenantId: string): AuditLog {
     key: sql`${id}::uuid`,
     events: sql`audit_events`,
     checkpoints: sql`translog_checkpoints`,
+    cosignatures: sql`translog_cosignatures`,
     tables: { leaves: sql`audit_events`, nodes: sql`translog_nodes`, heads: sql`translog_heads`, keyColumn: sql`tenant_id` },
   };
 }
@@ -37,6 +40,7 @@ export function platformLog(): AuditLog {
     key: sql`'platform'::text`,
     events: sql`platform_audit_events`,
     checkpoints: sql`platform_translog_checkpoints`,
+    cosignatures: sql`platform_translog_cosignatures`,
     tables: { leaves: sql`platform_audit_events`, nodes: sql`platform_translog_nodes`, heads: sql`platform_translog_heads`, keyColumn: sql`log` },
   };
 }

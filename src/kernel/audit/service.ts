@@ -13,7 +13,10 @@ import { checkpointHead, type StoredCheckpoint } from './checkpoints.ts';
 import type { AuditEventInput } from './events.ts';
 import { loadLogSigner, LogKeyRetiredError, rotateLogKey, type LogSigner, type RotationResult } from './log-key.ts';
 import { logOf, platformLog, tenantLog, type AuditLog } from './logs.ts';
-import { pushCheckpoint } from './witness.ts';
+import { enqueueWitnessPushes, parseWitnessJob, WITNESS_QUEUE, witnessesFor, witnessPushHandler } from './witness-push.ts';
+import { parseWitnesses } from './witness.ts';
+import { acceptCosignatures, checkpointNoteAt, CosignatureRefusedError } from './cosignatures.ts';
+import type { Cosignature } from '../translog/index.ts';
 
 export interface InclusionAnswer {
   index: number;
@@ -38,13 +41,26 @@ export interface AuditKernel {
    * skipped; the others are still published.
    */
   publishCheckpoints(): Promise<{ published: number; failed: { log: string; error: string }[] }>;
+  /** The current checkpoint of the platform log (signing a new one if the head moved), as the maintenance role. */
+  platformCheckpoint(): Promise<StoredCheckpoint>;
+  /** Reads of the platform log (maintenance role: it has no runtime grants). */
+  readPlatform<T>(fn: (tx: Session) => Promise<T>): Promise<T>;
+  /**
+   * Cosignature lines an operator brings (a witness the platform cannot push
+   * to): those of each configured witness named in them are verified and
+   * stored; refusals are audited and answered with CosignatureRefusedError.
+   */
+  acceptCosignatures(input: { log: string; size: number; lines: string[]; actor: AuditEventInput['actor'] }): Promise<Cosignature[]>;
   headSize(tx: Session, log: AuditLog): Promise<number>;
   inclusion(tx: Session, log: AuditLog, index: number, size: number): Promise<InclusionAnswer>;
   consistency(tx: Session, log: AuditLog, from: number, to: number): Promise<Buffer[]>;
 }
 
 /** What the kernel needs of a platform (a CLI builds just this, without booting jobs or mail). */
-export type AuditPlatform = Pick<Platform, 'config' | 'db' | 'keyring' | 'log' | 'withTenant' | 'withIdentity' | 'egress'>;
+export type AuditPlatform = Pick<Platform, 'config' | 'db' | 'keyring' | 'log' | 'withTenant' | 'withIdentity' | 'egress'> & {
+  /** Witness pushes are jobs; without a job system (a CLI) they are tried once, inline. */
+  jobs?: Platform['jobs'];
+};
 
 const kernels = new WeakMap<AuditPlatform, AuditKernel>();
 // Scheduled jobs receive only the database: they find the kernel of the platform that opened it.
@@ -88,15 +104,54 @@ function createAuditKernel(platform: AuditPlatform): AuditKernel {
     }
   }
 
-  function witness(cp: StoredCheckpoint): void {
-    const { witnessUrl, witnessSecret } = platform.config;
-    if (!cp.created || !witnessUrl || !witnessSecret) return;
-    pushCheckpoint(platform.egress, { url: witnessUrl, secret: witnessSecret }, cp).then(
-      (status) => {
-        if (status >= 300) platform.log.warn({ origin: cp.origin, size: cp.size, status }, 'witness refused a checkpoint');
-      },
-      (err: unknown) => platform.log.warn({ origin: cp.origin, size: cp.size, err: (err as Error).message }, 'witness push failed'),
-    );
+  /** Hands a new checkpoint to every witness of its log: jobs (with retries), or once inline without a job system. */
+  async function witness(logName: string, cp: StoredCheckpoint): Promise<void> {
+    if (!cp.created) return;
+    try {
+      if (platform.jobs) {
+        await enqueueWitnessPushes(platform.jobs, platform.config, logName, cp.size);
+        return;
+      }
+      const push = witnessPushHandler({ db: platform.db, config: platform.config, egress: platform.egress, log: platform.log });
+      for (const w of witnessesFor(platform.config, logName)) {
+        const data = parseWitnessJob({ log: logName, size: cp.size, witness: w });
+        await push({ id: 'inline', queue: WITNESS_QUEUE.name, tenantId: null, attempt: 1, maxAttempts: 1, data, signal: new AbortController().signal })
+          .catch((err: unknown) => platform.log.warn({ origin: cp.origin, size: cp.size, witness: w, err: (err as Error).message }, 'witness push failed'));
+      }
+    } catch (err) {
+      // The checkpoint is signed and stored either way; the next publication run enqueues again.
+      platform.log.warn({ origin: cp.origin, size: cp.size, err: (err as Error).message }, 'witness push not enqueued');
+    }
+  }
+
+  /**
+   * Catch-up of the publication job: the latest checkpoint of each log that a
+   * C2SP witness has not cosigned yet (a push lost, a witness added) is enqueued
+   * again; the job's idempotency key keeps it to one job per checkpoint.
+   */
+  async function enqueueMissing(): Promise<void> {
+    const jobs = platform.jobs;
+    const witnesses = parseWitnesses(platform.config.witnesses).filter((w) => w.url !== undefined);
+    if (!jobs || witnesses.length === 0) return;
+    const tenants = platform.config.witnessLogs === 'all';
+    for (const w of witnesses) {
+      const rows = await withMaintenance(platform.db, opts, (tx) => tx.query<{ log: string; size: unknown }>(sql`
+        WITH latest AS (
+          SELECT 'platform'::text AS log, max(size) AS size FROM platform_translog_checkpoints
+          WHERE created_at > now() - interval '1 day' HAVING max(size) > 0
+          UNION ALL
+          SELECT tenant_id::text, max(size) FROM translog_checkpoints
+          WHERE ${tenants} AND created_at > now() - interval '1 day' GROUP BY tenant_id HAVING max(size) > 0)
+        SELECT l.log, l.size FROM latest l
+        WHERE NOT EXISTS (SELECT 1 FROM platform_translog_cosignatures s
+                          WHERE l.log = 'platform' AND s.size >= l.size AND s.witness = ${w.verifier.name} AND s.key_id = ${w.verifier.keyId.toString('hex')})
+          AND NOT EXISTS (SELECT 1 FROM translog_cosignatures s
+                          WHERE l.log <> 'platform' AND s.tenant_id::text = l.log AND s.size >= l.size AND s.witness = ${w.verifier.name} AND s.key_id = ${w.verifier.keyId.toString('hex')})
+        LIMIT 1000`));
+      for (const r of rows) {
+        await jobs.send(WITNESS_QUEUE.name, { log: r.log, size: Number(r.size), witness: w.verifier.name }, { idempotencyKey: `${r.log}:${Number(r.size)}:${w.verifier.name}` });
+      }
+    }
   }
 
   return {
@@ -109,8 +164,9 @@ function createAuditKernel(platform: AuditPlatform): AuditKernel {
     },
 
     async tenantCheckpoint(tenantId) {
-      const cp = await withSigner((s) => platform.withTenant({ tenantId }, (tx) => checkpointHead(tx, tenantLog(tenantId), s)));
-      witness(cp);
+      const log = tenantLog(tenantId);
+      const cp = await withSigner((s) => platform.withTenant({ tenantId }, (tx) => checkpointHead(tx, log, s)));
+      await witness(log.name, cp);
       return cp;
     },
 
@@ -128,13 +184,43 @@ function createAuditKernel(platform: AuditPlatform): AuditKernel {
         try {
           const cp = await withSigner((s) => withMaintenance(platform.db, opts, (tx) => checkpointHead(tx, log, s)));
           if (cp.created) published++;
-          witness(cp);
+          await witness(log.name, cp);
         } catch (err) {
           platform.log.error({ log: log.name, err: (err as Error).message }, 'audit log not checkpointed');
           failed.push({ log: log.name, error: (err as Error).message });
         }
       }
+      await enqueueMissing().catch((err: unknown) => platform.log.warn({ err: (err as Error).message }, 'witness catch-up not enqueued'));
       return { published, failed };
+    },
+
+    async platformCheckpoint() {
+      const log = platformLog();
+      const cp = await withSigner((s) => withMaintenance(platform.db, opts, (tx) => checkpointHead(tx, log, s)));
+      await witness(log.name, cp);
+      return cp;
+    },
+
+    readPlatform(fn) {
+      return withMaintenance(platform.db, opts, fn);
+    },
+
+    async acceptCosignatures(input) {
+      const log = logOf(input.log === 'platform' ? null : input.log);
+      const named = new Set(input.lines.map((l) => /^\u2014 (\S+) /.exec(l)?.[1]).filter((n): n is string => n !== undefined));
+      const witnesses = parseWitnesses(platform.config.witnesses).filter((w) => named.has(w.verifier.name));
+      if (witnesses.length === 0) throw new CosignatureRefusedError('ERR_AUDIT_INVALID', 'no signature line of a configured witness (OCSUITE_WITNESSES)');
+      const stored: Cosignature[] = [];
+      for (const w of witnesses) {
+        const r = await withMaintenance(platform.db, opts, async (tx) => {
+          if ((await checkpointNoteAt(tx, log, input.size)) === undefined) return { missing: true as const };
+          return acceptCosignatures(tx, { log, size: input.size, lines: input.lines, verifier: w.verifier, via: 'operator', actor: input.actor });
+        });
+        if ('missing' in r) throw new CosignatureRefusedError('ERR_AUDIT_INVALID', `log ${log.name} has no checkpoint at size ${input.size}`);
+        if (r.refused !== undefined) throw new CosignatureRefusedError('ERR_AUDIT_LOG_CORRUPT', r.refused);
+        stored.push(...r.accepted);
+      }
+      return stored;
     },
 
     async headSize(tx, log) {

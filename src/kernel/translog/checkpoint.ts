@@ -62,17 +62,17 @@ function keyInvalid(message: string): TranslogError {
 }
 
 // signed-note "Format": valid UTF-8, no ASCII control characters except newline.
-function isNoteSafe(text: string): boolean {
+export function isNoteSafe(text: string): boolean {
   return !/[\u0000-\u0009\u000b-\u001f]|\p{Cs}/u.test(text);
 }
 
 // signed-note: key names are non-empty, without Unicode spaces or '+'.
-function isKeyName(name: string): boolean {
+export function isKeyName(name: string): boolean {
   return typeof name === 'string' && name.length > 0 && isNoteSafe(name) && !/[\s+]/u.test(name);
 }
 
 /** Decodes standard base64 (RFC 4648 §4), rejecting any non-canonical encoding. */
-function decodeBase64(text: string): Buffer | undefined {
+export function decodeBase64(text: string): Buffer | undefined {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) return undefined;
   const bytes = Buffer.from(text, 'base64');
   return bytes.toString('base64') === text ? bytes : undefined;
@@ -157,7 +157,8 @@ export function signCheckpoint(head: TreeHeadInput, signer: CheckpointSigner): s
   return `${text}\n${SIGNATURE_PREFIX}${keyName} ${Buffer.concat([keyId, signature]).toString('base64')}\n`;
 }
 
-function parseSignatureLine(line: string): NoteSignature {
+/** One signed-note signature line `— <key name> <base64(key ID || signature)>` (no newline). */
+export function parseSignatureLine(line: string): NoteSignature {
   if (!line.startsWith(SIGNATURE_PREFIX)) throw malformed('signature line must start with an em dash and a space');
   const rest = line.slice(SIGNATURE_PREFIX.length);
   const space = rest.indexOf(' ');

@@ -30,3 +30,14 @@ export {
   type NoteSignature,
   type ParsedCheckpoint,
 } from './checkpoint.ts';
+export {
+  signCosignature,
+  verifyCosignatureLine,
+  verifyCosigned,
+  parseCosignatureVerifierKey,
+  cosignatureVerifierKey,
+  cosignatureKeyId,
+  appendSignatureLines,
+  type Cosignature,
+  type CosignatureVerifier,
+} from './cosignature.ts';

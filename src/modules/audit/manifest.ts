@@ -27,9 +27,11 @@ export const auditModule = defineModule({
     { name: 'platform_access_logs', onTenantErasure: { retain: 'evidence of access; pruned by retention' } },
     { name: 'translog_keys', onTenantErasure: { retain: 'the checkpoint signing key' } },
     { name: 'translog_key_retirements', onTenantErasure: { retain: kept } },
+    { name: 'translog_cosignatures', onTenantErasure: { retain: kept } },
+    { name: 'platform_translog_cosignatures', onTenantErasure: { retain: 'the platform log' } },
     { name: 'audit_personal', onTenantErasure: 'erase' },
   ],
-  auditEvents: ['access.denied', 'audit.exported', 'access_log.pruned', 'audit.log_key.rotated'],
+  auditEvents: ['access.denied', 'audit.exported', 'access_log.pruned', 'audit.log_key.rotated', 'audit.cosignature.stored', 'audit.cosignature.refused', 'audit.witness.conflict'],
   // The personal fields kept beside the log go with the tenant; the events (which only commit to them) stay.
   async eraseTenant(tx, tenantId) {
     const rows = await tx.query(sql`DELETE FROM audit_personal WHERE tenant_id = ${tenantId} RETURNING event_id`);

@@ -65,4 +65,31 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = as
     config: read,
     schema: { tags, operationId: 'auditGetKeyHistory', summary: 'The checkpoint keys with the sizes of the tenant\'s log each retired key signed', response: { 200: S.KeyHistory } },
   }, async (req) => audit.keyHistory(principalOf(req)));
+
+  // The platform log, for operators (issue #22 §4): the operator token, never a tenant's.
+  const operator = { security: { policy: 'operator' as const } };
+  app.get('/operator/translog/checkpoint', {
+    config: operator,
+    schema: { tags, operationId: 'auditOperatorGetCheckpoint', summary: 'The signed, cosigned checkpoint of the platform log (operator)', response: { 200: S.Checkpoint } },
+  }, async () => audit.operator.checkpoint());
+
+  app.get('/operator/translog/proof/inclusion', {
+    config: { ...operator, problems: [404] },
+    schema: { tags, operationId: 'auditOperatorGetInclusionProof', summary: 'RFC 6962 inclusion proof of one platform audit event (operator)', querystring: S.InclusionQuery, response: { 200: S.InclusionProof } },
+  }, async (req) => audit.operator.inclusion(req.query));
+
+  app.get('/operator/translog/proof/consistency', {
+    config: { ...operator, problems: [404] },
+    schema: { tags, operationId: 'auditOperatorGetConsistencyProof', summary: 'RFC 6962 consistency proof between two sizes of the platform log (operator)', querystring: S.ConsistencyQuery, response: { 200: S.ConsistencyProof } },
+  }, async (req) => audit.operator.consistency(req.query));
+
+  app.get('/operator/translog/events', {
+    config: operator,
+    schema: { tags, operationId: 'auditOperatorListEvents', summary: 'List the platform log\'s audit events (operator, keyset pages)', querystring: S.ListQuery, response: { 200: S.EventPage } },
+  }, async (req) => audit.operator.events(req.query));
+
+  app.post('/operator/translog/cosignatures', {
+    config: { ...operator, problems: [404, 422] },
+    schema: { tags, operationId: 'auditOperatorAddCosignatures', summary: 'Store cosignatures of a configured witness the platform cannot push to (operator)', body: S.CosignaturesBody, response: { 200: S.CosignaturesStored } },
+  }, async (req) => audit.operator.addCosignatures(req.body));
 };

@@ -101,3 +101,15 @@ export const KeyHistory = Type.Object({
     lastSizes: Type.Optional(Type.Record(Type.String(), Type.Integer())),
   })),
 });
+
+export const CosignaturesBody = Type.Object({
+  /** `platform` or a tenant id. */
+  log: Type.String({ pattern: '^(platform|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$' }),
+  size: Type.Integer({ minimum: 1 }),
+  /** C2SP tlog-cosignature signature lines (`— <witness> <base64>`), one per line, as the witness answered add-checkpoint. */
+  cosignatures: Type.String({ minLength: 1, maxLength: 16_384 }),
+}, strict);
+
+export const CosignaturesStored = Type.Object({
+  stored: Type.Array(Type.Object({ witness: Type.String(), keyId: Type.String(), timestamp: Type.Integer() })),
+});

@@ -4,7 +4,10 @@ import { ProblemError, notFound } from '../../http/problem.ts';
 import { auditActorOf, auditRequestOf, recordAuditEvent } from '../../kernel/audit/events.ts';
 import { findEvent, listEvents, scanEvents, type EventFilter } from '../../kernel/audit/read.ts';
 import { auditKernel, ProofRangeError } from '../../kernel/audit/service.ts';
-import { tenantLog } from '../../kernel/audit/logs.ts';
+import { platformLog, tenantLog, type AuditLog } from '../../kernel/audit/logs.ts';
+import { cosignedNote, CosignatureRefusedError } from '../../kernel/audit/cosignatures.ts';
+import type { StoredCheckpoint } from '../../kernel/audit/checkpoints.ts';
+import type { Session } from '../../db/client.ts';
 import { logKeyHistory } from '../../kernel/audit/log-key.ts';
 import { contextOf, type Principal } from '../../kernel/auth/principal.ts';
 import type { Platform } from '../../kernel/platform.ts';
@@ -21,6 +24,9 @@ interface Filters {
 }
 
 const EXPORT_CHUNK = 1_000;
+
+type InclusionQuery = { index?: number | undefined; eventId?: string | undefined; size?: number | undefined };
+type ConsistencyQuery = { from?: number | undefined; to?: number | undefined };
 
 /** Newest first, keyset over the leaf index. Before the versioned format the cursor was `a<index>`. */
 const leafCursor = keysetCursor({ leafIndex: 'index' }, {
@@ -45,6 +51,64 @@ const rangeProblem = (err: unknown) => {
 export function createAuditService(platform: Platform) {
   const kernel = auditKernel(platform);
   const b64 = (b: Buffer) => b.toString('base64');
+
+  interface LogAccess {
+    log: AuditLog;
+    read<T>(fn: (tx: Session) => Promise<T>): Promise<T>;
+    checkpoint(): Promise<StoredCheckpoint>;
+  }
+  const tenantAccess = (principal: Principal): LogAccess => ({
+    log: tenantLog(principal.tenantId),
+    read: (fn) => platform.withTenant(contextOf(principal), fn),
+    checkpoint: () => kernel.tenantCheckpoint(principal.tenantId),
+  });
+  const platformAccess: LogAccess = { log: platformLog(), read: (fn) => kernel.readPlatform(fn), checkpoint: () => kernel.platformCheckpoint() };
+
+  /** The current checkpoint with its witnesses' cosignature lines appended (signed-note: several signatures). */
+  async function cosignedCheckpoint(a: LogAccess) {
+    const cp = await a.checkpoint();
+    return { cp, note: await a.read((tx) => cosignedNote(tx, a.log, cp.size, cp.note)) };
+  }
+
+  async function checkpointOf(a: LogAccess) {
+    const { cp, note } = await cosignedCheckpoint(a);
+    return { origin: cp.origin, size: cp.size, rootHash: b64(cp.root), checkpoint: note };
+  }
+
+  async function inclusionOf(a: LogAccess, q: InclusionQuery) {
+    if (q.index !== undefined && q.eventId !== undefined) throw new ProblemError('validation-failed', 400, 'Pass `index` or `eventId`, not both.');
+    // The event first, the checkpoint after: an event appended a moment ago is then inside it.
+    let eventIndex: number | undefined;
+    if (q.eventId !== undefined) {
+      const event = await a.read((tx) => findEvent(tx, a.log, q.eventId!));
+      if (!event) throw notFound('audit event');
+      eventIndex = event.leafIndex;
+    }
+    const { cp, note } = await cosignedCheckpoint(a);
+    const size = q.size ?? cp.size;
+    if (size === 0) throw notFound('audit event');
+    const answer = await a.read((tx) => kernel.inclusion(tx, a.log, eventIndex ?? q.index ?? size - 1, size)).catch((err: unknown) => {
+      throw rangeProblem(err);
+    });
+    return {
+      index: answer.index,
+      size: answer.size,
+      leafHash: b64(answer.leafHash),
+      proof: answer.proof.map(b64),
+      checkpoint: size === cp.size ? note : null,
+    };
+  }
+
+  async function consistencyOf(a: LogAccess, q: ConsistencyQuery) {
+    const { cp, note } = await cosignedCheckpoint(a);
+    const to = q.to ?? cp.size;
+    const from = q.from ?? 1;
+    if (to === 0) throw notFound('audit log entry');
+    const proof = await a.read((tx) => kernel.consistency(tx, a.log, from, to)).catch((err: unknown) => {
+      throw rangeProblem(err);
+    });
+    return { from, to, proof: proof.map(b64), checkpoint: to === cp.size ? note : null };
+  }
 
   return {
     async list(principal: Principal, q: Filters & { limit?: number | undefined; cursor?: string | undefined }) {
@@ -99,44 +163,43 @@ export function createAuditService(platform: Platform) {
     },
 
     async checkpoint(principal: Principal) {
-      const cp = await kernel.tenantCheckpoint(principal.tenantId);
-      return { origin: cp.origin, size: cp.size, rootHash: b64(cp.root), checkpoint: cp.note };
+      return checkpointOf(tenantAccess(principal));
     },
 
-    async inclusion(principal: Principal, q: { index?: number | undefined; eventId?: string | undefined; size?: number | undefined }) {
-      if (q.index !== undefined && q.eventId !== undefined) throw new ProblemError('validation-failed', 400, 'Pass `index` or `eventId`, not both.');
-      const log = tenantLog(principal.tenantId);
-      // The event first, the checkpoint after: an event appended a moment ago is then inside it.
-      let eventIndex: number | undefined;
-      if (q.eventId !== undefined) {
-        const event = await platform.withTenant(contextOf(principal), (tx) => findEvent(tx, log, q.eventId!));
-        if (!event) throw notFound('audit event');
-        eventIndex = event.leafIndex;
-      }
-      const cp = await kernel.tenantCheckpoint(principal.tenantId);
-      const size = q.size ?? cp.size;
-      if (size === 0) throw notFound('audit event');
-      const answer = await platform.withTenant(contextOf(principal), (tx) => kernel.inclusion(tx, log, eventIndex ?? q.index ?? size - 1, size)).catch((err: unknown) => {
-        throw rangeProblem(err);
-      });
-      return {
-        index: answer.index,
-        size: answer.size,
-        leafHash: b64(answer.leafHash),
-        proof: answer.proof.map(b64),
-        checkpoint: size === cp.size ? cp.note : null,
-      };
+    async inclusion(principal: Principal, q: InclusionQuery) {
+      return inclusionOf(tenantAccess(principal), q);
     },
 
-    async consistency(principal: Principal, q: { from?: number | undefined; to?: number | undefined }) {
-      const cp = await kernel.tenantCheckpoint(principal.tenantId);
-      const to = q.to ?? cp.size;
-      const from = q.from ?? 1;
-      if (to === 0) throw notFound('audit log entry');
-      const proof = await platform.withTenant(contextOf(principal), (tx) => kernel.consistency(tx, tenantLog(principal.tenantId), from, to)).catch((err: unknown) => {
-        throw rangeProblem(err);
-      });
-      return { from, to, proof: proof.map(b64), checkpoint: to === cp.size ? cp.note : null };
+    async consistency(principal: Principal, q: ConsistencyQuery) {
+      return consistencyOf(tenantAccess(principal), q);
+    },
+
+    /** The platform log, for operators (the operator token): what a tenant sees of its own log. */
+    operator: {
+      checkpoint: () => checkpointOf(platformAccess),
+      inclusion: (q: InclusionQuery) => inclusionOf(platformAccess, q),
+      consistency: (q: ConsistencyQuery) => consistencyOf(platformAccess, q),
+      async events(q: Filters & { limit?: number | undefined; cursor?: string | undefined }) {
+        const limit = q.limit ?? 50;
+        const filter = { ...filterOf(q), beforeIndex: q.cursor ? leafCursor.decode(q.cursor).leafIndex : undefined };
+        const rows = await kernel.readPlatform((tx) => listEvents(tx, platformLog(), filter, limit + 1));
+        const { items, nextCursor } = leafCursor.page(rows, limit, (r) => ({ leafIndex: r.leafIndex }));
+        return { items: items.map(toApiEvent), nextCursor };
+      },
+      /** Cosignatures of a witness the platform cannot push to, brought by an operator. */
+      async addCosignatures(body: { log: string; size: number; cosignatures: string }) {
+        const lines = body.cosignatures.split('\n').map((l) => l.replace(/\r$/, '')).filter((l) => l.length > 0);
+        try {
+          const stored = await kernel.acceptCosignatures({ log: body.log.toLowerCase(), size: body.size, lines, actor: { type: 'operator', id: 'operator-token' } });
+          return { stored: stored.map((c) => ({ witness: c.name, keyId: c.keyId, timestamp: c.timestamp })) };
+        } catch (err) {
+          if (err instanceof CosignatureRefusedError) {
+            if (err.code === 'ERR_AUDIT_INVALID' && /no checkpoint/.test(err.message)) throw notFound('checkpoint');
+            throw new ProblemError('validation-failed', 422, err.message);
+          }
+          throw err;
+        }
+      },
     },
 
     /** Public (null): the platform log's recorded sizes only, tenant ids are not published; a tenant's: its own log's. */
