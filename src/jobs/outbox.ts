@@ -209,6 +209,13 @@ export class Outbox {
     return { depth: queues.reduce((a, q) => a + q.depth, 0), oldestSeconds: Math.max(0, ...queues.map((q) => q.oldestSeconds)), queues };
   }
 
+  /** The envelopes of a queue's rows not yet handed to the driver (what the driver cannot list yet). */
+  async unsent(queue: string): Promise<unknown[]> {
+    const rows = await withMaintenance(this.#db, { statementTimeoutMs: 10_000 }, (tx) => tx.query<{ envelope: unknown }>(sql`
+      SELECT envelope FROM job_outbox WHERE namespace = ${this.#o.namespace} AND queue = ${queue} AND sent_at IS NULL AND done_at IS NULL`));
+    return rows.map((r) => (typeof r.envelope === 'string' ? JSON.parse(r.envelope) : r.envelope));
+  }
+
   /** The job of a row ran to its end (completed or dead-lettered): the row is not handed over again. */
   async markDone(jobId: string): Promise<void> {
     if (!isUuid(jobId)) return;

@@ -228,8 +228,10 @@ export class JobSystem implements JobQueue {
   }
 
   async pendingData(queue: string): Promise<unknown[]> {
+    // In the outbox or in the driver (a row being handed over may be counted in both: never fewer).
+    const [unsent, queued] = await Promise.all([this.#outbox?.unsent(queue) ?? [], this.raw.pendingData(queue)]);
     // What handlers see: the envelope's data; anything without an envelope will never run.
-    return (await this.raw.pendingData(queue)).flatMap((raw) => {
+    return [...unsent, ...queued].flatMap((raw) => {
       const parsed = parseEnvelope(raw);
       return parsed.ok ? [parsed.envelope.data] : [];
     });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { withOwner } from '../../src/db/transaction.ts';
 import { inboundWebhooks, type InboundEvent } from '../../src/modules/webhooks/inbound-events.ts';
 import { eraseWebhookSubject, exportWebhookSubject } from '../../src/modules/webhooks/subject.ts';
@@ -189,6 +189,11 @@ describe('data-subject requests', () => {
     const email = `Subject-${randomUUID().slice(0, 6)}@Example.com`;
     expect((await post(r.id, signed(r.secret, { type: 'mail.bounced', data: { email } }))).statusCode).toBe(202);
     expect((await post(r.id, signed(r.secret, { type: 'mail.bounced', data: { email: 'someone-else@example.com' } }))).statusCode).toBe(202);
+    // The bounces are handled (suppression, outreach.address.bounced message) before the request: an
+    // erasure racing a job still in flight is the job's to respect, not what this test is about.
+    const dispatched = () => withOwner(t.platform.db, async (tx) =>
+      (await tx.query<{ n: number }>(sql`SELECT count(*)::int AS n FROM webhook_inbound_events WHERE receiver_id = ${r.id} AND status = 'dispatched'`))[0]!.n);
+    await vi.waitFor(async () => expect(await dispatched()).toBe(2), { timeout: 30_000, interval: 100 });
     const subject = { tenantId: A.tenantId, userId: A.userId, email: email.toLowerCase() };
     const exported = await t.platform.withTenant({ tenantId: A.tenantId }, (tx) => exportWebhookSubject(tx, subject));
     expect((exported.inboundEvents as unknown[]).length).toBe(1);

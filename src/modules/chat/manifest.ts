@@ -4,6 +4,9 @@ import { chatRoutes } from './routes.ts';
 
 const TABLES = ['chat_tickets', 'chat_reports', 'chat_sanctions', 'chat_messages', 'chat_members', 'chat_rooms'] as const;
 
+/** What a data-subject request's transaction carries to see the person's rows in private rooms (migration 0063). */
+export const CHAT_SUBJECT_PERMISSIONS = ['chat:moderate'] as const;
+
 /** Chat (issue #14): rooms, authenticated sockets, sanitised messages, audited moderation, Redis fan-out. */
 export const chatModule = defineModule({
   name: 'chat',

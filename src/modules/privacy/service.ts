@@ -5,6 +5,7 @@ import { contextWithPermissions, type Principal } from '../../kernel/auth/princi
 import type { Platform, SubjectRef } from '../../kernel/platform.ts';
 import { ACADEMY_POLICY_PERMISSIONS } from '../academy/service.ts';
 import { ALLIANCES_POLICY_PERMISSIONS } from '../alliances/service.ts';
+import { CHAT_SUBJECT_PERMISSIONS } from '../chat/manifest.ts';
 import { pseudonymiseAccount } from '../identity/subject.ts';
 
 /**
@@ -12,7 +13,7 @@ import { pseudonymiseAccount } from '../identity/subject.ts';
  * rows about the person, so its transaction carries all of them — held by the requester, or the
  * request is refused rather than answered with a partial archive.
  */
-export const SUBJECT_POLICY_PERMISSIONS = [...ACADEMY_POLICY_PERMISSIONS, ...ALLIANCES_POLICY_PERMISSIONS] as const;
+export const SUBJECT_POLICY_PERMISSIONS = [...ACADEMY_POLICY_PERMISSIONS, ...ALLIANCES_POLICY_PERMISSIONS, ...CHAT_SUBJECT_PERMISSIONS] as const;
 
 /** A user id that names nobody: the subject of a request by address for a person without an account here. */
 const NOBODY = '00000000-0000-0000-0000-000000000000';
