@@ -121,13 +121,16 @@ async function call(base: string, i: number) {
   const id = `msg_${randomUUID()}`;
   const headers = { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(Math.floor(Date.now() / 1000)), 'webhook-signature': signer.sign(id, new Date(), b) };
   const res = await fetch(`${base}/hooks/${created.id}`, { method: 'POST', headers, body: b });
-  await res.arrayBuffer();
-  if (res.status !== 202) throw new Error(`${base} answered ${res.status}`);
+  const text = await res.text();
+  if (res.status !== 202) throw new Error(`${base} answered ${res.status}: ${text}`);
 }
 const verifiedRuns: number[] = [];
 const unverifiedRuns: number[] = [];
+// POST /hooks/{id} has its own rate class (1,200 calls a minute per sender IP) that the bench does not
+// lift: the verified rounds stay under it, or PostgreSQL's pace would be answered 429.
+const INBOUND_N = Math.min(N, Math.floor(1_100 / ROUNDS));
 for (let round = 0; round < ROUNDS; round++) {
-  const pair = [() => rate(N, (i) => call(bareUrl, i)).then((r) => unverifiedRuns.push(r)), () => rate(N, (i) => call(fullUrl, i)).then((r) => verifiedRuns.push(r))];
+  const pair = [() => rate(INBOUND_N, (i) => call(bareUrl, i)).then((r) => unverifiedRuns.push(r)), () => rate(INBOUND_N, (i) => call(fullUrl, i)).then((r) => verifiedRuns.push(r))];
   for (const run of round % 2 === 0 ? pair : pair.reverse()) await run();
 }
 const inboundRatios = verifiedRuns.map((v, i) => v / unverifiedRuns[i]!);
