@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bootPlatform, shutdownPlatform } from '../../src/boot.ts';
 import { loadConfig } from '../../src/config/config.ts';
-import { unavailableReason } from '../../src/db/availability.ts';
+import { unavailableReason, type UnavailableReason } from '../../src/db/availability.ts';
 import type { Lease } from '../../src/db/client.ts';
 import { openDatabase, requestPathConnectMs } from '../../src/db/open.ts';
 import { toProblem } from '../../src/http/error-handler.ts';
@@ -42,24 +42,24 @@ function expectUnavailable(res: { statusCode: number; headers: Record<string, un
 
 describe('what the drivers throw when the database is gone maps to 503 service-unavailable with Retry-After', () => {
   const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5999'), { code: 'ECONNREFUSED', errno: -111, syscall: 'connect' });
-  const cases: [string, unknown][] = [
-    ['ECONNREFUSED', refused],
-    ['AggregateError of two refused addresses (happy eyeballs)', Object.assign(new AggregateError([refused, refused], ''), { code: undefined })],
-    ['connection terminated unexpectedly', new Error('Connection terminated unexpectedly')],
-    ['connection terminated (pool end during a query)', new Error('Connection terminated')],
-    ['pool timeout', new Error('timeout exceeded when trying to connect')],
-    ['connect timeout', new Error('Connection terminated due to connection timeout', { cause: new Error('timeout expired') })],
-    ['a closed pool', new Error('Cannot use a pool after calling end on the pool')],
-    ['a closed PGlite', new Error('PGlite is closed')],
-    ['client not queryable after a connection error', new Error('Client has encountered a connection error and is not queryable')],
-    ['57P01 admin shutdown', Object.assign(new pg.DatabaseError('terminating connection due to administrator command', 0, 'error'), { code: '57P01' })],
-    ['57P03 the database system is starting up', Object.assign(new pg.DatabaseError('the database system is starting up', 0, 'error'), { code: '57P03' })],
-    ['53300 too many connections', Object.assign(new pg.DatabaseError('sorry, too many clients already', 0, 'error'), { code: '53300' })],
-    ['08006 connection failure', Object.assign(new pg.DatabaseError('connection failure', 0, 'error'), { code: '08006' })],
-    ['wrapped as the cause of another error', new Error('could not load the tenant', { cause: refused })],
+  const cases: [string, unknown, UnavailableReason][] = [
+    ['ECONNREFUSED', refused, 'unreachable'],
+    ['AggregateError of two refused addresses (happy eyeballs)', Object.assign(new AggregateError([refused, refused], ''), { code: undefined }), 'unreachable'],
+    ['connection terminated unexpectedly', new Error('Connection terminated unexpectedly'), 'connection-lost'],
+    ['connection terminated (pool end during a query)', new Error('Connection terminated'), 'connection-lost'],
+    ['pool timeout', new Error('timeout exceeded when trying to connect'), 'pool-timeout'],
+    ['connect timeout', new Error('Connection terminated due to connection timeout', { cause: new Error('timeout expired') }), 'connect-timeout'],
+    ['a closed pool', new Error('Cannot use a pool after calling end on the pool'), 'closed'],
+    ['a closed PGlite', new Error('PGlite is closed'), 'closed'],
+    ['client not queryable after a connection error', new Error('Client has encountered a connection error and is not queryable'), 'connection-lost'],
+    ['57P01 admin shutdown', Object.assign(new pg.DatabaseError('terminating connection due to administrator command', 0, 'error'), { code: '57P01' }), 'shutting-down'],
+    ['57P03 the database system is starting up', Object.assign(new pg.DatabaseError('the database system is starting up', 0, 'error'), { code: '57P03' }), 'starting-up'],
+    ['53300 too many connections', Object.assign(new pg.DatabaseError('sorry, too many clients already', 0, 'error'), { code: '53300' }), 'too-many-connections'],
+    ['08006 connection failure', Object.assign(new pg.DatabaseError('connection failure', 0, 'error'), { code: '08006' }), 'connection-lost'],
+    ['wrapped as the cause of another error', new Error('could not load the tenant', { cause: refused }), 'unreachable'],
   ];
-  it.each(cases)('%s', (_name, err) => {
-    expect(unavailableReason(err)).toBeDefined();
+  it.each(cases)('%s', (_name, err, reason) => {
+    expect(unavailableReason(err)).toBe(reason);
     const problem = toProblem(err as never);
     expect(problem.status).toBe(503);
     expect(problem.kind).toBe('service-unavailable');
@@ -175,7 +175,7 @@ if (usingPostgres) {
     const start = () => pgCtl('-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`, 'start');
 
     beforeAll(async () => {
-      expect(PG_BIN, 'PostgreSQL server binaries (initdb, pg_ctl)').toBeDefined();
+      expect(PG_BIN, 'PostgreSQL server binaries (initdb, pg_ctl)').toMatch(/^\/usr\/lib\/postgresql\/\d+\/bin$/);
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ocsuite-outage-'));
       if (asRoot) execFileSync('chown', ['postgres', dir]);
       port = await new Promise<number>((resolve) => {

@@ -102,7 +102,7 @@ describe('OTLP export', () => {
 
   it('has a job span for the webhook delivery, with queue, tenant, attempt and result, and its statements under it', () => {
     const job = spans.find((s) => s.name === 'job webhooks.deliver');
-    expect(job, spans.filter((s) => s.name.startsWith('job ')).map((s) => s.name).join(', ')).toBeDefined();
+    expect(job?.name, spans.filter((s) => s.name.startsWith('job ')).map((s) => s.name).join(', ')).toBe('job webhooks.deliver');
     expect(job!.kind).toBe(5); // CONSUMER
     expect(job!.attributes['messaging.destination.name']).toBe('webhooks.deliver');
     expect(job!.attributes['ocsuite.tenant_id']).toBe(session.tenantId);
