@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { fixtureProcesses } from '../support/fixture-process.ts';
+import { purgePrefix } from '../../src/jobs/bullmq.ts';
 import { driverCases, queueName, redisUrl, uniquePrefix, usingPostgres } from './support.ts';
 import { randomBytes } from 'node:crypto';
 
@@ -16,62 +15,15 @@ import { randomBytes } from 'node:crypto';
  * pg-boss runs on a PGlite data folder (the embedded profile: the process is the whole server);
  * BullMQ on the run's Redis (with the run's PostgreSQL when there is one).
  */
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const fixture = path.join(root, 'test/jobs/fixtures/kill-relay.ts');
-const nodeBin = Number(process.versions.node.split('.')[0]) >= 22 ? process.execPath : path.join(root, 'node_modules/.bin/node');
+const fixture = fixtureProcesses('test/jobs/fixtures/kill-relay.ts', 45_000);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ocsuite-kill-relay-'));
-const children = new Set<ChildProcess>();
 const prefixes: string[] = [];
 
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  fixture.killAll();
   fs.rmSync(tmp, { recursive: true, force: true });
-  if (redisUrl && prefixes.length) {
-    const r = new Redis(redisUrl);
-    for (const p of prefixes) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await r.scan(cursor, 'MATCH', `${p}:*`, 'COUNT', 500);
-        cursor = next;
-        if (keys.length) await r.unlink(...keys);
-      } while (cursor !== '0');
-    }
-    r.disconnect();
-  }
+  if (redisUrl) for (const p of prefixes) await purgePrefix(redisUrl, p);
 });
-
-function start(env: Record<string, string>) {
-  const child = spawn(nodeBin, [fixture], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const lines: Array<Record<string, unknown>> = [];
-  let err = '';
-  let buf = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    buf += c.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        /* not ours */
-      }
-    }
-  });
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const waitFor = async (key: string, ms = 45_000) => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = lines.find((l) => key in l);
-      if (hit) return hit;
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`worker gave no "${key}" (exit ${child.exitCode}): ${err.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  return { child, waitFor, exited, lines };
-}
 
 const cases = driverCases.flatMap((c) => (['after', 'before'] as const).map((point) => ({ ...c, point })));
 
@@ -86,14 +38,14 @@ describe.each(cases)('relay killed between commit and hand-over mark: $label, $p
       ...(c.kind === 'bullmq' ? { REDIS_URL: redisUrl!, KILL_PREFIX: uniquePrefix() } : {}),
     };
     if (env.KILL_PREFIX) prefixes.push(env.KILL_PREFIX);
-    const first = start({ ...env, KILL_PHASE: 'first' });
+    const first = fixture.start({ ...env, KILL_PHASE: 'first' });
     // A PGlite process boots and migrates its data folder first: slow on a loaded machine.
     const { tenant, job, entry } = (await first.waitFor('job', 150_000)) as { tenant: string; job: string; entry: string };
     expect((await first.waitFor('killPoint')).killPoint).toBe(c.point);
     first.child.kill('SIGKILL');
     await first.exited;
 
-    const second = start({ ...env, KILL_PHASE: 'second', KILL_TENANT: tenant, KILL_JOB: job, KILL_ENTRY: entry });
+    const second = fixture.start({ ...env, KILL_PHASE: 'second', KILL_TENANT: tenant, KILL_JOB: job, KILL_ENTRY: entry });
     const result = await second.waitFor('completions', 150_000);
     expect(await second.exited).toBe(0);
     // Done, once. (After the hand-over the job may run from the first hand-over before the restarted

@@ -1,10 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { fixtureProcesses } from '../support/fixture-process.ts';
 import { purgePrefix } from '../../src/jobs/bullmq.ts';
 import { startSmtp } from './support.ts';
 
@@ -17,51 +16,15 @@ import { startSmtp } from './support.ts';
  * Embedded profile: PGlite data folder + pg-boss; server profile: the run's
  * PostgreSQL + BullMQ on Redis.
  */
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const fixture = path.join(root, 'test/outreach/fixtures/delivery-worker.ts');
-const nodeBin = Number(process.versions.node.split('.')[0]) >= 22 ? process.execPath : path.join(root, 'node_modules/.bin/node');
+const fixture = fixtureProcesses('test/outreach/fixtures/delivery-worker.ts', 150_000);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ocsuite-outreach-crash-'));
-const children = new Set<ChildProcess>();
 const prefix = `ocsuite-test-${randomUUID()}`;
 
 afterAll(async () => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  fixture.killAll();
   fs.rmSync(tmp, { recursive: true, force: true });
   if (process.env.REDIS_URL) await purgePrefix(process.env.REDIS_URL, prefix);
 });
-
-function start(env: Record<string, string>) {
-  const child = spawn(nodeBin, [fixture], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const lines: Array<Record<string, unknown>> = [];
-  let err = '';
-  let buf = '';
-  child.stdout!.on('data', (c: Buffer) => {
-    buf += c.toString();
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      try {
-        lines.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        /* not ours */
-      }
-    }
-  });
-  child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const waitFor = async (key: string, ms = 150_000) => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const hit = lines.find((l) => key in l);
-      if (hit) return hit;
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`worker gave no "${key}" (exit ${child.exitCode}): ${err.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-  return { child, waitFor, exited };
-}
 
 describe('a worker killed mid-campaign', () => {
   it('neither loses nor doubles a send once a fresh worker takes over', async () => {
@@ -77,7 +40,7 @@ describe('a worker killed mid-campaign', () => {
         WORKER_DB: process.env.OCSUITE_TEST_DATABASE_URL ?? path.join(tmp, 'pgdata'),
         ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL, WORKER_PREFIX: prefix } : {}),
       };
-      const first = start({ ...env, WORKER_PHASE: 'first' });
+      const first = fixture.start({ ...env, WORKER_PHASE: 'first' });
       const setup = (await first.waitFor('campaign')) as { tenant: string; campaign: string; emails: string[] };
       const deadline = Date.now() + 120_000;
       while (smtp.held.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -87,7 +50,7 @@ describe('a worker killed mid-campaign', () => {
       await first.exited;
       stall = false;
 
-      const second = start({ ...env, WORKER_PHASE: 'second', WORKER_TENANT: setup.tenant, WORKER_CAMPAIGN: setup.campaign });
+      const second = fixture.start({ ...env, WORKER_PHASE: 'second', WORKER_TENANT: setup.tenant, WORKER_CAMPAIGN: setup.campaign });
       const result = (await second.waitFor('status', 150_000)) as { status: string; sends: Array<{ email: string; state: string; attempts: number; message_id: string }>; sendEvents: number };
       expect(await second.exited).toBe(0);
       expect(result.status).toBe('sent');
