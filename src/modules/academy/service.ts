@@ -223,7 +223,7 @@ export function createAcademyService(platform: Platform) {
     /** Enrols the caller in a published course; enrolling again changes nothing (`created: false`). */
     async enrol(p: Principal, courseId: string) {
       const learner = requireUser(p, 'An enrolment');
-      const { out, published } = await platform.withTenant(ctx(p), async (tx) => {
+      return platform.withTenant(ctx(p), async (tx) => {
         const course = await courseOf(tx, p, courseId);
         if (course.status !== 'published') throw new ProblemError('conflict', 409, 'The course is not published yet.');
         const inserted = await tx.query(sql`
@@ -233,13 +233,11 @@ export function createAcademyService(platform: Platform) {
         const [row] = await tx.query<EnrolmentRow>(enrolmentsWhere(sql`e.course_id = ${course.id} AND e.learner_id = ${learner}`));
         const enrolment = enrolmentView(row!);
         // Subscribed endpoints hear of a new enrolment (outbox: only if it commits); an enrolment again is no event.
-        const published = inserted.length > 0
-          ? await webhooks.publishIn(tx, p.tenantId, 'academy.enrolment.created', { courseId: course.id, courseTitle: course.title, learnerId: learner, enrolledAt: enrolment.enrolledAt })
-          : null;
-        return { out: { created: inserted.length > 0, enrolment }, published };
+        if (inserted.length > 0) {
+          await webhooks.publishIn(tx, p.tenantId, 'academy.enrolment.created', { courseId: course.id, courseTitle: course.title, learnerId: learner, enrolledAt: enrolment.enrolledAt });
+        }
+        return { created: inserted.length > 0, enrolment };
       });
-      await webhooks.settle(p.tenantId, published);
-      return out;
     },
 
     /** Marks a lesson done for the caller (idempotent: the first completion time stays). */

@@ -5,7 +5,7 @@ import { contextWithPermissions, type Principal } from '../../kernel/auth/princi
 import { isUuid } from '../../kernel/ids.ts';
 import { creationCursor } from '../../kernel/pagination/keyset-cursor.ts';
 import type { Platform } from '../../kernel/platform.ts';
-import { createWebhookPublisher, type Published } from '../webhooks/publish.ts';
+import { createWebhookPublisher } from '../webhooks/publish.ts';
 import { notFound, ProblemError } from '../../http/problem.ts';
 
 /** The permissions the alliances RLS policies consult (migration 0062). */
@@ -53,12 +53,9 @@ export const noteView = (r: NoteRow) => ({
 export function createAlliancesService(platform: Platform) {
   const ctx = (p: Principal) => contextWithPermissions(p, ALLIANCES_POLICY_PERMISSIONS);
   const webhooks = createWebhookPublisher(platform);
-  /** A deal change in its transaction, its webhook recorded in the same one (outbox), queued after the commit. */
+  /** A deal change in its transaction, its webhooks recorded in the same one (their jobs are outbox rows of it). */
   async function dealChange<T>(p: Principal, fn: (tx: Session, emit: (type: string, data: unknown) => Promise<void>) => Promise<T>): Promise<T> {
-    const published: Published[] = [];
-    const out = await platform.withTenant(ctx(p), (tx) => fn(tx, async (type, data) => { published.push(await webhooks.publishIn(tx, p.tenantId, type, data)); }));
-    await webhooks.settle(p.tenantId, published);
-    return out;
+    return platform.withTenant(ctx(p), (tx) => fn(tx, async (type, data) => { await webhooks.publishIn(tx, p.tenantId, type, data); }));
   }
   const manages = (p: Principal) => p.permissions.has('alliances:manage');
   const audit = (tx: Session, p: Principal, action: string, target: { type: string; id: string }, metadata?: Record<string, unknown>) =>

@@ -180,7 +180,7 @@ export function createApprovalsService(platform: Platform) {
       // The payload is checked again at decision time: the tenant may have changed since the proposal.
       const { payload } = registry.parse(row.action_type, row.payload);
       await action.validate?.(platform, principal, payload);
-      const result = await platform.withTenant(contextOf(principal), async (tx) => {
+      const decided = await platform.withTenant(contextOf(principal), async (tx) => {
         const [updated] = await tx.query<ApprovalRow>(sql`
           UPDATE action_approvals SET status = 'approved', decided_by = ${userId}, decided_at = now(), decision_note = ${note ?? null}
           WHERE id = ${row.id} AND status = 'pending' AND expires_at > now()
@@ -191,11 +191,10 @@ export function createApprovalsService(platform: Platform) {
           target: { type: 'action_approval', id: row.id }, outcome: 'success',
           metadata: { actionType: row.action_type, risk: row.risk, requestedBy: row.requested_by },
         });
-        return { updated, published: await webhooks.publishIn(tx, principal.tenantId, DECIDED_EVENT, decisionData(updated)) };
+        await webhooks.publishIn(tx, principal.tenantId, DECIDED_EVENT, decisionData(updated));
+        return updated;
       });
-      if (!result) throw conflict('The approval was decided or expired meanwhile.');
-      await webhooks.settle(principal.tenantId, result.published);
-      const decided = result.updated;
+      if (!decided) throw conflict('The approval was decided or expired meanwhile.');
       await execute(principal, decided, action);
       return approvalView(await load(principal, row.id));
     },
@@ -209,7 +208,7 @@ export function createApprovalsService(platform: Platform) {
       if (row.requested_by !== userId && action && !principal.permissions.has(action.permission as never)) {
         await refuse(principal, row, 'missing-permission', `Rejecting ${row.action_type} needs the permission ${action.permission}.`);
       }
-      const { view, published } = await platform.withTenant(contextOf(principal), async (tx) => {
+      return platform.withTenant(contextOf(principal), async (tx) => {
         const [updated] = await tx.query<ApprovalRow>(sql`
           UPDATE action_approvals SET status = 'rejected', decided_by = ${userId}, decided_at = now(), decision_note = ${note ?? null}
           WHERE id = ${row.id} AND status = 'pending' RETURNING ${columns}`);
@@ -218,10 +217,9 @@ export function createApprovalsService(platform: Platform) {
           tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'approval.rejected',
           target: { type: 'action_approval', id: row.id }, outcome: 'success', metadata: { actionType: row.action_type, risk: row.risk },
         });
-        return { view: approvalView(updated), published: await webhooks.publishIn(tx, principal.tenantId, DECIDED_EVENT, decisionData(updated)) };
+        await webhooks.publishIn(tx, principal.tenantId, DECIDED_EVENT, decisionData(updated));
+        return approvalView(updated);
       });
-      await webhooks.settle(principal.tenantId, published);
-      return view;
     },
   };
 }

@@ -218,15 +218,14 @@ export function createChatService(platform: Platform, publish: Publish) {
           RETURNING ${messageColumns}`);
         // Public rooms only: every chat:read holder of the tenant reads them. A private or direct
         // room's messages never leave through a webhook (its subscribers are not its members).
-        const published = room.kind === 'public'
-          ? await webhooks.publishIn(tx, principal.tenantId, 'chat.message.created', {
+        if (room.kind === 'public') {
+          await webhooks.publishIn(tx, principal.tenantId, 'chat.message.created', {
             id: inserted!.id, roomId, roomName: room.name, authorId: inserted!.author_id, text: inserted!.text, createdAt: inserted!.created_at.toISOString(),
-          })
-          : null;
-        return { inserted: inserted!, published };
+          });
+        }
+        return inserted!;
       });
-      await webhooks.settle(principal.tenantId, row.published);
-      const view = messageView(row.inserted);
+      const view = messageView(row);
       publish({ type: 'message', tenantId: principal.tenantId, roomId, message: view });
       return view;
     },

@@ -13,7 +13,7 @@ import type { Platform } from '../../kernel/platform.ts';
 import { parseAmount } from './amount.ts';
 import { fromLedgerDatabaseError, ledgerConflict, ledgerNotFound, ledgerProblem } from './errors.ts';
 import { transferAction, transferLeafMetadata, transferView, type TransferKind, type TransferRow, type TransferView } from './transfer-record.ts';
-import { createWebhookPublisher, type Published } from '../webhooks/publish.ts';
+import { createWebhookPublisher } from '../webhooks/publish.ts';
 
 /** A transfer as a client sends it (one leg of a chain). */
 export interface TransferInput {
@@ -105,7 +105,7 @@ const RETRYABLE = new Set(['40001', '40P01']);
 export function createTransfersService(platform: Platform) {
   const webhooks = createWebhookPublisher(platform);
 
-  async function insertChain(tx: Session, tenantId: string, actor: AuditEventInput['actor'], legs: Prepared[]): Promise<{ views: TransferView[]; published: Published[] }> {
+  async function insertChain(tx: Session, tenantId: string, actor: AuditEventInput['actor'], legs: Prepared[]): Promise<TransferView[]> {
     // The insert trigger locks every balance row of the chain in account order before it moves any.
     const eventIds = legs.map(() => randomUUID());
     const col = <K extends keyof Prepared>(k: K) => sql.param(legs.map((l) => l[k]));
@@ -133,9 +133,8 @@ export function createTransfersService(platform: Platform) {
     }));
     await appendAuditRecords(tx, records);
     // Subscribed endpoints hear of each recorded transfer, in this transaction (outbox: only if the chain commits).
-    const published: Published[] = [];
-    for (const v of views) published.push(await webhooks.publishIn(tx, tenantId, TRANSFER_EVENT, v));
-    return { views, published };
+    for (const v of views) await webhooks.publishIn(tx, tenantId, TRANSFER_EVENT, v);
+    return views;
   }
 
   /** A request whose ids exist already: the first result if every leg is the same, else 409. */
@@ -167,8 +166,7 @@ export function createTransfersService(platform: Platform) {
     };
     for (let attempt = 1; ; attempt++) {
       try {
-        const { views, published } = await platform.withTenant({ tenantId }, (tx) => insertChain(tx, tenantId, actor, legs));
-        await webhooks.settle(tenantId, published);
+        const views = await platform.withTenant({ tenantId }, (tx) => insertChain(tx, tenantId, actor, legs));
         return { transfers: views, replayed: false };
       } catch (err) {
         // Whatever failed, a request whose ids exist already is a replay (or a reuse): its first answer decides.

@@ -99,11 +99,8 @@ export function createMarketplaceService(platform: Platform) {
             metadata: { module: entry.key, version: entry.version, scopes: entry.permissions, events: entry.events, machinePrincipalId: credential.id },
           });
           // The install as marketplace:read shows it — never the credential (outbox: only if it commits).
-          const published = await webhooks.publishIn(tx, principal.tenantId, 'marketplace.module.installed', view(row!));
-          return { out: { ...view(row!), credential: credential.key }, published };
-        }).then(async ({ out, published }) => {
-          await webhooks.settle(principal.tenantId, published);
-          return out;
+          await webhooks.publishIn(tx, principal.tenantId, 'marketplace.module.installed', view(row!));
+          return { ...view(row!), credential: credential.key };
         });
       } catch (err) {
         // Two installs at once: the unique index lets one through.
@@ -113,7 +110,7 @@ export function createMarketplaceService(platform: Platform) {
     },
 
     async uninstall(principal: Principal, id: string) {
-      const published = await platform.withTenant(contextOf(principal), async (tx) => {
+      await platform.withTenant(contextOf(principal), async (tx) => {
         const row = await find(tx, id, true);
         if (row.uninstalled_at) throw conflict('This install was uninstalled already.');
         await revokeMachineCredential(tx, row.credential_id);
@@ -123,9 +120,8 @@ export function createMarketplaceService(platform: Platform) {
           target: { type: 'marketplace_install', id }, outcome: 'success',
           metadata: { module: row.module_key, machinePrincipalId: row.credential_id, revoked: true },
         });
-        return webhooks.publishIn(tx, principal.tenantId, 'marketplace.module.uninstalled', { id, module: row.module_key, version: row.module_version });
+        await webhooks.publishIn(tx, principal.tenantId, 'marketplace.module.uninstalled', { id, module: row.module_key, version: row.module_version });
       });
-      await webhooks.settle(principal.tenantId, published);
     },
 
     async insights(principal: Principal, id: string) {

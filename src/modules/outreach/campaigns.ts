@@ -222,12 +222,11 @@ export function createCampaignsService(platform: Platform) {
           metadata: { version: campaign.version, recipients: inserted.length, approvalId: opts.approvalId ?? null },
         });
         // Subscribed endpoints hear that the send started (outbox: only if it commits); counts, never the recipients.
-        const published = await webhooks.publishIn(tx, principal.tenantId, 'outreach.campaign.sent', {
+        await webhooks.publishIn(tx, principal.tenantId, 'outreach.campaign.sent', {
           campaignId: id, version: campaign.version, recipients: inserted.length, approvalId: opts.approvalId ?? null,
         });
-        return { resumed: false as const, published };
+        return { resumed: false as const };
       });
-      if ('published' in outcome) await webhooks.settle(principal.tenantId, outcome.published);
       if ('refused' in outcome) {
         // The refusal is a fact of its own: the transaction above wrote nothing.
         await recordAuditEventNow(platform, {

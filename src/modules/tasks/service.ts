@@ -82,22 +82,20 @@ export function createTasksService(platform: Platform) {
 
   /** Runs one action on one task: refused unless the caller's capabilities hold it. */
   async function act(principal: Principal, id: string, action: TaskAction, change: (tx: Session, task: TaskRow) => Promise<{ row: TaskRow; metadata?: Record<string, unknown> }>) {
-    const { task, published } = await platform.withTenant(contextOf(principal), async (tx) => {
+    const task = await platform.withTenant(contextOf(principal), async (tx) => {
       const before = await locked(tx, id);
       const refused = refusal(principal, stateOf(before), action);
       if (refused) throw refused;
       const { row, metadata } = await change(tx, before);
       // Subscribed endpoints hear of completions and verifications (outbox: only if this commits).
       const event = EVENT_OF[action];
-      const out = event ? await webhooks.publishIn(tx, principal.tenantId, event, eventData(row)) : null;
+      if (event) await webhooks.publishIn(tx, principal.tenantId, event, eventData(row));
       await recordAuditEvent(tx, {
         tenantId: principal.tenantId, actor: auditActorOf(principal), action: `task.${pastTense[action]}`,
         target: { type: 'task', id }, outcome: 'success', metadata: { from: before.status, to: row.status, ...metadata },
       });
-      return { task: row, published: out };
+      return row;
     });
-    // Queued now; should that fail, the webhooks sweep queues it within a minute.
-    if (published) await webhooks.flush(principal.tenantId, published).catch((err: unknown) => platform.log.warn({ err: (err as Error).message }, 'task event queued by the sweep instead'));
     return view(principal, task);
   }
 

@@ -79,10 +79,6 @@ export function createWebhookPublisher(platform: Platform) {
       await queueDeliveries(platform, tenantId, published.deliveryIds, tx);
       return published;
     },
-    /** Kept for callers of before the outbox: the jobs left with the transaction of `publishIn`. */
-    flush: async (_tenantId: string, _published: Published): Promise<void> => {},
-    /** Kept for callers of before the outbox: the jobs left with the transaction of `publishIn`. */
-    settle: async (_tenantId: string, _published: Published | readonly Published[] | null | undefined): Promise<void> => {},
   };
 }
 
