@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withOwner, withTenant } from '../../src/db/transaction.ts';
+import { recordAuditEvents } from '../../src/kernel/audit/events.ts';
 import { addMember, bearer, enableMfa, json, signup, startApp, type Account, type TestApp } from '../support/app.ts';
 import { ledgerClient } from './helpers.ts';
 
@@ -233,10 +234,50 @@ describe('the database enforces it too', () => {
     const b = await L.account();
     const ctx = { tenantId: owner.tenantId };
     // No leaf in the log for it: the deferred foreign key refuses the commit.
+    const id = randomUUID();
     const insert = withTenant(t.platform.db, ctx, { statementTimeoutMs: 5000 }, (tx) => tx.query(sql`
       INSERT INTO ledger_transfers (tenant_id, id, kind, debit_account_id, credit_account_id, amount, asset, scale, chain_id, chain_index, chain_size, request_hash, audit_event_id)
-      VALUES (${owner.tenantId}, gen_random_uuid(), 'posted', ${a.id}, ${b.id}, 10, 'EUR', 2, gen_random_uuid(), 0, 1, sha256('x'), gen_random_uuid())`));
+      VALUES (${owner.tenantId}, ${id}, 'posted', ${a.id}, ${b.id}, 10, 'EUR', 2, ${id}, 0, 1, sha256('x'), gen_random_uuid())`));
     await expect(insert).rejects.toMatchObject({ code: '23503' });
+    expect(await L.balances(a.id)).toMatchObject({ debitsPosted: '0' });
+  });
+
+  it('refuses a linked chain that is not written whole in one statement (the commit check covers chains by their head)', async () => {
+    const a = await L.account();
+    const b = await L.account();
+    const ctx = { tenantId: owner.tenantId };
+    const row = (id: string, chain: string, index: number, size: number) => sql`(${owner.tenantId}::uuid, ${id}::uuid, 'posted', ${a.id}::uuid, ${b.id}::uuid, 10, 'EUR', 2, ${chain}::uuid, ${index}, ${size}, sha256('x'), gen_random_uuid())`;
+    const insert = (...rows: ReturnType<typeof row>[]) => withTenant(t.platform.db, ctx, { statementTimeoutMs: 5000 }, (tx) => tx.query(sql`
+      INSERT INTO ledger_transfers (tenant_id, id, kind, debit_account_id, credit_account_id, amount, asset, scale, chain_id, chain_index, chain_size, request_hash, audit_event_id)
+      VALUES ${sql.join(rows, sql`, `)}`));
+    const [h, x] = [randomUUID(), randomUUID()];
+    // A head whose id is not the chain id, a chain missing a leg, a leg appended to another chain, a repeated index.
+    await expect(insert(row(h, x, 0, 1))).rejects.toMatchObject({ code: 'OCL09' });
+    await expect(insert(row(h, h, 0, 2))).rejects.toMatchObject({ code: 'OCL09' });
+    await expect(insert(row(h, h, 0, 2), row(x, h, 0, 2))).rejects.toMatchObject({ code: 'OCL09' });
+    const done = json(await L.transfer({ debitAccountId: a.id, creditAccountId: b.id, amount: '1' })) as { id: string };
+    await expect(insert(row(x, done.id, 1, 2))).rejects.toMatchObject({ code: 'OCL09' });
+    expect(await L.balances(a.id)).toMatchObject({ debitsPosted: '1' });
+  });
+
+  it('refuses at COMMIT a chain with a leg whose entries are missing, even when its head balances', async () => {
+    const a = await L.account();
+    const b = await L.account();
+    const [h, x] = [randomUUID(), randomUUID()];
+    // As the owner, with the trigger that writes entries switched off for this transaction only (DDL rolls back).
+    const attempt = withOwner(t.platform.db, async (tx) => {
+      await tx.query(sql`SELECT set_config('app.tenant_id', ${owner.tenantId}, true)`);
+      await tx.exec('ALTER TABLE ledger_transfers DISABLE TRIGGER ledger_transfers_apply');
+      const events = await recordAuditEvents(tx, [h, x].map((id) => ({ tenantId: owner.tenantId, actor: { type: 'system' as const, id: 'test' }, action: 'ledger.transfer.posted', target: { type: 'ledger_transfer', id }, outcome: 'success' as const })));
+      await tx.query(sql`
+        INSERT INTO ledger_transfers (tenant_id, id, kind, debit_account_id, credit_account_id, amount, asset, scale, chain_id, chain_index, chain_size, request_hash, audit_event_id)
+        VALUES (${owner.tenantId}, ${h}, 'posted', ${a.id}, ${b.id}, 10, 'EUR', 2, ${h}, 0, 2, sha256('x'), ${events[0]!.id}),
+               (${owner.tenantId}, ${x}, 'posted', ${a.id}, ${b.id}, 10, 'EUR', 2, ${h}, 1, 2, sha256('x'), ${events[1]!.id})`);
+      await tx.query(sql`
+        INSERT INTO ledger_entries (tenant_id, transfer_id, account_id, side, bucket, amount, created_at)
+        VALUES (${owner.tenantId}, ${h}, ${a.id}, 'debit', 'posted', 10, now()), (${owner.tenantId}, ${h}, ${b.id}, 'credit', 'posted', 10, now())`);
+    });
+    await expect(attempt).rejects.toMatchObject({ code: 'OCL08', detail: x });
     expect(await L.balances(a.id)).toMatchObject({ debitsPosted: '0' });
   });
 });

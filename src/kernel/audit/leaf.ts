@@ -31,16 +31,31 @@ export const LEAF_FORMAT = 'ocsuite.audit.v1';
  * RFC 8785-style canonical JSON: object keys sorted by UTF-16 code units, no
  * whitespace, ECMAScript number and string serialisation.
  */
+/** Strings JSON writes as they are, between quotes (no escape, no lone surrogate): the common case, without JSON.stringify's call. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+const quote = (s: string) => (PLAIN.test(s) ? `"${s}"` : JSON.stringify(s));
+
 export function canonicalJson(value: unknown): string {
+  if (typeof value === 'string') return quote(value);
   if (value === null || typeof value !== 'object') {
     if (typeof value === 'number' && !Number.isFinite(value)) return 'null';
     return value === undefined ? 'null' : JSON.stringify(value);
   }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const keys = Object.keys(value as Record<string, unknown>)
-    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  // Loops and concatenation rather than map/filter/join: every audit leaf and ledger digest goes through here.
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(value[i]);
+    return `${out}]`;
+  }
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined) continue;
+    out += `${out.length === 1 ? '' : ','}${quote(k)}:${canonicalJson(v)}`;
+  }
+  return `${out}}`;
 }
 
 export function leafBytes(r: AuditEventRecord): Buffer {

@@ -3,8 +3,8 @@ import { ProblemError, type ProblemKind } from '../../http/problem.ts';
 /**
  * Ledger refusals: a problem of a standard kind with a stable `ledgerCode`
  * (TigerBeetle-style result names) and, for a linked chain, the `index` of the
- * transfer that failed. The database raises the same codes (SQLSTATE OCL01–OCL08,
- * migration 0020) when the service did not catch a case first.
+ * transfer that failed. The database raises the same codes (SQLSTATE OCL01–OCL09,
+ * migrations 0020 and 0125) when the service did not catch a case first.
  */
 const statusOf: Record<string, [ProblemKind, number]> = {
   OCL01: ['conflict', 409], // a balance flag
@@ -14,6 +14,7 @@ const statusOf: Record<string, [ProblemKind, number]> = {
   OCL06: ['conflict', 409], // the pending transfer is not pending any more
   OCL07: ['conflict', 409], // the pending transfer expired
   OCL08: ['internal', 500], // unbalanced entries: a bug, never the client's fault
+  OCL09: ['internal', 500], // a chain written in parts or without its head: a bug too
 };
 
 const details: Record<string, string> = {
@@ -37,6 +38,7 @@ const details: Record<string, string> = {
   reversal_must_swap_the_accounts: 'A reversal debits the account the reversed transfer credited, and credits the one it debited.',
   exceeds_reversible_amount: 'Reversals of a transfer add up to more than it moved.',
   unbalanced_transfer: 'The ledger refused unbalanced entries.',
+  chain_incomplete: 'The ledger refused a linked chain that was not written whole in one statement.',
 };
 
 export function ledgerProblem(code: string, detail: string, index?: number, status: [ProblemKind, number] = ['validation-failed', 400]): ProblemError {

@@ -133,7 +133,7 @@ export function createTransfersService(platform: Platform) {
     }));
     await appendAuditRecords(tx, records);
     // Subscribed endpoints hear of each recorded transfer, in this transaction (outbox: only if the chain commits).
-    for (const v of views) await webhooks.publishIn(tx, tenantId, TRANSFER_EVENT, v);
+    await webhooks.publishManyIn(tx, tenantId, TRANSFER_EVENT, views);
     return views;
   }
 

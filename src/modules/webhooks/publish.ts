@@ -23,17 +23,38 @@ export interface Published {
  * test message).
  */
 export async function recordMessage(tx: Session, tenantId: string, type: string, data: unknown, only?: string): Promise<Published> {
-  const messageId = randomUUID();
-  const [now] = await tx.query<{ at: Date }>(sql`SELECT now() AS at`);
-  const body = JSON.stringify({ type, timestamp: new Date(now!.at).toISOString(), data });
-  if (Buffer.byteLength(body) > MAX_BODY_BYTES) throw new KernelError('payload-too-large', `a webhook message is at most ${MAX_BODY_BYTES} bytes`);
-  await tx.query(sql`INSERT INTO webhook_messages (tenant_id, id, event_type, body) VALUES (${tenantId}, ${messageId}, ${type}, ${body})`);
-  const rows = await tx.query<{ id: string }>(sql`
+  return (await recordMessages(tx, tenantId, type, [data], only))[0]!;
+}
+
+/** The body's fixed parts: `{"type":…,"timestamp":"YYYY-MM-DDTHH:MM:SS.mmmZ","data":…}`. */
+const bodyBytes = (type: string, data: string) => Buffer.byteLength(`{"type":${JSON.stringify(type)},"timestamp":"0000-00-00T00:00:00.000Z","data":${data}}`);
+
+/**
+ * Many messages of one type in one statement (a linked ledger chain publishes a
+ * message per transfer): the messages and their deliveries in one round trip,
+ * the body's timestamp taken from the transaction's clock as the row's.
+ */
+export async function recordMessages(tx: Session, tenantId: string, type: string, items: readonly unknown[], only?: string): Promise<Published[]> {
+  const ids = items.map(() => randomUUID());
+  const datas = items.map((d) => JSON.stringify(d));
+  for (const d of datas) {
+    if (bodyBytes(type, d) > MAX_BODY_BYTES) throw new KernelError('payload-too-large', `a webhook message is at most ${MAX_BODY_BYTES} bytes`);
+  }
+  const rows = await tx.query<{ id: string; message_id: string }>(sql`
+    WITH m AS (
+      INSERT INTO webhook_messages (tenant_id, id, event_type, body)
+      SELECT ${tenantId}, x.id, ${type},
+        format('{"type":%s,"timestamp":%s,"data":%s}', to_json(${type}::text),
+          to_json(to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')), x.data)
+      FROM unnest(${sql.param(ids)}::uuid[], ${sql.param(datas)}::text[]) AS x(id, data)
+      RETURNING id)
     INSERT INTO webhook_deliveries (tenant_id, message_id, endpoint_id, next_attempt_at)
-    SELECT tenant_id, ${messageId}, id, now() FROM webhook_endpoints
-    WHERE status = 'enabled' AND ${only === undefined ? sql`${type} = ANY (event_types)` : sql`id = ${only}`}
-    RETURNING id`);
-  return { messageId, deliveryIds: rows.map((r) => r.id) };
+    SELECT e.tenant_id, m.id, e.id, now() FROM m CROSS JOIN webhook_endpoints e
+    WHERE e.status = 'enabled' AND ${only === undefined ? sql`${type} = ANY (e.event_types)` : sql`e.id = ${only}`}
+    RETURNING id, message_id`);
+  const byMessage = new Map<string, string[]>(ids.map((id) => [id, []]));
+  for (const r of rows) byMessage.get(r.message_id)?.push(r.id);
+  return ids.map((messageId) => ({ messageId, deliveryIds: byMessage.get(messageId)! }));
 }
 
 /**
@@ -77,6 +98,14 @@ export function createWebhookPublisher(platform: Platform) {
       assertKnown(type);
       const published = await recordMessage(tx, tenantId, type, data);
       await queueDeliveries(platform, tenantId, published.deliveryIds, tx);
+      return published;
+    },
+    /** `publishIn` for many events of one type, in one statement. */
+    async publishManyIn(tx: Session, tenantId: string, type: string, items: readonly unknown[]): Promise<Published[]> {
+      assertKnown(type);
+      if (items.length === 0) return [];
+      const published = await recordMessages(tx, tenantId, type, items);
+      await queueDeliveries(platform, tenantId, published.flatMap((p) => p.deliveryIds), tx);
       return published;
     },
   };
