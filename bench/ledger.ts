@@ -1,7 +1,8 @@
 // node bench/ledger.ts — the ledger (issue #12) against same-run baselines:
 //  1. transfers/s through the service, single and in linked batches of 100, vs plain INSERTs of the same
 //     rows (the transfer and its two entries) into tables of the same shape with the same RLS policy,
-//     as the runtime role (target ratio ≥ 0.3, aim 0.5);
+//     as the runtime role (target ratio ≥ 0.3, aim 0.5); and vs plain writes of every row the ledger
+//     writes for a transfer (also its balance updates, audit event and webhook message);
 //  2. transfers/s through the API (POST /api/v1/ledger/transfers, 8 concurrent clients) vs the same
 //     baseline, with p50/p99 latency of one transfer;
 //  3. contention: 8 clients posting to one hot account vs 8 clients on accounts of their own.
@@ -68,7 +69,22 @@ await withOwner(db, (tx) => tx.exec(`
   CREATE TABLE bench_plain_entries (LIKE ledger_entries INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES);
   SELECT ocsuite_enable_tenant_rls('bench_plain_transfers');
   SELECT ocsuite_enable_tenant_rls('bench_plain_entries');
-  GRANT SELECT, INSERT ON bench_plain_transfers, bench_plain_entries TO ocsuite_runtime;`));
+  GRANT SELECT, INSERT ON bench_plain_transfers, bench_plain_entries TO ocsuite_runtime;
+  -- The second baseline writes every row the ledger writes for a transfer, plainly: also the balance
+  -- updates, an audit event row and a webhook message row (no hashing, tree, locks, triggers or checks).
+  CREATE TABLE bench_plain_balances (LIKE ledger_balances INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES);
+  CREATE TABLE bench_plain_events (LIKE audit_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES);
+  CREATE TABLE bench_plain_messages (LIKE webhook_messages INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES);
+  CREATE SEQUENCE bench_plain_leaf;
+  SELECT ocsuite_enable_tenant_rls('bench_plain_balances');
+  SELECT ocsuite_enable_tenant_rls('bench_plain_events');
+  SELECT ocsuite_enable_tenant_rls('bench_plain_messages');
+  GRANT SELECT, INSERT, UPDATE ON bench_plain_balances TO ocsuite_runtime;
+  GRANT SELECT, INSERT ON bench_plain_events, bench_plain_messages TO ocsuite_runtime;
+  GRANT USAGE ON SEQUENCE bench_plain_leaf TO ocsuite_runtime;`));
+await withOwner(db, (tx) => tx.query(sql`
+  INSERT INTO bench_plain_balances (tenant_id, account_id, debits_must_not_exceed_credits, credits_must_not_exceed_debits)
+  SELECT ${tenantId}::uuid, a, false, false FROM unnest(${sql.param(accounts)}::uuid[]) AS a`));
 async function plainInsert(legs: TransferInput[]) {
   const ids = sql.param(legs.map((l) => l.id));
   const debit = sql.param(legs.map((l) => l.debitAccountId!));
@@ -82,6 +98,36 @@ async function plainInsert(legs: TransferInput[]) {
     INSERT INTO bench_plain_entries (tenant_id, transfer_id, account_id, side, bucket, amount, created_at)
     SELECT ${tenantId}::uuid, t.id, t.debit_account_id, 'debit', 'posted', 100, t.created_at FROM t
     UNION ALL SELECT ${tenantId}::uuid, t.id, t.credit_account_id, 'credit', 'posted', 100, t.created_at FROM t`));
+}
+
+/** Every row the ledger writes, as plain INSERTs and one UPDATE in one statement: transfers, entries, balances, audit events, webhook messages. */
+async function plainRows(legs: TransferInput[]) {
+  const ids = sql.param(legs.map((l) => l.id));
+  const debit = sql.param(legs.map((l) => l.debitAccountId!));
+  const credit = sql.param(legs.map((l) => l.creditAccountId!));
+  await platform.withTenant({ tenantId }, (tx) => tx.query(sql`
+    WITH t AS (
+      INSERT INTO bench_plain_transfers (tenant_id, id, kind, debit_account_id, credit_account_id, amount, asset, scale, chain_id, chain_index, chain_size, request_hash, audit_event_id)
+      SELECT ${tenantId}::uuid, x.id, 'posted', x.d, x.c, 100, 'EUR', 2, ${legs[0]!.id}::uuid, x.ord - 1, ${legs.length}, sha256(x.id::text::bytea), gen_random_uuid()
+      FROM unnest(${ids}::uuid[], ${debit}::uuid[], ${credit}::uuid[]) WITH ORDINALITY AS x(id, d, c, ord)
+      RETURNING *),
+    e AS (
+      INSERT INTO bench_plain_entries (tenant_id, transfer_id, account_id, side, bucket, amount, created_at)
+      SELECT ${tenantId}::uuid, t.id, t.debit_account_id, 'debit', 'posted', 100, t.created_at FROM t
+      UNION ALL SELECT ${tenantId}::uuid, t.id, t.credit_account_id, 'credit', 'posted', 100, t.created_at FROM t
+      RETURNING account_id, side, amount),
+    b AS (
+      UPDATE bench_plain_balances pb SET debits_posted = pb.debits_posted + m.dd, credits_posted = pb.credits_posted + m.cd, updated_at = now()
+      FROM (SELECT account_id, coalesce(sum(amount) FILTER (WHERE side = 'debit'), 0) AS dd, coalesce(sum(amount) FILTER (WHERE side = 'credit'), 0) AS cd FROM e GROUP BY account_id) m
+      WHERE pb.tenant_id = ${tenantId}::uuid AND pb.account_id = m.account_id
+      RETURNING 1),
+    a AS (
+      INSERT INTO bench_plain_events (tenant_id, leaf_index, leaf_hash, id, occurred_at, actor_type, actor_id, action, target_type, target_id, outcome, metadata)
+      SELECT ${tenantId}::uuid, nextval('bench_plain_leaf'), sha256(t.id::text::bytea), t.audit_event_id, t.created_at, 'user', ${principal.userId},
+        'ledger.transfer.posted', 'ledger_transfer', t.id::text, 'success', jsonb_build_object('transfer', to_jsonb(t))
+      FROM t RETURNING 1)
+    INSERT INTO bench_plain_messages (tenant_id, event_type, body)
+    SELECT ${tenantId}::uuid, 'ledger.transfer.created', jsonb_build_object('type', 'ledger.transfer.created', 'data', to_jsonb(t))::text FROM t`));
 }
 
 async function rate(count: number, batch: number, write: (legs: TransferInput[]) => Promise<unknown>, pair = () => [source, accounts[2]!] as const) {
@@ -99,11 +145,13 @@ const viaService = (legs: TransferInput[]) => transfers.create(principal, legs);
 for (let w = 0; w < 5; w++) await viaService(Array.from({ length: 100 }, () => leg(source, accounts[2]!)));
 await withOwner(db, (tx) => tx.exec('ANALYZE'));
 // Alternate baseline and ledger, three rounds, medians (2 shared cores vary by ±20 %).
-const runs = { plainSingle: [] as number[], single: [] as number[], plainBatch: [] as number[], batch: [] as number[] };
+const runs = { plainSingle: [] as number[], rowsSingle: [] as number[], single: [] as number[], plainBatch: [] as number[], rowsBatch: [] as number[], batch: [] as number[] };
 for (let round = 0; round < 3; round++) {
   runs.plainSingle.push(await rate(SINGLE, 1, plainInsert));
+  runs.rowsSingle.push(await rate(SINGLE, 1, plainRows));
   runs.single.push(await rate(SINGLE, 1, viaService));
   runs.plainBatch.push(await rate(BATCHES, 100, plainInsert));
+  runs.rowsBatch.push(await rate(BATCHES, 100, plainRows));
   runs.batch.push(await rate(BATCHES, 100, viaService));
 }
 results.service = {
@@ -113,6 +161,11 @@ results.service = {
   plainBatch100PerSec: Math.round(median(runs.plainBatch)),
   batch100PerSec: Math.round(median(runs.batch)),
   batch100Ratio: r3(median(runs.batch.map((s, i) => s / runs.plainBatch[i]!))),
+  // Against plain writes of every row the ledger writes (balances, audit event, webhook message too).
+  allRowsSinglePerSec: Math.round(median(runs.rowsSingle)),
+  allRowsSingleRatio: r3(median(runs.single.map((s, i) => s / runs.rowsSingle[i]!))),
+  allRowsBatch100PerSec: Math.round(median(runs.rowsBatch)),
+  allRowsBatch100Ratio: r3(median(runs.batch.map((s, i) => s / runs.rowsBatch[i]!))),
   target: 0.3,
   aim: 0.5,
 };
@@ -169,6 +222,7 @@ const k = results.contention as Record<string, number>;
 console.log(`\nLedger bench (${profile}, ${process.version})`);
 console.log(`service single        ${s.singlePerSec}/s vs plain INSERTs ${s.plainSinglePerSec}/s   ratio ${s.singleRatio} (target ≥ 0.3, aim 0.5)`);
 console.log(`service linked ×100   ${s.batch100PerSec}/s vs plain INSERTs ${s.plainBatch100PerSec}/s   ratio ${s.batch100Ratio}`);
+console.log(`  vs plain writes of every row the ledger writes: single ${s.allRowsSinglePerSec}/s ratio ${s.allRowsSingleRatio}, linked ×100 ${s.allRowsBatch100PerSec}/s ratio ${s.allRowsBatch100Ratio}`);
 console.log(`API, ${CLIENTS} clients        ${a.perSec}/s   ratio to plain single ${a.ratioToPlainSingle}   p50 ${a.p50Ms} ms  p99 ${a.p99Ms} ms`);
 console.log(`hot account, ${CLIENTS} clients ${k.hotAccountPerSec}/s vs own accounts ${k.ownAccountsPerSec}/s   ratio ${k.ratio}   p99 ${k.hotP99Ms} ms`);
 const file = 'bench/results.json';

@@ -39,6 +39,8 @@ export interface Database {
   close(): Promise<void>;
   /** Connections of the pool (or PGlite's one connection and the sessions queued for it), for /metrics. */
   poolStats?(): PoolStats;
+  /** PGlite only: the data folder as a tarball, to start other databases from (`openPglite(…, { template })`). */
+  dumpDataDir?(): Promise<Blob>;
 }
 
 export interface PoolStats {
@@ -79,12 +81,16 @@ export function toQuery(statement: SQL): { text: string; params: unknown[] } {
   return { text: q.sql, params: q.params };
 }
 
-export async function openPglite(dataDir: string | undefined): Promise<Database> {
+/**
+ * `template`: a data folder dumped by PGlite's `dumpDataDir` to start from instead of
+ * running initdb (the test suite migrates one database and starts every file's from it).
+ */
+export async function openPglite(dataDir: string | undefined, opts: { template?: Blob } = {}): Promise<Database> {
   if (dataDir) fs.mkdirSync(path.dirname(dataDir), { recursive: true, mode: 0o700 });
   const unlock = dataDir ? lockDataDir(dataDir) : () => {};
   let client: PGlite;
   try {
-    client = await PGlite.create(dataDir ? { dataDir } : {});
+    client = await PGlite.create({ ...(dataDir ? { dataDir } : {}), ...(opts.template ? { loadDataDir: opts.template } : {}) });
   } catch (err) {
     unlock();
     throw err;
@@ -151,6 +157,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Database>
       await client.close();
       unlock();
     },
+    dumpDataDir: () => client.dumpDataDir('none'),
     poolStats: () => ({ max: 1, total: 1, idle: queued === 0 ? 1 : 0, waiting: Math.max(0, queued - 1) }),
   };
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { sql } from 'drizzle-orm';
 import { openPg, openPglite, type Database } from '../../src/db/client.ts';
+import { pgliteTemplate } from '../support/app.ts';
 import { migrate } from '../../src/db/migrate.ts';
 import { withIdentity, withMaintenance, withOwner } from '../../src/db/transaction.ts';
 import { startBullMq } from '../../src/jobs/bullmq.ts';
@@ -24,7 +25,7 @@ export interface DriverCase {
 }
 
 async function pglite(): Promise<Database> {
-  const db = await openPglite(undefined);
+  const db = await openPglite(undefined, { template: pgliteTemplate() });
   await migrate(db);
   return db;
 }

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import { randomInt, randomUUID } from 'node:crypto';
 import { Secret, TOTP } from 'otpauth';
@@ -34,7 +35,7 @@ export async function startApp(env: Record<string, string> = {}, boot: Pick<Boot
     ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL, OCSUITE_JOBS_PREFIX: `ocsuite-test-${randomUUID()}`, OCSUITE_INPROCESS_WORKERS: 'true' } : {}),
     ...env,
   });
-  const db: Database = usingPostgres ? openPg(config.databaseUrl!, 5) : await openPglite(undefined);
+  const db: Database = usingPostgres ? openPg(config.databaseUrl!, 5) : await openPglite(undefined, { template: pgliteTemplate() });
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, done) {
@@ -58,6 +59,14 @@ export async function startApp(env: Record<string, string> = {}, boot: Pick<Boot
       }
     },
   };
+}
+
+let template: Blob | undefined;
+/** The migrated database the global setup dumped (embedded profile), read once per test process. */
+export function pgliteTemplate(): Blob | undefined {
+  const file = process.env.OCSUITE_TEST_PGLITE_TEMPLATE;
+  if (file && !template) template = new Blob([fs.readFileSync(file)]);
+  return template;
 }
 
 export const uniqueEmail = (label = 'user') => `${label}-${randomUUID().slice(0, 8)}@example.com`;

@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
+import { openPglite } from '../../src/db/client.ts';
+import { migrate } from '../../src/db/migrate.ts';
 
 /**
  * With DATABASE_URL set, the suite runs against real PostgreSQL in a database
@@ -10,7 +15,7 @@ import pg from 'pg';
 export default async function setup() {
   process.env.OCSUITE_TEST_MASTER_KEYS = `t1:${randomBytes(32).toString('base64')}`;
   const base = process.env.DATABASE_URL;
-  if (!base) return;
+  if (!base) return pgliteTemplate();
   const name = `ocsuite_test_${Date.now()}_${randomBytes(3).toString('hex')}`;
   const admin = new pg.Client({ connectionString: base });
   await admin.connect();
@@ -25,4 +30,19 @@ export default async function setup() {
     await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     await c.end();
   };
+}
+
+/**
+ * Embedded profile: PGlite's initdb and the migrations take seconds per database, and
+ * every test file starts several. One migrated database is dumped here and each test
+ * app starts from a copy of it (test/support/app.ts), as a fresh, migrated database.
+ */
+async function pgliteTemplate() {
+  const db = await openPglite(undefined);
+  await migrate(db);
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ocsuite-pglite-')), 'template.tar');
+  fs.writeFileSync(file, Buffer.from(await (await db.dumpDataDir!()).arrayBuffer()));
+  await db.close();
+  process.env.OCSUITE_TEST_PGLITE_TEMPLATE = file;
+  return () => fs.rmSync(path.dirname(file), { recursive: true, force: true });
 }
