@@ -24,6 +24,8 @@ let base: string;
 let owner: Account;
 let admin: Account;
 let viewer: Account;
+/** The owner signs in once (each TOTP code works once) and this tab is reused. */
+let ownerTab: Tab;
 
 beforeAll(async () => {
   // Built before the server starts: the console module reads web/dist once, at start.
@@ -34,6 +36,12 @@ beforeAll(async () => {
   browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: ['--no-sandbox', '--headless=new'] });
   owner = await enableMfa(t.app, await signup(t.app, 'Console Co'));
   admin = await addMember(t.app, owner, 'admin');
+  // roles:manage is the owner's alone by default: the admin gets it through a custom role, and
+  // still lacks what only owners hold (tenant:delete) — the escalation the editor must refuse.
+  const editors = await t.app.inject({ method: 'POST', url: '/api/v1/roles', headers: bearer(owner), payload: { name: 'role-editors', permissions: ['roles:manage'] } });
+  if (editors.statusCode !== 201) throw new Error(`role: ${editors.body}`);
+  const assigned = await t.app.inject({ method: 'PUT', url: `/api/v1/members/${admin.userId}/roles`, headers: bearer(owner), payload: { roles: ['admin', json(editors).id] } });
+  if (assigned.statusCode >= 300) throw new Error(`assign: ${assigned.statusCode} ${assigned.body}`);
   viewer = await addMember(t.app, owner, 'viewer');
 }, 120_000);
 afterAll(async () => {
@@ -45,6 +53,7 @@ interface Tab { context: BrowserContext; page: Page; dialogs: string[] }
 async function tab(): Promise<Tab> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
+  page.setDefaultTimeout(10_000);
   const dialogs: string[] = [];
   page.on('dialog', (d) => { dialogs.push(d.message()); void d.dismiss(); });
   return { context, page, dialogs };
@@ -63,14 +72,17 @@ async function signIn(page: Page, who: Account): Promise<void> {
   await page.locator('header .who').waitFor();
 }
 
+/** Same-document navigation: the in-memory session stays; the same page again is re-rendered. */
 async function open(page: Page, id: string): Promise<void> {
-  await page.goto(`${base}/console/#/${id}`);
+  if (page.url().endsWith(`#/${id}`)) await page.evaluate(() => window.dispatchEvent(new HashChangeEvent('hashchange')));
+  else await page.goto(`${base}/console/#/${id}`);
   await page.locator(`.content[data-page="${id}"][data-ready="true"]`).waitFor({ timeout: 15_000 });
 }
 
 describe('the admin console', () => {
   it('signs in with password and TOTP; the refresh token lives only in a strict, path-scoped HttpOnly cookie', async () => {
-    const { context, page } = await tab();
+    ownerTab = await tab();
+    const { context, page } = ownerTab;
     await signIn(page, owner);
     await open(page, 'overview');
     await expect(page.locator('header .who').textContent()).resolves.toContain(owner.email);
@@ -96,19 +108,16 @@ describe('the admin console', () => {
     // The page still refreshes after those refusals (none of them used the token up).
     await page.reload();
     await page.locator('header .who').waitFor();
-
-    // Sign out ends the session and expires the cookie.
-    await page.click('button.sign-out');
-    await page.locator('form.sign-in').waitFor();
-    expect((await context.cookies()).filter((c) => c.name === REFRESH_COOKIE)).toEqual([]);
-    await context.close();
   });
 
   it('keeps the body-based refresh for API clients', async () => {
-    const res = await t.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken: admin.refreshToken } });
+    const client = await signup(t.app, 'API client');
+    const res = await t.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: { refreshToken: client.refreshToken } });
     expect(res.statusCode).toBe(200);
     expect(json(res).refreshToken).toMatch(/^ocs_rt_/);
-    admin.refreshToken = json(res).refreshToken;
+    expect(res.headers['set-cookie']).toBeUndefined();
+    // No token in the body and no cookie mode: refused, not a crash.
+    expect((await t.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', payload: {} })).statusCode).toBe(401);
   });
 
   it('asks for a wrong TOTP code again and lets nobody in', async () => {
@@ -126,8 +135,7 @@ describe('the admin console', () => {
   });
 
   it('invites a member', async () => {
-    const { context, page } = await tab();
-    await signIn(page, owner);
+    const { page } = ownerTab;
     await open(page, 'members');
     const email = uniqueEmail('invitee');
     await page.fill('form.invite input[name=email]', email);
@@ -138,7 +146,6 @@ describe('the admin console', () => {
     await page.screenshot({ path: `${SHOTS}/members.png`, fullPage: true });
     const list = json(await t.app.inject({ method: 'GET', url: '/api/v1/invitations', headers: bearer(owner) }));
     expect(list.items.map((i: { email: string }) => i.email)).toContain(email);
-    await context.close();
   });
 
   it('creates a custom role; a permission the admin does not hold is disabled, and forcing it is refused', async () => {
@@ -159,9 +166,8 @@ describe('the admin console', () => {
     const roles = json(await t.app.inject({ method: 'GET', url: '/api/v1/roles', headers: bearer(owner) }));
     expect(roles.items.map((r: { name: string }) => r.name)).not.toContain('deleters');
 
-    await open(page, 'roles');
+    await escalating.evaluate((el) => { (el as HTMLInputElement).checked = false; });
     await page.fill('form.new-role input[name=name]', 'readers');
-    await page.check('form.new-role input[value="knowledge:read"]');
     await page.check('form.new-role input[value="audit:read"]');
     await page.click('form.new-role button[type=submit]');
     await expect(page.locator('form.new-role .message.ok').textContent()).resolves.toContain('Created role readers');
@@ -169,8 +175,7 @@ describe('the admin console', () => {
   });
 
   it('shows an audit event and the log verified in the browser with the public key', async () => {
-    const { context, page } = await tab();
-    await signIn(page, owner);
+    const { page } = ownerTab;
     await open(page, 'audit');
     await page.fill('form.filters input[name=action]', 'role.created');
     await page.click('form.filters button[type=submit]');
@@ -183,7 +188,6 @@ describe('the admin console', () => {
     expect(size).toBeLessThanOrEqual(cp.size);
     await expect(verification.textContent()).resolves.toContain('proven included');
     await page.screenshot({ path: `${SHOTS}/audit.png`, fullPage: true });
-    await context.close();
   });
 
   it('a viewer sees no admin controls, and a forced request to an admin route is refused', async () => {
@@ -222,8 +226,7 @@ describe('the admin console', () => {
     const message = json(await t.app.inject({ method: 'POST', url: `/api/v1/chat/rooms/${room.id}/messages`, headers: bearer(owner), payload: { text: XSS } }));
     expect((await t.app.inject({ method: 'POST', url: `/api/v1/chat/messages/${message.id}/reports`, headers: bearer(owner), payload: { reason: 'spam' } })).statusCode).toBe(201);
 
-    const { context, page, dialogs } = await tab();
-    await signIn(page, owner);
+    const { page, dialogs } = ownerTab;
     for (const [id, cell] of [['members', 'td'], ['knowledge', '.knowledge-title'], ['chat-reports', '.message-text']] as const) {
       await open(page, id);
       const texts = await page.locator(`.content ${cell}`).allTextContents();
@@ -233,7 +236,6 @@ describe('the admin console', () => {
     }
     expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
     expect(dialogs).toEqual([]);
-    await context.close();
   });
 
   it('serves the console with the strict CSP, which blocks an injected inline script', async () => {
@@ -275,6 +277,20 @@ describe('the admin console', () => {
     expect(['appended', 'TypeError']).toContain(runtime);
     expect(violations.length).toBeGreaterThan(0);
     await page.screenshot({ path: `${SHOTS}/sign-in.png` });
+    await context.close();
+  });
+
+  it('signs out: the session ends on the server and the cookie is expired', async () => {
+    const { context, page } = ownerTab;
+    await open(page, 'sessions');
+    await page.screenshot({ path: `${SHOTS}/sessions.png`, fullPage: true });
+    const [cookie] = (await context.cookies()).filter((c) => c.name === REFRESH_COOKIE);
+    await page.click('button.sign-out');
+    await page.locator('form.sign-in').waitFor();
+    expect((await context.cookies()).filter((c) => c.name === REFRESH_COOKIE)).toEqual([]);
+    // The old cookie value, replayed from the console's origin, no longer refreshes.
+    const replay = await t.app.inject({ method: 'POST', url: '/api/v1/auth/refresh', headers: { cookie: `${REFRESH_COOKIE}=${cookie!.value}`, 'x-ocsuite-refresh': 'cookie', origin: base, host: new URL(base).host }, payload: {} });
+    expect(replay.statusCode).toBe(401);
     await context.close();
   });
 });
