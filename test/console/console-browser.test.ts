@@ -141,7 +141,7 @@ describe('the admin console', () => {
     await page.fill('form.invite input[name=email]', email);
     await page.selectOption('form.invite select[name=role]', 'member');
     await page.click('form.invite button[type=submit]');
-    await expect(page.locator('form.invite .message').textContent()).resolves.toContain(`Invited ${email} as member`);
+    await expect(page.locator('form.invite .message.ok').textContent()).resolves.toContain(`Invited ${email} as member`);
     await page.getByRole('cell', { name: email }).waitFor();
     await page.screenshot({ path: `${SHOTS}/members.png`, fullPage: true });
     const list = json(await t.app.inject({ method: 'GET', url: '/api/v1/invitations', headers: bearer(owner) }));
