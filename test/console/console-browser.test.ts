@@ -60,7 +60,7 @@ async function tab(): Promise<Tab> {
 }
 
 async function signIn(page: Page, who: Account): Promise<void> {
-  await page.goto(`${base}/console/`);
+  await page.goto(`${base}/console`);
   await page.fill('input[name=email]', who.email);
   await page.fill('input[name=password]', who.password);
   await page.click('form.sign-in button[type=submit]');
@@ -75,7 +75,7 @@ async function signIn(page: Page, who: Account): Promise<void> {
 /** Same-document navigation: the in-memory session stays; the same page again is re-rendered. */
 async function open(page: Page, id: string): Promise<void> {
   if (page.url().endsWith(`#/${id}`)) await page.evaluate(() => window.dispatchEvent(new HashChangeEvent('hashchange')));
-  else await page.goto(`${base}/console/#/${id}`);
+  else await page.goto(`${base}/console#/${id}`);
   await page.locator(`.content[data-page="${id}"][data-ready="true"]`).waitFor({ timeout: 15_000 });
 }
 
@@ -122,7 +122,7 @@ describe('the admin console', () => {
 
   it('asks for a wrong TOTP code again and lets nobody in', async () => {
     const { context, page } = await tab();
-    await page.goto(`${base}/console/`);
+    await page.goto(`${base}/console`);
     await page.fill('input[name=email]', owner.email);
     await page.fill('input[name=password]', owner.password);
     await page.click('form.sign-in button[type=submit]');
@@ -204,7 +204,7 @@ describe('the admin console', () => {
     await page.screenshot({ path: `${SHOTS}/viewer-members.png`, fullPage: true });
 
     // Forced navigation shows nothing of the page.
-    await page.goto(`${base}/console/#/api-keys`);
+    await page.goto(`${base}/console#/api-keys`);
     await expect(page.locator('.content .message.error').textContent()).resolves.toContain('do not have access');
     expect(await page.locator('form').count()).toBe(0);
 
@@ -239,7 +239,7 @@ describe('the admin console', () => {
   });
 
   it('serves the console with the strict CSP, which blocks an injected inline script', async () => {
-    const res = await fetch(`${base}/console/`);
+    const res = await fetch(`${base}/console`);
     expect(res.status).toBe(200);
     const csp = res.headers.get('content-security-policy')!;
     expect(csp).toBe(CONSOLE_CSP);
@@ -254,12 +254,12 @@ describe('the admin console', () => {
     const violations: string[] = [];
     page.on('console', (m) => { if (/Content Security Policy/i.test(m.text())) violations.push(m.text()); });
     // The page as served (same headers), with an inline script injected into its markup.
-    await page.route(`${base}/console/`, async (route) => {
+    await page.route(`${base}/console`, async (route) => {
       const served = await route.fetch();
       const body = (await served.text()).replace('<div id="app"></div>', '<div id="app"></div><script>window.__inline = 1</script><div id="marker" onclick="window.__inline = 2"></div>');
       await route.fulfill({ response: served, body });
     });
-    await page.goto(`${base}/console/`);
+    await page.goto(`${base}/console`);
     await page.locator('form.sign-in').waitFor();
     await page.click('#marker', { force: true }).catch(() => {});
     // And one added at run time, as a DOM-based injection would.

@@ -23,12 +23,8 @@ export const consoleRoutes: FastifyPluginAsync<{ platform: Platform }> = async (
   const assets = loadConsoleAssets();
   const notBuilt = () => new ProblemError('service-unavailable', 503, 'The console is not built: run `npm run build:console` (see docs/console.md).');
 
+  // The page at /console (no trailing slash: the API's path style); its files under /console/assets/.
   app.get('/console', {
-    config: { security },
-    schema: { tags, operationId: 'consoleRedirect', summary: 'Redirect to the admin console', response: { 302: { description: 'To /console/', type: 'null' } } },
-  }, async (_req, reply) => reply.redirect('/console/', 302));
-
-  app.get('/console/', {
     config: { security, problems: [503] },
     schema: { tags, operationId: 'consoleGetPage', summary: 'The admin console page', response: { 200: file('The console\'s HTML page') } },
   }, async (_req, reply) => {
