@@ -9,7 +9,8 @@ export class ApiError extends Error {
   constructor(readonly status: number, readonly problem: Problem) {
     super(problem.detail ?? problem.title ?? `HTTP ${status}`);
   }
-  get code(): string { return this.problem.code ?? (this.problem.type ?? '').replace('urn:ocsuite:problem:', ''); }
+  /** The problem's kind, from its stable type (`urn:ocsuite:problem:step-up-required` → `step-up-required`). */
+  get code(): string { return (this.problem.type ?? '').replace('urn:ocsuite:problem:', ''); }
 }
 
 let accessToken: string | null = null;
