@@ -280,6 +280,20 @@ describe('the admin console', () => {
     await context.close();
   });
 
+  it('opens every page the owner may see without an error (a screenshot of each)', async () => {
+    const { page } = ownerTab;
+    const ids = (await page.locator('nav a').evaluateAll((links) => links.map((a) => (a as HTMLAnchorElement).hash.replace('#/', ''))));
+    expect(ids.length).toBeGreaterThanOrEqual(15);
+    const failed: string[] = [];
+    for (const id of ids) {
+      await open(page, id);
+      const errors = await page.locator('.content .message.error').allTextContents();
+      if (errors.length > 0) failed.push(`${id}: ${errors.join(' | ')}`);
+      await page.screenshot({ path: `${SHOTS}/page-${id}.png`, fullPage: true });
+    }
+    expect(failed).toEqual([]);
+  });
+
   it('asks for a fresh second factor when the API wants a step-up, then shows the new API key once', async () => {
     const { page } = ownerTab;
     // The sign-in's proof of the factor is made an hour old, so API-key creation needs a step-up.
