@@ -134,6 +134,19 @@ describe('the admin console', () => {
     await context.close();
   });
 
+  it('signs in with a recovery code instead of the TOTP code', async () => {
+    const { context, page } = await tab();
+    await page.goto(`${base}/console`);
+    await page.fill('input[name=email]', owner.email);
+    await page.fill('input[name=password]', owner.password);
+    await page.click('form.sign-in button[type=submit]');
+    await page.locator('.mfa input[name=code]').waitFor({ state: 'visible' });
+    await page.fill('.mfa input[name=code]', owner.mfa!.recoveryCodes[0]!);
+    await page.click('form.sign-in button[type=submit]');
+    await page.locator('header .who').waitFor();
+    await context.close();
+  });
+
   it('invites a member', async () => {
     const { page } = ownerTab;
     await open(page, 'members');
