@@ -21,6 +21,7 @@ import { rolesModule } from './roles/manifest.ts';
 import { tasksModule } from './tasks/manifest.ts';
 import { tenantsModule } from './tenants/manifest.ts';
 import { webhooksModule } from './webhooks/manifest.ts';
+import { consoleModule } from './console/manifest.ts';
 
 /**
  * Every module of this build, in composition order: routes register in this
@@ -48,6 +49,7 @@ export const modules: readonly ModuleManifest[] = [
   identityModule,
   auditModule,
   tenantsModule,
+  consoleModule,
 ];
 
 // Key rotation walks the sealed-column registry: a module's columns are in it as soon as the

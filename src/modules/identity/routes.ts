@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
+import { ProblemError } from '../../http/problem.ts';
+import { OPAQUE_TOKEN_PATTERN } from '../../kernel/auth/opaque-token.ts';
 import { principalOf } from '../../http/authenticate.ts';
 import type { Platform } from '../../kernel/platform.ts';
 import { createSignupService } from './signup-service.ts';
@@ -12,9 +14,11 @@ import { apiKeyRoutes } from './api-keys-routes.ts';
 import { mfaRoutes } from './mfa-routes.ts';
 import { recoveryRoutes } from './recovery-routes.ts';
 import { sessionRoutes } from './session-routes.ts';
+import { assertSameOrigin, clearRefreshCookie, deliverTokens, readRefreshCookie, wantsCookie } from './refresh-cookie.ts';
 
 const clientOf = (r: FastifyRequest) => ({ userAgent: r.headers['user-agent'], ip: r.ip });
 const NoContent = { 204: Type.Null() };
+const OPAQUE_TOKEN = new RegExp(OPAQUE_TOKEN_PATTERN);
 
 /** Identity: signup, login, refresh, logout, me, members and invitations. */
 export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
@@ -22,6 +26,11 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
   const signup = createSignupService(platform);
   const members = createMembersService(platform, (ids) => ids.forEach((id) => app.forgetSession(id)));
   const invitations = createInvitationsService(platform);
+  const { publicUrl, refreshTokenTtlSeconds: cookieAge } = platform.config;
+  // Cookie mode (refresh-cookie.ts) is refused before any credential is checked when the origin is foreign.
+  const checkCookieMode = (req: FastifyRequest) => {
+    if (wantsCookie(req)) assertSameOrigin(req, publicUrl);
+  };
   await app.register(mfaRoutes, { platform });
   await app.register(apiKeyRoutes, { platform });
   await app.register(sessionRoutes, { platform });
@@ -44,17 +53,28 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
   app.post('/auth/login', {
     config: { security: { policy: 'public', rateClass: 'auth' }, problems: [401, 403] },
     schema: { tags: ['identity'], operationId: 'identityLogin', summary: 'Log in with email and password (may ask for a second factor)', body: S.LoginBody, response: { 200: S.LoginResult } },
-  }, async (req) => auth.login(req.body, clientOf(req)));
+  }, async (req, reply) => {
+    checkCookieMode(req);
+    return deliverTokens(req, reply, await auth.login(req.body, clientOf(req)), cookieAge);
+  });
 
   app.post('/auth/mfa/verify', {
     config: { security: { policy: 'public', rateClass: 'auth' }, problems: [401] },
     schema: { tags: ['identity'], operationId: 'identityVerifyMfa', summary: 'Complete a login with a TOTP or recovery code', body: S.MfaVerifyBody, response: { 200: S.TokenPair } },
-  }, async (req) => auth.verifyMfa(req.body, clientOf(req)));
+  }, async (req, reply) => {
+    checkCookieMode(req);
+    return deliverTokens(req, reply, await auth.verifyMfa(req.body, clientOf(req)), cookieAge);
+  });
 
   app.post('/auth/refresh', {
-    config: { security: { policy: 'public', rateClass: 'auth' }, problems: [401, 409] },
-    schema: { tags: ['identity'], operationId: 'identityRefresh', summary: 'Rotate a refresh token for a new token pair', body: S.RefreshBody, response: { 200: S.TokenPair } },
-  }, async (req) => auth.refresh(req.body.refreshToken));
+    config: { security: { policy: 'public', rateClass: 'auth' }, problems: [401, 403, 409] },
+    schema: { tags: ['identity'], operationId: 'identityRefresh', summary: 'Rotate a refresh token (body, or the console\'s cookie) for a new token pair', body: S.RefreshBody, response: { 200: S.TokenPair } },
+  }, async (req, reply) => {
+    checkCookieMode(req);
+    const token = req.body.refreshToken ?? (wantsCookie(req) ? readRefreshCookie(req) : undefined);
+    if (token === undefined || !OPAQUE_TOKEN.test(token)) throw new ProblemError('invalid-token', 401, 'The refresh token is invalid, expired or already used.');
+    return deliverTokens(req, reply, await auth.refresh(token), cookieAge);
+  });
 
   app.post('/auth/logout', {
     config: { security: { policy: { permission: 'session' } } },
@@ -63,6 +83,8 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
     const principal = principalOf(req);
     await auth.logout(principal);
     if (principal.sessionId) app.forgetSession(principal.sessionId);
+    // The cookie is not sent here (its Path is the refresh route) but can still be expired from here.
+    if (wantsCookie(req)) clearRefreshCookie(reply);
     return reply.code(204).send(null);
   });
 

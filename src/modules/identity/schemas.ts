@@ -21,13 +21,15 @@ export const LoginBody = Type.Object(
   { email: Email, password: Password, tenant: Type.Optional(Uuid) },
   strict,
 );
-export const RefreshBody = Type.Object({ refreshToken: Type.String({ pattern: OPAQUE_TOKEN_PATTERN }) }, strict);
+/** Without `refreshToken`, the console's cookie is used (header `x-ocsuite-refresh: cookie`, same origin only). */
+export const RefreshBody = Type.Object({ refreshToken: Type.Optional(Type.String({ pattern: OPAQUE_TOKEN_PATTERN })) }, strict);
 
 export const TokenPair = Type.Object({
   tokenType: Type.Literal('Bearer'),
   accessToken: Type.String(),
   expiresIn: Type.Integer(),
-  refreshToken: Type.String(),
+  /** Absent in cookie mode (`x-ocsuite-refresh: cookie`): the token is then in an HttpOnly cookie. */
+  refreshToken: Type.Optional(Type.String()),
   tenant: Type.Object({ id: Type.String(), name: Type.String() }),
   user: Type.Object({ id: Type.String(), email: Type.String() }),
   roles: Type.Array(Type.String()),
