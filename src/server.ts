@@ -100,7 +100,11 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
   const counters = config.redisUrl
     ? sharedRateCounters({ url: config.redisUrl, namespace: config.jobsPrefix, timeoutMs: config.rateLimitRedisTimeoutMs, log: platform.log, registry: platform.metrics.registry })
     : undefined;
-  if (counters) app.addHook('onClose', () => counters.close());
+  if (counters) {
+    app.addHook('onClose', () => counters.close());
+    // So the first requests are not counted alone (and logged as an outage) only because the connection is young.
+    await counters.ready(2_000);
+  }
   await app.register(rateLimit, {
     global: false,
     timeWindow: 60_000,

@@ -16,6 +16,8 @@ const LOCAL_CACHE = 10_000;
 export interface SharedRateCounters {
   /** The `store` option of @fastify/rate-limit. */
   store: FastifyRateLimitStoreCtor;
+  /** Resolves when Redis is connected, or after `waitMs` (the start never waits longer for it). */
+  ready(waitMs: number): Promise<void>;
   /** True while counts are per process (Redis unreachable or too slow). */
   degraded(): boolean;
   close(): Promise<void>;
@@ -98,6 +100,16 @@ export function sharedRateCounters(opts: { url: string; namespace: string; timeo
   return {
     store: FailoverStore as unknown as FastifyRateLimitStoreCtor,
     degraded: () => degraded,
+    ready: (waitMs) => new Promise<void>((resolve) => {
+      if (redis.status === 'ready') return resolve();
+      const timer = setTimeout(done, waitMs);
+      function done() {
+        clearTimeout(timer);
+        redis.off('ready', done);
+        resolve();
+      }
+      redis.once('ready', done);
+    }),
     async close() {
       redis.disconnect();
     },
