@@ -4,7 +4,7 @@ import type { Config } from './config/config.ts';
 import type { Database } from './db/client.ts';
 import { roleProblems } from './db/guard.ts';
 import { migrate, migrationStatus } from './db/migrate.ts';
-import { openDatabase, openMigrationDatabase } from './db/open.ts';
+import { openDatabase, openMigrationDatabase, openReadDatabase } from './db/open.ts';
 import { withOwner } from './db/transaction.ts';
 import { AccessTokenIssuer } from './kernel/auth/access-tokens.ts';
 import { loadSigningKeys, SIGNING_KEY_RELOAD_MS } from './kernel/auth/signing-keys.ts';
@@ -78,6 +78,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
   const opened = opts.db ?? (await openDatabase(config));
   // Statement spans only when tracing is on: otherwise the database is the driver's, untouched.
   const db = tracing ? traceDatabase(opened, tracing) : opened;
+  let readDb: Database | undefined;
   try {
     const shouldMigrate = opts.migrate ?? !config.production;
     if (shouldMigrate) {
@@ -95,7 +96,9 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     if (problems.length > 0) throw new StartupError(`unsafe database roles:\n  - ${problems.join('\n  - ')}`);
 
     const keyring = loadKeyring(config, log);
-    const tx = bindTransactions(config, db);
+    // A hot standby for read-only work; it has the primary's roles and policies (it is a copy of it).
+    readDb = config.readDatabaseUrl ? openReadDatabase(config) : undefined;
+    const tx = bindTransactions(config, db, readDb);
     // First sightings (key ages), and keys retired by `ocsuite keys retire` are refused from here on.
     await tx.withMaintenance((t) => syncMasterKeys(t, keyring));
     bindKeyRotation(db, { keyring, keyRotationDays: config.keyRotationDays, statementTimeoutMs: config.statementTimeoutMs });
@@ -121,7 +124,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     await registerMailJobs(jobs, keyring, mailer);
     const permissions = new PermissionCatalog(modules);
     const platform: Platform = {
-      config, db, keyring, tokens, mailer, jobs, log, metrics, tracing, ...tx,
+      config, db, readDb, keyring, tokens, mailer, jobs, log, metrics, tracing, ...tx,
       egress,
       permissions,
       actions: new ActionRegistry<Platform>(modules.flatMap((m) => m.actions ?? []), (p) => permissions.has(p)),
@@ -135,6 +138,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     else jobs.startRelay();
     return platform;
   } catch (err) {
+    await readDb?.close().catch(() => {});
     if (!opts.db) await db.close().catch(() => {});
     await tracing?.shutdown().catch(() => {});
     throw err;
@@ -145,6 +149,7 @@ export async function shutdownPlatform(platform: Platform): Promise<void> {
   platform.tokens.close();
   await stopJobs(platform.jobs);
   platform.mailer.close();
+  await platform.readDb?.close();
   await platform.db.close();
   // Flushes the spans still batched (the last requests' and the shutdown's own statements).
   await platform.tracing?.shutdown().catch(() => {});

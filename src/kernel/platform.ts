@@ -58,6 +58,14 @@ export interface Platform {
   webhookEvents: readonly WebhookEventType[];
   /** One transaction as the runtime role, RLS-scoped to the tenant (DESIGN.md §3). */
   withTenant<T>(ctx: TenantContext, fn: (tx: Session) => Promise<T>): Promise<T>;
+  /**
+   * Read-only work that tolerates replication lag (audit search and export, DSAR export, ledger
+   * history): on the hot standby of DATABASE_READ_URL when set, with the same role and RLS scope;
+   * otherwise exactly withTenant. Writes, and reads that must see the caller's own writes, never go here.
+   */
+  withTenantRead<T>(ctx: TenantContext, fn: (tx: Session) => Promise<T>): Promise<T>;
+  /** The standby of DATABASE_READ_URL, when one is configured (closed with the platform). */
+  readDb?: Database | undefined;
   /** One statement in its own tenant transaction: the hot path, one round trip on PostgreSQL. */
   queryAsTenant<T>(ctx: TenantContext, statement: SQL): Promise<T[]>;
   /** One transaction as the identity role, for flows before a tenant is known. */
@@ -66,10 +74,11 @@ export interface Platform {
   withMaintenance<T>(fn: (tx: Session) => Promise<T>, ctx?: TenantContext): Promise<T>;
 }
 
-export function bindTransactions(config: Config, db: Database): Pick<Platform, 'withTenant' | 'withIdentity' | 'queryAsTenant' | 'withMaintenance'> {
+export function bindTransactions(config: Config, db: Database, readDb: Database = db): Pick<Platform, 'withTenant' | 'withTenantRead' | 'withIdentity' | 'queryAsTenant' | 'withMaintenance'> {
   const opts = { statementTimeoutMs: config.statementTimeoutMs };
   return {
     withTenant: (ctx, fn) => withTenant(db, ctx, opts, fn),
+    withTenantRead: (ctx, fn) => withTenant(readDb, ctx, opts, fn),
     queryAsTenant: (ctx, statement) => queryAsTenant(db, ctx, opts, statement),
     withIdentity: (fn, ctx) => withIdentity(db, opts, fn, ctx),
     withMaintenance: (fn, ctx) => withMaintenance(db, opts, fn, ctx),
