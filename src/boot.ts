@@ -27,6 +27,7 @@ import { ActionRegistry } from './kernel/actions/registry.ts';
 import { PermissionCatalog } from './kernel/access/catalog.ts';
 import { webhookEventCatalogue } from './kernel/webhooks/event-types.ts';
 import { moduleHooksOf, modules as allModules } from './modules/index.ts';
+import { clusterChannel, localClusterBus, redisClusterBus, type ClusterBus } from './kernel/cluster/bus.ts';
 import type { ModuleManifest } from './modules/manifest.ts';
 
 export class StartupError extends Error {
@@ -79,6 +80,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
   // Statement spans only when tracing is on: otherwise the database is the driver's, untouched.
   const db = tracing ? traceDatabase(opened, tracing) : opened;
   let readDb: Database | undefined;
+  let bus: ClusterBus | undefined;
   try {
     const shouldMigrate = opts.migrate ?? !config.production;
     if (shouldMigrate) {
@@ -111,6 +113,9 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
       return tx.withIdentity((t) => loadSigningKeys(t, keyring));
     };
     tokens.reloadEvery(opts.keyReloadMs ?? SIGNING_KEY_RELOAD_MS, reloadKeys, (err) => log.warn({ err: { message: (err as Error).message } }, 'key reload failed'));
+    // With Redis, a rotation elsewhere is announced and reloaded at once; the poll above stays as the fallback.
+    bus = config.redisUrl ? redisClusterBus(config.redisUrl, clusterChannel(config.jobsPrefix), log) : localClusterBus();
+    bus.on('keys.changed', () => void reloadKeys().then((k) => tokens.setKeys(k), (err) => log.warn({ err: { message: (err as Error).message } }, 'key reload failed')));
     const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxDir: path.join(config.dataDir, 'outbox') });
     // Jobs: BullMQ when REDIS_URL is set, pg-boss otherwise; workers in this process unless `ocsuite worker` runs them.
     const metrics = createMetrics();
@@ -124,7 +129,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     await registerMailJobs(jobs, keyring, mailer);
     const permissions = new PermissionCatalog(modules);
     const platform: Platform = {
-      config, db, readDb, keyring, tokens, mailer, jobs, log, metrics, tracing, ...tx,
+      config, db, readDb, bus, keyring, tokens, mailer, jobs, log, metrics, tracing, ...tx,
       egress,
       permissions,
       actions: new ActionRegistry<Platform>(modules.flatMap((m) => m.actions ?? []), (p) => permissions.has(p)),
@@ -138,6 +143,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     else jobs.startRelay();
     return platform;
   } catch (err) {
+    await bus?.close().catch(() => {});
     await readDb?.close().catch(() => {});
     if (!opts.db) await db.close().catch(() => {});
     await tracing?.shutdown().catch(() => {});
@@ -147,6 +153,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
 
 export async function shutdownPlatform(platform: Platform): Promise<void> {
   platform.tokens.close();
+  await platform.bus?.close();
   await stopJobs(platform.jobs);
   platform.mailer.close();
   await platform.readDb?.close();

@@ -13,6 +13,7 @@ import type { JobQueue } from './jobs/port.ts';
 import type { Metrics } from './telemetry/metrics.ts';
 import type { Tracing } from './telemetry/tracing.ts';
 import type { WebhookEventType } from './webhooks/event-types.ts';
+import type { ClusterBus } from './cluster/bus.ts';
 
 /** A person, as data-subject requests name them: in one tenant, by user id and address. */
 export interface SubjectRef {
@@ -64,6 +65,8 @@ export interface Platform {
    * otherwise exactly withTenant. Writes, and reads that must see the caller's own writes, never go here.
    */
   withTenantRead<T>(ctx: TenantContext, fn: (tx: Session) => Promise<T>): Promise<T>;
+  /** Change hints between the processes of the deployment (Redis pub/sub with REDIS_URL; local otherwise). */
+  bus?: ClusterBus | undefined;
   /** The standby of DATABASE_READ_URL, when one is configured (closed with the platform). */
   readDb?: Database | undefined;
   /** One statement in its own tenant transaction: the hot path, one round trip on PostgreSQL. */

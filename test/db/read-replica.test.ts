@@ -68,9 +68,9 @@ if (usingPostgres && pgBinariesPresent) {
 
     /** Until the standby has replayed everything the primary has written so far. */
     async function caughtUp() {
-      const { rows: [{ lsn }] } = await primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+      const lsn = (await primary.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
       for (let i = 0; i < 200; i++) {
-        const { rows: [{ ok }] } = await standby.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn]);
+        const ok = (await standby.query<{ ok: boolean }>('SELECT pg_last_wal_replay_lsn() >= $1::pg_lsn AS ok', [lsn])).rows[0]!.ok;
         if (ok) return;
         await new Promise((r) => setTimeout(r, 50));
       }
