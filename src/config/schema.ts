@@ -111,6 +111,7 @@ export const configSchema = Type.Object({
   alertWebhookSecret: webhookSecret({ env: 'OCSUITE_ALERT_WEBHOOK_SECRET', description: 'Standard Webhooks secret (whsec_…) signing alert deliveries; required with OCSUITE_ALERT_WEBHOOK_URL' }),
   exportRateLimitPerMinute: Type.Integer({ env: 'OCSUITE_EXPORT_RATE_LIMIT', default: 10, minimum: 1, maximum: 1_000_000, description: 'audit export requests per minute per IP' }),
   accessLogEnabled: Type.Boolean({ env: 'OCSUITE_ACCESS_LOG', default: true, description: 'write one access-log row per request, in batches' }),
+  accessLogSync: Type.Boolean({ env: 'OCSUITE_ACCESS_LOG_SYNC', default: false, description: 'answer a request only after its access-log line is committed (one shared INSERT per batch of concurrent answers), so a crashed or killed process loses no line of a request that got a response; costs the commit in each response\'s latency' }),
   accessLogFlushMs: Type.Integer({ env: 'OCSUITE_ACCESS_LOG_FLUSH_MS', default: 1_000, minimum: 10, maximum: 60_000, description: 'access-log batch interval in milliseconds' }),
   witnessUrl: url(['http:', 'https:'], { env: 'OCSUITE_WITNESS_URL', description: 'optional https URL that receives each new audit checkpoint as a Standard Webhooks message (a push on the job system, with retries; for C2SP witnesses use OCSUITE_WITNESSES)' }),
   witnessSecret: webhookSecret({ env: 'OCSUITE_WITNESS_SECRET', description: 'Standard Webhooks secret (whsec_…) signing the witness pushes; required with OCSUITE_WITNESS_URL' }),
