@@ -78,6 +78,11 @@ if (usingPostgres && pgBinariesPresent) {
     }
     const paused = async <T>(fn: () => Promise<T>): Promise<T> => {
       await standby.query('SELECT pg_wal_replay_pause()');
+      // The request takes effect asynchronously: wait until replay has really stopped.
+      for (let i = 0; (await standby.query<{ s: string }>('SELECT pg_get_wal_replay_pause_state() AS s')).rows[0]!.s !== 'paused'; i++) {
+        if (i > 200) throw new Error('the standby did not pause');
+        await new Promise((r) => setTimeout(r, 20));
+      }
       try {
         return await fn();
       } finally {
