@@ -28,7 +28,8 @@ const heap = () => { gc(); return process.memoryUsage().heapUsed + process.memor
 const config = loadConfig({
   ...process.env,
   OCSUITE_MASTER_KEYS: `b1:${randomBytes(32).toString('base64')}`,
-  OCSUITE_RATE_LIMIT: '1000000', OCSUITE_AUTH_RATE_LIMIT: '1000000', OCSUITE_MAX_CONNECTIONS_PER_IP: '100000',
+  OCSUITE_RATE_LIMIT: '1000000',
+  OCSUITE_TENANT_RATE_LIMIT: '1000000', OCSUITE_USER_RATE_LIMIT: '1000000', OCSUITE_WRITE_RATE_LIMIT: '1000000', OCSUITE_EXPENSIVE_RATE_LIMIT: '1000000', OCSUITE_AUTH_RATE_LIMIT: '1000000', OCSUITE_MAX_CONNECTIONS_PER_IP: '100000',
   LOG_LEVEL: 'warn', NODE_ENV: 'development',
 });
 let scratch: Awaited<ReturnType<typeof scratchDatabase>> | undefined;

@@ -4,7 +4,7 @@ import type { Config } from './config/config.ts';
 import type { Database } from './db/client.ts';
 import { roleProblems } from './db/guard.ts';
 import { migrate, migrationStatus } from './db/migrate.ts';
-import { openDatabase, openMigrationDatabase } from './db/open.ts';
+import { openDatabase, openMigrationDatabase, openReadDatabase } from './db/open.ts';
 import { withOwner } from './db/transaction.ts';
 import { AccessTokenIssuer } from './kernel/auth/access-tokens.ts';
 import { loadSigningKeys, SIGNING_KEY_RELOAD_MS } from './kernel/auth/signing-keys.ts';
@@ -27,6 +27,7 @@ import { ActionRegistry } from './kernel/actions/registry.ts';
 import { PermissionCatalog } from './kernel/access/catalog.ts';
 import { webhookEventCatalogue } from './kernel/webhooks/event-types.ts';
 import { moduleHooksOf, modules as allModules } from './modules/index.ts';
+import { clusterChannel, localClusterBus, redisClusterBus, type ClusterBus } from './kernel/cluster/bus.ts';
 import type { ModuleManifest } from './modules/manifest.ts';
 
 export class StartupError extends Error {
@@ -78,6 +79,8 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
   const opened = opts.db ?? (await openDatabase(config));
   // Statement spans only when tracing is on: otherwise the database is the driver's, untouched.
   const db = tracing ? traceDatabase(opened, tracing) : opened;
+  let readDb: Database | undefined;
+  let bus: ClusterBus | undefined;
   try {
     const shouldMigrate = opts.migrate ?? !config.production;
     if (shouldMigrate) {
@@ -95,7 +98,9 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     if (problems.length > 0) throw new StartupError(`unsafe database roles:\n  - ${problems.join('\n  - ')}`);
 
     const keyring = loadKeyring(config, log);
-    const tx = bindTransactions(config, db);
+    // A hot standby for read-only work; it has the primary's roles and policies (it is a copy of it).
+    readDb = config.readDatabaseUrl ? openReadDatabase(config) : undefined;
+    const tx = bindTransactions(config, db, readDb);
     // First sightings (key ages), and keys retired by `ocsuite keys retire` are refused from here on.
     await tx.withMaintenance((t) => syncMasterKeys(t, keyring));
     bindKeyRotation(db, { keyring, keyRotationDays: config.keyRotationDays, statementTimeoutMs: config.statementTimeoutMs });
@@ -108,6 +113,9 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
       return tx.withIdentity((t) => loadSigningKeys(t, keyring));
     };
     tokens.reloadEvery(opts.keyReloadMs ?? SIGNING_KEY_RELOAD_MS, reloadKeys, (err) => log.warn({ err: { message: (err as Error).message } }, 'key reload failed'));
+    // With Redis, a rotation elsewhere is announced and reloaded at once; the poll above stays as the fallback.
+    bus = config.redisUrl ? redisClusterBus(config.redisUrl, clusterChannel(config.jobsPrefix), log) : localClusterBus();
+    bus.on('keys.changed', () => void reloadKeys().then((k) => tokens.setKeys(k), (err) => log.warn({ err: { message: (err as Error).message } }, 'key reload failed')));
     const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, outboxDir: path.join(config.dataDir, 'outbox') });
     // Jobs: BullMQ when REDIS_URL is set, pg-boss otherwise; workers in this process unless `ocsuite worker` runs them.
     const metrics = createMetrics();
@@ -121,7 +129,7 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     await registerMailJobs(jobs, keyring, mailer);
     const permissions = new PermissionCatalog(modules);
     const platform: Platform = {
-      config, db, keyring, tokens, mailer, jobs, log, metrics, tracing, ...tx,
+      config, db, readDb, bus, keyring, tokens, mailer, jobs, log, metrics, tracing, ...tx,
       egress,
       permissions,
       actions: new ActionRegistry<Platform>(modules.flatMap((m) => m.actions ?? []), (p) => permissions.has(p)),
@@ -135,6 +143,8 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
     else jobs.startRelay();
     return platform;
   } catch (err) {
+    await bus?.close().catch(() => {});
+    await readDb?.close().catch(() => {});
     if (!opts.db) await db.close().catch(() => {});
     await tracing?.shutdown().catch(() => {});
     throw err;
@@ -143,8 +153,10 @@ export async function bootPlatform(config: Config, opts: BootOptions = {}): Prom
 
 export async function shutdownPlatform(platform: Platform): Promise<void> {
   platform.tokens.close();
+  await platform.bus?.close();
   await stopJobs(platform.jobs);
   platform.mailer.close();
+  await platform.readDb?.close();
   await platform.db.close();
   // Flushes the spans still batched (the last requests' and the shutdown's own statements).
   await platform.tracing?.shutdown().catch(() => {});

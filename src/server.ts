@@ -25,6 +25,8 @@ import { modules as allModules } from './modules/index.ts';
 import type { ModuleManifest } from './modules/manifest.ts';
 import { registerAuditHooks } from './http/access-log.ts';
 import { registerThrottleEvidence } from './http/throttle-evidence.ts';
+import { sharedRateCounters } from './http/rate-store.ts';
+import { registerPrincipalLimits } from './http/principal-limits.ts';
 import type { Platform } from './kernel/platform.ts';
 
 declare module 'fastify' {
@@ -50,7 +52,9 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
     bodyLimit: config.bodyLimitBytes,
     ...serverTimeouts(config),
     return503OnClosing: true,
-    trustProxy: false,
+    // Only the configured proxies' X-Forwarded-For is read (right to left, up to the first address
+    // outside them: proxy-addr's walk); without OCSUITE_TRUSTED_PROXIES the socket's peer is the client.
+    trustProxy: config.trustedProxies.length > 0 ? [...config.trustedProxies] : false,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 200 },
     frameworkErrors: answerBeforeRouting(() => self!),
     clientErrorHandler: answerClientError,
@@ -92,14 +96,25 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
   });
   // Not per route (global: false): one onRequest hook ahead of authentication, so every answer —
   // 401s, 404s for unknown paths — draws on its client's budget (DESIGN.md §3: rate limit, then authenticate).
+  // With REDIS_URL the counters are shared by every API node (falling back per process during an outage).
+  const counters = config.redisUrl
+    ? sharedRateCounters({ url: config.redisUrl, namespace: config.jobsPrefix, timeoutMs: config.rateLimitRedisTimeoutMs, log: platform.log, registry: platform.metrics.registry })
+    : undefined;
+  if (counters) {
+    app.addHook('onClose', () => counters.close());
+    // So the first requests are not counted alone (and logged as an outage) only because the connection is young.
+    await counters.ready(2_000);
+  }
   await app.register(rateLimit, {
     global: false,
     timeWindow: 60_000,
+    ...(counters ? { store: counters.store } : {}),
     ...rateLimitByClass({
       perMinute: config.rateLimitPerMinute,
       authPerMinute: config.authRateLimitPerMinute,
       exportPerMinute: config.exportRateLimitPerMinute,
       healthPerMinute: config.healthRateLimitPerMinute,
+      expensivePerMinute: config.expensiveRateLimitPerMinute,
     }, modules.flatMap((m) => m.rateClasses ?? [])),
     errorResponseBuilder: (_req, ctx) => {
       const err = new ProblemError('rate-limited', 429, `Rate limit exceeded; retry in ${Math.ceil(ctx.ttl / 1000)} s.`);
@@ -128,6 +143,10 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
   app.addHook('onRequest', app.rateLimit());
   registerNotFound(self);
   registerAuthentication(app, platform);
+  registerPrincipalLimits(self, {
+    tenantPerMinute: config.tenantRateLimitPerMinute, userPerMinute: config.userRateLimitPerMinute, writePerMinute: config.writeRateLimitPerMinute,
+    exportPerMinute: config.exportRateLimitPerMinute, expensivePerMinute: config.expensiveRateLimitPerMinute,
+  });
   registerRequestLog(app, platform);
   registerAuditHooks(app, platform);
   registerThrottleEvidence(app, platform);

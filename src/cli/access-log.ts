@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import type { Config } from '../config/config.ts';
-import { openDatabase } from '../db/open.ts';
+import { openDatabase, openReadDatabase } from '../db/open.ts';
 import { accessReport, REPORT_PERIODS, type ReportPeriod } from '../kernel/audit/report.ts';
 import { DEFAULT_RETENTION_DAYS, parseRetention, pruneAccessLogs } from '../kernel/audit/retention.ts';
 
@@ -37,7 +37,8 @@ export async function accessLogCommand(config: Config, args: string[], io: CliIo
       io.err(`--period must be one of ${Object.keys(REPORT_PERIODS).join(', ')}`);
       return 2;
     }
-    const db = await openDatabase(config);
+    // A report only reads: on the standby of DATABASE_READ_URL when there is one.
+    const db = config.readDatabaseUrl ? openReadDatabase(config) : await openDatabase(config);
     try {
       const report = await accessReport(db, config.statementTimeoutMs, period);
       if (values.json) {

@@ -8,6 +8,7 @@ import type { Database } from '../db/client.ts';
 import { migrationStatus } from '../db/migrate.ts';
 import { openDatabase } from '../db/open.ts';
 import { withIdentity, withMaintenance } from '../db/transaction.ts';
+import { clusterChannel, publishOnce } from '../kernel/cluster/bus.ts';
 import { rotateSigningKey, SIGNING_KEY_PROPAGATION_SECONDS, SIGNING_KEY_RELOAD_MS } from '../kernel/auth/signing-keys.ts';
 import type { AuditEventInput } from '../kernel/audit/events.ts';
 import { recordAuditEvent } from '../kernel/audit/events.ts';
@@ -173,6 +174,7 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
           });
           return rotated;
         });
+        await announceKeys(config);
         console.log(`added signing key ${r.added}: published in JWKS now, signs after ${SIGNING_KEY_PROPAGATION_SECONDS} s`);
         console.log(r.retired.length ? `retired: ${r.retired.join(', ')}` : 'retired: none (older keys may still verify unexpired tokens)');
         return 0;
@@ -219,8 +221,11 @@ export async function keysCommand(config: Config, argv: string[]): Promise<numbe
         }
         return r.ok ? 0 : 1;
       }
-      case 'retire':
-        return await retire(maintenance, keyring, positionals[1]!, options.actor, () => queuedMailKeys(config, db));
+      case 'retire': {
+        const code = await retire(maintenance, keyring, positionals[1]!, options.actor, () => queuedMailKeys(config, db));
+        if (code === 0) await announceKeys(config);
+        return code;
+      }
       case 'verify': {
         const r = await verifyAllSealed(options);
         console.log(`opened ${r.dataKeys} tenant data key(s), ${r.platformSecrets} platform secret(s), ${r.tenantValues} tenant value(s)`);
@@ -393,4 +398,12 @@ export async function keyChecks(db: Database, config: Config): Promise<KeyCheck[
     detail: [...problems, ...notes].join('; ') || `everything sealed is under the primary ${keyring.primary.id}`,
   });
   return checks;
+}
+
+/** Every API node reloads its keys at once (Redis); without it, or if Redis is down, within their reload poll. */
+async function announceKeys(config: { redisUrl?: string | undefined; jobsPrefix: string }): Promise<void> {
+  if (!config.redisUrl) return;
+  await publishOnce(config.redisUrl, clusterChannel(config.jobsPrefix), 'keys.changed').catch((err: Error) => {
+    console.log(`note: could not announce the change over Redis (${err.message}); nodes pick it up at their next key reload`);
+  });
 }

@@ -48,6 +48,7 @@ export function loadConfig(env: Env = process.env): Config {
     signupConfirmation: signupConfirmation ?? (nodeEnv === 'production' ? 'email' : 'none'),
     invitationLinksInResponse: invitationLinksInResponse ?? nodeEnv !== 'production',
   };
+  if (config.readDatabaseUrl && !databaseUrl) problems.push('DATABASE_READ_URL: needs DATABASE_URL (it names a standby of that PostgreSQL primary)');
   // Set, not valid: a secret the signer refuses is reported once, by its own check.
   if (config.witnessUrl && !env.OCSUITE_WITNESS_SECRET) problems.push('OCSUITE_WITNESS_SECRET: required with OCSUITE_WITNESS_URL');
   if (config.alertWebhookUrl && !env.OCSUITE_ALERT_WEBHOOK_SECRET) problems.push('OCSUITE_ALERT_WEBHOOK_SECRET: required with OCSUITE_ALERT_WEBHOOK_URL (alerts are signed)');

@@ -22,3 +22,8 @@ export function openMigrationDatabase(config: Pick<Config, 'migrationDatabaseUrl
   if (config.migrationDatabaseUrl) return openPg(config.migrationDatabaseUrl, 1);
   return openDatabase(config);
 }
+
+/** The hot standby of DATABASE_READ_URL (read-only work only; see Platform.withTenantRead). */
+export function openReadDatabase(config: Pick<Config, 'readDatabaseUrl' | 'dbReadPoolMax'> & Partial<Pick<Config, 'requestTimeoutMs'>>): Database {
+  return openPg(config.readDatabaseUrl!, config.dbReadPoolMax, { connectMs: requestPathConnectMs(config.requestTimeoutMs) });
+}

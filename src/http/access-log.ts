@@ -64,6 +64,16 @@ function registerAccessLog(app: FastifyInstance, platform: Platform): void {
     log: platform.log,
   });
   app.decorate('accessLog', writer);
+  if (platform.config.accessLogSync) {
+    // The answer leaves only once its line is committed: a process killed -9 loses no line of a
+    // request that got a response (the batch is shared by the requests answered meanwhile).
+    app.addHook('onSend', async (request, reply, payload) => {
+      await writer.pushCommitted(accessLineOf(request, reply.statusCode, reply.elapsedTime));
+      return payload;
+    });
+    app.addHook('onClose', async () => writer.close());
+    return;
+  }
   app.addHook('onResponse', (request, reply, done) => {
     writer.push(accessLineOf(request, reply.statusCode, reply.elapsedTime));
     done();

@@ -29,7 +29,15 @@ declare module 'fastify' {
 export function registerAuthentication(app: FastifyInstance, platform: Platform) {
   const authenticator = createAuthenticator(platform);
   app.decorateRequest('principal', null);
-  app.decorate('forgetSession', (sid: string) => authenticator.forgetSession(sid));
+  // Here at once, on the other API nodes as soon as the hint arrives (else their next session check, ≤ 5 s).
+  app.decorate('forgetSession', (sid: string) => {
+    authenticator.forgetSession(sid);
+    platform.bus?.publish('session.forget', { sid });
+  });
+  const unsubscribe = platform.bus?.on('session.forget', (m) => {
+    if (typeof m.sid === 'string') authenticator.forgetSession(m.sid);
+  });
+  if (unsubscribe) app.addHook('onClose', async () => unsubscribe());
 
   const operatorDigest = platform.config.operatorToken
     ? createHash('sha256').update(platform.config.operatorToken).digest()

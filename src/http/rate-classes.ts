@@ -16,6 +16,7 @@ export interface RateLimits {
   authPerMinute: number;
   exportPerMinute: number;
   healthPerMinute: number;
+  expensivePerMinute: number;
 }
 
 /**
@@ -29,6 +30,7 @@ export function rateLimitByClass(limits: RateLimits, declared: readonly RateClas
     auth: limits.authPerMinute,
     export: limits.exportPerMinute,
     health: limits.healthPerMinute,
+    expensive: limits.expensivePerMinute,
   };
   return {
     keyGenerator: (req: FastifyRequest) => {

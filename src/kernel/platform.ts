@@ -13,6 +13,7 @@ import type { JobQueue } from './jobs/port.ts';
 import type { Metrics } from './telemetry/metrics.ts';
 import type { Tracing } from './telemetry/tracing.ts';
 import type { WebhookEventType } from './webhooks/event-types.ts';
+import type { ClusterBus } from './cluster/bus.ts';
 
 /** A person, as data-subject requests name them: in one tenant, by user id and address. */
 export interface SubjectRef {
@@ -58,6 +59,16 @@ export interface Platform {
   webhookEvents: readonly WebhookEventType[];
   /** One transaction as the runtime role, RLS-scoped to the tenant (DESIGN.md §3). */
   withTenant<T>(ctx: TenantContext, fn: (tx: Session) => Promise<T>): Promise<T>;
+  /**
+   * Read-only work that tolerates replication lag (audit search and export, DSAR export, ledger
+   * history): on the hot standby of DATABASE_READ_URL when set, with the same role and RLS scope;
+   * otherwise exactly withTenant. Writes, and reads that must see the caller's own writes, never go here.
+   */
+  withTenantRead<T>(ctx: TenantContext, fn: (tx: Session) => Promise<T>): Promise<T>;
+  /** Change hints between the processes of the deployment (Redis pub/sub with REDIS_URL; local otherwise). */
+  bus?: ClusterBus | undefined;
+  /** The standby of DATABASE_READ_URL, when one is configured (closed with the platform). */
+  readDb?: Database | undefined;
   /** One statement in its own tenant transaction: the hot path, one round trip on PostgreSQL. */
   queryAsTenant<T>(ctx: TenantContext, statement: SQL): Promise<T[]>;
   /** One transaction as the identity role, for flows before a tenant is known. */
@@ -66,10 +77,11 @@ export interface Platform {
   withMaintenance<T>(fn: (tx: Session) => Promise<T>, ctx?: TenantContext): Promise<T>;
 }
 
-export function bindTransactions(config: Config, db: Database): Pick<Platform, 'withTenant' | 'withIdentity' | 'queryAsTenant' | 'withMaintenance'> {
+export function bindTransactions(config: Config, db: Database, readDb: Database = db): Pick<Platform, 'withTenant' | 'withTenantRead' | 'withIdentity' | 'queryAsTenant' | 'withMaintenance'> {
   const opts = { statementTimeoutMs: config.statementTimeoutMs };
   return {
     withTenant: (ctx, fn) => withTenant(db, ctx, opts, fn),
+    withTenantRead: (ctx, fn) => withTenant(readDb, ctx, opts, fn),
     queryAsTenant: (ctx, statement) => queryAsTenant(db, ctx, opts, statement),
     withIdentity: (fn, ctx) => withIdentity(db, opts, fn, ctx),
     withMaintenance: (fn, ctx) => withMaintenance(db, opts, fn, ctx),

@@ -158,6 +158,7 @@ describe('ocsuite audit rotate-key and ocsuite verify log across a rotation', ()
       PUBLIC_URL: 'https://audit.example',
       LOG_LEVEL: 'silent',
       OCSUITE_RATE_LIMIT: '100000',
+      OCSUITE_TENANT_RATE_LIMIT: '100000', OCSUITE_USER_RATE_LIMIT: '100000', OCSUITE_WRITE_RATE_LIMIT: '100000', OCSUITE_EXPENSIVE_RATE_LIMIT: '100000',
       OCSUITE_AUTH_RATE_LIMIT: '100000',
       ...(usingPostgres ? { DATABASE_URL: process.env.OCSUITE_TEST_DATABASE_URL! } : {}),
     };

@@ -191,6 +191,7 @@ if (usingPostgres) {
       const config = loadConfig({
         OCSUITE_MASTER_KEYS: process.env.OCSUITE_TEST_MASTER_KEYS!,
         OCSUITE_RATE_LIMIT: '100000',
+        OCSUITE_TENANT_RATE_LIMIT: '100000', OCSUITE_USER_RATE_LIMIT: '100000', OCSUITE_WRITE_RATE_LIMIT: '100000', OCSUITE_EXPENSIVE_RATE_LIMIT: '100000',
         OCSUITE_AUTH_RATE_LIMIT: '100000',
         PUBLIC_URL: 'http://ocsuite.test',
         DATABASE_URL: url,

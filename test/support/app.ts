@@ -26,6 +26,7 @@ export async function startApp(env: Record<string, string> = {}, boot: Pick<Boot
     OCSUITE_MASTER_KEYS: process.env.OCSUITE_TEST_MASTER_KEYS!,
     OCSUITE_AUTH_RATE_LIMIT: '100000',
     OCSUITE_RATE_LIMIT: '100000',
+    OCSUITE_TENANT_RATE_LIMIT: '100000', OCSUITE_USER_RATE_LIMIT: '100000', OCSUITE_WRITE_RATE_LIMIT: '100000', OCSUITE_EXPENSIVE_RATE_LIMIT: '100000',
     OCSUITE_EXPORT_RATE_LIMIT: '100000',
     OCSUITE_DATA_DIR: `/tmp/ocsuite-test-${process.pid}`,
     PUBLIC_URL: 'http://ocsuite.test',

@@ -80,6 +80,7 @@ export async function bootOn(iso: IsolatedDatabase, masterKeys: string, logs: st
     OCSUITE_MASTER_KEYS: masterKeys,
     OCSUITE_AUTH_RATE_LIMIT: '100000',
     OCSUITE_RATE_LIMIT: '100000',
+    OCSUITE_TENANT_RATE_LIMIT: '100000', OCSUITE_USER_RATE_LIMIT: '100000', OCSUITE_WRITE_RATE_LIMIT: '100000', OCSUITE_EXPENSIVE_RATE_LIMIT: '100000',
     PUBLIC_URL: 'http://ocsuite.test',
     LOG_LEVEL: 'info',
     ...iso.env,

@@ -8,7 +8,7 @@ export type RoutePolicy = 'public' | 'operator' | { permission: Permission };
  * `health` for liveness/readiness probes (a budget of their own, so a client that
  * spent its budget cannot make readiness fail for everyone), `default` otherwise.
  */
-export type BuiltInRateClass = 'default' | 'auth' | 'export' | 'health';
+export type BuiltInRateClass = 'default' | 'auth' | 'export' | 'health' | 'expensive';
 /** A built-in class or one a module declares in its manifest (e.g. `ledger-write`). */
 export type RateClass = BuiltInRateClass | (string & {});
 

@@ -64,6 +64,15 @@ export class AccessLogWriter {
     if (this.#buffer.length >= this.#opts.batchSize) void this.flush();
   }
 
+  /**
+   * Buffers the line and resolves once it is committed (or its write failed and it waits for
+   * the retry): concurrent callers share one INSERT, like a group commit.
+   */
+  async pushCommitted(line: AccessLine): Promise<void> {
+    this.#buffer.push(line);
+    await this.flush();
+  }
+
   /** Writes everything buffered so far; flushes never overlap. */
   flush(): Promise<void> {
     this.#flushing = this.#flushing.then(() => this.#write());

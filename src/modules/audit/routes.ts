@@ -16,7 +16,8 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = as
   const read = { security: { policy: { permission: 'audit:read' as const } } };
 
   app.get('/audit-events', {
-    config: read,
+    // A search over the whole trail: a budget of its own per user (OCSUITE_EXPENSIVE_RATE_LIMIT).
+    config: { security: { ...read.security, rateClass: 'expensive' } },
     schema: { tags, operationId: 'auditListEvents', summary: 'List the tenant\'s audit events (keyset pages)', querystring: S.ListQuery, response: { 200: S.EventPage } },
   }, async (req) => audit.list(principalOf(req), req.query));
 

@@ -24,6 +24,8 @@ interface Filters {
 }
 
 const EXPORT_CHUNK = 1_000;
+/** How long an export waits for the standby to replay up to the size it recorded, before reading the primary. */
+const REPLICA_CATCH_UP_MS = 5_000;
 
 type InclusionQuery = { index?: number | undefined; eventId?: string | undefined; size?: number | undefined };
 type ConsistencyQuery = { from?: number | undefined; to?: number | undefined };
@@ -110,12 +112,32 @@ export function createAuditService(platform: Platform) {
     return { from, to, proof: proof.map(b64), checkpoint: to === cp.size ? note : null };
   }
 
+  /**
+   * The standby once it holds the log up to `size` (the export promises exactly that many
+   * events), else the primary: a lagging or unreachable standby never shortens an export.
+   */
+  async function readerUpTo(ctx: ReturnType<typeof contextOf>, log: AuditLog, size: number): Promise<Platform['withTenant']> {
+    if (!platform.readDb) return platform.withTenant;
+    const deadline = Date.now() + REPLICA_CATCH_UP_MS;
+    try {
+      for (;;) {
+        if ((await platform.withTenantRead(ctx, (tx) => kernel.headSize(tx, log))) >= size) return platform.withTenantRead;
+        if (Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    } catch (err) {
+      platform.log.warn({ err: { message: (err as Error).message } }, 'audit export: standby unreachable, reading the primary');
+    }
+    return platform.withTenant;
+  }
+
   return {
     async list(principal: Principal, q: Filters & { limit?: number | undefined; cursor?: string | undefined }) {
       const limit = q.limit ?? 50;
       const filter = { ...filterOf(q), beforeIndex: q.cursor ? leafCursor.decode(q.cursor).leafIndex : undefined };
       const log = tenantLog(principal.tenantId);
-      const rows = await platform.withTenant(contextOf(principal), (tx) => listEvents(tx, log, filter, limit + 1));
+      // A search may trail the primary by the standby's replication lag (DATABASE_READ_URL).
+      const rows = await platform.withTenantRead(contextOf(principal), (tx) => listEvents(tx, log, filter, limit + 1));
       const { items, nextCursor } = leafCursor.page(rows, limit, (r) => ({ leafIndex: r.leafIndex }));
       return { items: items.map(toApiEvent), nextCursor };
     },
@@ -144,11 +166,12 @@ export function createAuditService(platform: Platform) {
         return n;
       });
       const ctx = contextOf(principal);
+      const read = await readerUpTo(ctx, log, size);
       async function* lines() {
         if (format === 'csv') yield csvHeader();
         let from = 0;
         while (from < size) {
-          const rows = await platform.withTenant(ctx, (tx) => scanEvents(tx, log, { ...filter, fromIndex: from }, EXPORT_CHUNK));
+          const rows = await read(ctx, (tx) => scanEvents(tx, log, { ...filter, fromIndex: from }, EXPORT_CHUNK));
           const inRange = rows.filter((r) => r.leafIndex < size);
           for (const r of inRange) yield format === 'csv' ? csvRow(r) : jsonLine(r);
           if (rows.length < EXPORT_CHUNK || inRange.length < rows.length) break;

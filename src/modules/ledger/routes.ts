@@ -40,7 +40,7 @@ export const ledgerRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = a
   }, async (req) => accounts.close(principalOf(req), req.params.id));
 
   app.get('/transfers', {
-    config: { security: read },
+    config: { security: { ...read, rateClass: 'expensive' } },
     schema: { tags, operationId: 'ledgerListTransfers', summary: 'Transfers by account, time range and cursor, newest first', querystring: S.TransferListQuery, response: { 200: S.TransferPage } },
   }, async (req) => transfers.list(principalOf(req), req.query));
 

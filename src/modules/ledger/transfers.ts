@@ -210,7 +210,8 @@ export function createTransfersService(platform: Platform) {
       const limit = q.limit ?? 50;
       const after = q.cursor ? creationCursor.decode(q.cursor) : undefined;
       const account = q.accountId?.toLowerCase();
-      const rows = await platform.queryAsTenant<TransferRow>(contextOf(principal), sql`
+      // History may trail the primary by the standby's lag (DATABASE_READ_URL); one transfer by id stays on the primary.
+      const rows = await platform.withTenantRead(contextOf(principal), (tx) => tx.query<TransferRow>(sql`
         SELECT ${TRANSFER_COLUMNS} FROM ledger_transfers
         WHERE true
         ${account ? sql`AND (debit_account_id = ${account} OR credit_account_id = ${account})` : sql``}
@@ -218,7 +219,7 @@ export function createTransfersService(platform: Platform) {
         ${q.to ? sql`AND created_at < ${q.to}::timestamptz` : sql``}
         ${q.kind ? sql`AND kind = ${q.kind}` : sql``}
         ${after ? sql`AND (created_at, id) < (${after.createdAt}::timestamptz, ${after.id}::uuid)` : sql``}
-        ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`);
+        ORDER BY created_at DESC, id DESC LIMIT ${limit + 1}`));
       const { items, nextCursor } = creationCursor.page(rows, limit, (r) => ({ createdAt: r.cursor_ts!, id: r.id }));
       return { items: items.map(transferView), nextCursor };
     },

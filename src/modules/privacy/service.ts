@@ -49,11 +49,17 @@ export function createPrivacyService(platform: Platform) {
   return {
     async export(principal: Principal, input: { userId?: string; email?: string }) {
       const subject = await resolve(principal, input);
-      const modules = await platform.withTenant(contextFor(principal), async (tx) => {
+      // Gathered on the standby when there is one (DATABASE_READ_URL); the record is written on the
+      // primary and commits before the archive leaves, so no export goes unrecorded.
+      const modules = await platform.withTenantRead(contextFor(principal), async (tx) => {
         const out: Record<string, unknown> = {};
         for (const hook of platform.moduleHooks) {
           if (hook.exportSubject) out[hook.name] = await hook.exportSubject(tx, subject.ref);
         }
+        return out;
+      });
+      await platform.withTenant(contextFor(principal), async (tx) => {
+        const out = modules;
         await recordAuditEvent(tx, {
           tenantId: principal.tenantId, actor: auditActorOf(principal), action: 'privacy.subject.exported', outcome: 'success',
           target: subject.member ? { type: 'user', id: subject.ref.userId } : { type: 'data_subject' },
@@ -61,7 +67,6 @@ export function createPrivacyService(platform: Platform) {
           // An address-only subject is named beside the log, never in it (erasing them later deletes it).
           ...(subject.member ? {} : { personal: { fields: { email: subject.ref.email }, email: subject.ref.email } }),
         });
-        return out;
       });
       return { format: 'ocsuite.dsar.v1' as const, tenantId: principal.tenantId, subject: subjectView(subject), exportedAt: new Date().toISOString(), modules };
     },
