@@ -45,7 +45,7 @@ export const discoursePublicRoutes: FastifyPluginAsync<{ platform: Platform }> =
 
   app.get('/sso/discourse/:tenantId', {
     config: { security },
-    schema: { tags, operationId: 'discourseConnectPage', summary: 'DiscourseConnect entry (discourse_connect_url): verifies the request, shows the sign-in page', params: Params, querystring: Query, response: { 200: html, 403: html, 404: html } },
+    schema: { tags, operationId: 'discourseConnectPage', summary: 'DiscourseConnect entry (discourse_connect_url): verifies the request, shows the sign-in page', params: Params, querystring: Query, response: { 200: html } },
   }, async (req, reply) => {
     const { tenantId } = req.params as { tenantId: string };
     const q = req.query as { sso?: string; sig?: string };
@@ -60,7 +60,7 @@ export const discoursePublicRoutes: FastifyPluginAsync<{ platform: Platform }> =
 
   app.post('/sso/discourse/:tenantId', {
     config: { security },
-    schema: { tags, operationId: 'discourseConnectSignIn', summary: 'DiscourseConnect sign-in form: email, password (and code), then the signed redirect to Discourse (303)', params: Params, response: { 200: html, 403: html, 404: html } },
+    schema: { tags, operationId: 'discourseConnectSignIn', summary: 'DiscourseConnect sign-in form: email, password (and code), then the signed redirect to Discourse (303)', params: Params, response: { 200: html } },
   }, async (req, reply) => {
     const { tenantId } = req.params as { tenantId: string };
     const form = new URLSearchParams(typeof req.body === 'string' ? req.body : '');

@@ -46,7 +46,7 @@ export const outreachPublicRoutes: FastifyPluginAsync<{ platform: Platform }> = 
   for (const [prefix, kind] of [['u', 'unsubscribe'], ['c', 'confirm']] as const) {
     app.get(`/${prefix}/:token`, {
       config: { security },
-      schema: { tags, operationId: docs[kind].page[0], summary: docs[kind].page[1], params: TokenParams, response: { 200: html, 404: html, 409: html } },
+      schema: { tags, operationId: docs[kind].page[0], summary: docs[kind].page[1], params: TokenParams, response: { 200: html } },
     }, async (req, reply) => {
       const { token } = req.params as { token: string };
       const outcome = await links.inspect(kind, token);
@@ -59,7 +59,7 @@ export const outreachPublicRoutes: FastifyPluginAsync<{ platform: Platform }> = 
 
     app.post(`/${prefix}/:token`, {
       config: { security },
-      schema: { tags, operationId: docs[kind].act[0], summary: docs[kind].act[1], params: TokenParams, response: { 200: html, 404: html, 409: html } },
+      schema: { tags, operationId: docs[kind].act[0], summary: docs[kind].act[1], params: TokenParams, response: { 200: html } },
     }, async (req, reply) => {
       const { token } = req.params as { token: string };
       const body = typeof req.body === 'string' ? req.body : '';
