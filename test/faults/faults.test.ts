@@ -1,4 +1,6 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,6 +23,8 @@ import { freePort, PG_BIN, privatePostgres, privateRedis, REDIS_SERVER } from '.
  * accepted meanwhile are kept and run once it is back). The servers are private
  * (private-services.ts): the machine's shared ones are never touched.
  */
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const nodeBin = Number(process.versions.node.split('.')[0]) >= 22 ? process.execPath : path.join(root, 'node_modules/.bin/node');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let tmp: string;
 beforeAll(() => {
@@ -114,6 +118,55 @@ if (usingPostgres) {
       const verify = await L('GET', '/verify');
       if (verify.statusCode !== 404) expect(verify.statusCode, verify.body).toBe(200);
     }, 120_000);
+
+    it('kill -9 of an API process during writes: after a restart every transfer lands exactly once', async () => {
+      const port = await freePort();
+      const children: ChildProcess[] = [];
+      const serve = async () => {
+        const child = spawn(nodeBin, [path.join(root, 'src/cli/main.ts'), 'serve'], {
+          cwd: root, stdio: 'ignore',
+          env: { PATH: process.env.PATH ?? '', HOME: pgDir, DATABASE_URL: pgsql.url, OCSUITE_MASTER_KEYS: process.env.OCSUITE_TEST_MASTER_KEYS!, PORT: String(port), HOST: '127.0.0.1', PUBLIC_URL: 'http://ocsuite.test', OCSUITE_RATE_LIMIT: '100000', OCSUITE_AUTH_RATE_LIMIT: '100000', OCSUITE_DATA_DIR: path.join(pgDir, 'serve'), LOG_LEVEL: 'warn' },
+        });
+        children.push(child);
+        for (let i = 0; i < 240; i++) {
+          if (child.exitCode !== null) throw new Error(`ocsuite serve exited ${child.exitCode}`);
+          if (await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false)) return child;
+          await sleep(250);
+        }
+        throw new Error('ocsuite serve did not become ready');
+      };
+      try {
+        const api = (method: string, url: string, body?: object) => fetch(`http://127.0.0.1:${port}/api/v1/ledger${url}`, {
+          method, headers: { ...bearer(owner), ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+        let child = await serve();
+        const acct = async () => (await (await api('POST', '/accounts', { code: `k-${randomUUID().slice(0, 8)}`, name: 'kill', asset: 'EUR' })).json()) as { id: string };
+        const [a, b] = [await acct(), await acct()];
+        const N = 60;
+        const transfers = Array.from({ length: N }, (_, i) => ({ id: randomUUID(), debitAccountId: a.id, creditAccountId: b.id, amount: String(i + 1) }));
+        const confirmed = new Set<string>();
+        // All sent at once; the process is killed while they are in flight.
+        const inflight = transfers.map((tr) => api('POST', '/transfers', tr).then(async (r) => { if (r.status === 201) confirmed.add(tr.id); await r.body?.cancel(); }, () => {}));
+        while (confirmed.size < 5) await sleep(5);
+        child.kill('SIGKILL');
+        await Promise.all(inflight);
+        expect(confirmed.size).toBeLessThan(N);
+        child = await serve();
+        for (const tr of transfers) {
+          const r = await api('POST', '/transfers', tr);
+          expect([200, 201], `${tr.id}: ${await r.text()}`).toContain(r.status);
+        }
+        const counted = await withOwner(platform.db, (tx) => tx.query<{ n: number; total: string }>(sql`
+          SELECT count(*)::int AS n, coalesce(sum(amount), 0)::text AS total FROM ledger_transfers
+          WHERE tenant_id = ${owner.tenantId}::uuid AND debit_account_id = ${a.id}::uuid`));
+        expect(counted[0]).toEqual({ n: N, total: String((N * (N + 1)) / 2) });
+        const entries = await withOwner(platform.db, (tx) => tx.query<{ n: number }>(sql`
+          SELECT count(*)::int AS n FROM ledger_entries WHERE tenant_id = ${owner.tenantId}::uuid AND account_id IN (${a.id}::uuid, ${b.id}::uuid)`));
+        expect(entries[0]?.n).toBe(2 * N); // one debit and one credit posting per transfer, none doubled
+      } finally {
+        for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      }
+    }, 120_000);
   });
 }
 
@@ -133,9 +186,14 @@ describe('Redis killed under a running app (jobs on BullMQ), then restarted', ()
   }, 120_000);
 
   afterAll(async () => {
-    await redis?.start().catch(() => {});
-    await t?.close().catch(() => {});
-    await redis?.kill();
+    try {
+      await redis?.start(); // running again unless the test failed half-way; the app's close purges its prefix there
+      // Bounded: after the outage, closing BullMQ's connections has been seen to hang on the PostgreSQL
+      // profile (reported in the CHANGELOG as open); the app's data is the test's own either way.
+      await Promise.race([t?.close().catch(() => {}), sleep(20_000)]);
+    } finally {
+      await redis?.kill();
+    }
   });
 
   const outbox = () => withOwner(t.platform.db, (tx) => tx.query<{ id: string; sent: boolean; done: boolean }>(sql`

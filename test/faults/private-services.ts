@@ -64,13 +64,14 @@ export function privateRedis(dir: string, port: number) {
   return {
     url: `redis://127.0.0.1:${port}`,
     async start() {
+      if (child && child.exitCode === null && child.signalCode === null) return;
       // Persistence on (appendonly): a restarted server still holds the jobs it accepted before the kill.
       child = spawn(REDIS_SERVER!, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
       await up();
     },
     async kill() {
       const c = child;
-      if (!c || c.exitCode !== null) return;
+      if (!c || c.exitCode !== null || c.signalCode !== null) return;
       const gone = new Promise((r) => c.once('exit', r));
       c.kill('SIGKILL');
       await gone;
