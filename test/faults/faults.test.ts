@@ -223,11 +223,12 @@ describe('Redis killed under a running app (jobs on BullMQ), then restarted', ()
 
     await redis.start();
     let rows = waiting;
-    for (let i = 0; i < 120 && !rows.every((r) => r.sent && r.done); i++) {
+    // done = the job ran (a job that completes before the relay records its hand-over keeps sent_at empty).
+    for (let i = 0; i < 160 && !rows.every((r) => r.done); i++) {
       await sleep(250);
       rows = (await outbox()).filter((r) => !before.has(r.id));
     }
-    expect(rows.filter((r) => !(r.sent && r.done)), 'jobs accepted during the outage that never ran').toEqual([]);
+    expect(rows.filter((r) => !r.done), 'jobs accepted during the outage that never ran').toEqual([]);
     expect(rows.length).toBe(waiting.length);
     // The invitations are there, once each.
     const list = json(await t.app.inject({ method: 'GET', url: '/api/v1/invitations', headers: bearer(owner) }));
