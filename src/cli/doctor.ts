@@ -6,15 +6,26 @@ import { roleProblems } from '../db/guard.ts';
 import { lintSchema } from '../db/lint.ts';
 import { migrationStatus } from '../db/migrate.ts';
 import { openDatabase } from '../db/open.ts';
+import type { Database } from '../db/client.ts';
 import { withOwner } from '../db/transaction.ts';
 import { loadMasterKeys } from '../kernel/crypto/index.ts';
 import { keyChecks } from './keys.ts';
 import { jobChecks } from './doctor-jobs.ts';
 
-type Check = { ok: boolean; name: string; detail: string; warn?: boolean };
+export type Check = { ok: boolean; name: string; detail: string; warn?: boolean };
 
 /** Reports what is misconfigured without changing anything; exit 1 when something is wrong. */
 export async function doctor(env: Record<string, string | undefined>): Promise<number> {
+  const checks = await doctorChecks(env);
+  for (const c of checks) console.log(`${c.ok ? (c.warn ? 'warn' : 'ok  ') : 'FAIL'}  ${c.name.padEnd(15)} ${c.detail}`);
+  return checks.every((c) => c.ok) ? 0 : 1;
+}
+
+/**
+ * The doctor's checks as data (also the live status of `ocsuite security report`);
+ * `extra` runs on the open database after the doctor's own database checks.
+ */
+export async function doctorChecks(env: Record<string, string | undefined>, extra?: (db: Database, config: Config) => Promise<Check[]>): Promise<Check[]> {
   const checks: Check[] = [];
   let config: Config;
   try {
@@ -48,6 +59,7 @@ export async function doctor(env: Record<string, string | undefined>): Promise<n
           checks.push({ ok: lint.length === 0, name: 'schema lint', detail: lint.length ? lint.map((f) => `${f.rule} ${f.object}: ${f.detail}`).join('; ') : 'clean' });
           checks.push(...(await keyChecks(db, config)));
           checks.push(...(await jobChecks(db, config)));
+          if (extra) checks.push(...(await extra(db, config)));
         }
       } finally {
         await db.close();
@@ -59,8 +71,7 @@ export async function doctor(env: Record<string, string | undefined>): Promise<n
     checks.push({ ok: true, name: 'database', detail: `embedded data folder not created yet (${config.dataDir}); \`npm start\` creates it` });
   }
 
-  for (const c of checks) console.log(`${c.ok ? (c.warn ? 'warn' : 'ok  ') : 'FAIL'}  ${c.name.padEnd(15)} ${c.detail}`);
-  return checks.every((c) => c.ok) ? 0 : 1;
+  return checks;
 }
 
 function masterKeyCheck(config: Config): Check {

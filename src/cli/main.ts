@@ -15,6 +15,7 @@ import { verifyCommand } from './verify.ts';
 import { jobsCommand } from './jobs.ts';
 import { ledgerCommand } from './ledger.ts';
 import { workerCommand } from './worker.ts';
+import { securityCommand } from './security.ts';
 
 /** `ownHelp`: the command prints its own usage for --help. */
 const commands: Record<string, { summary: string; run: (args: string[]) => Promise<number>; ownHelp?: boolean }> = {
@@ -30,8 +31,13 @@ const commands: Record<string, { summary: string; run: (args: string[]) => Promi
   'access-log': { summary: 'access logs: prune --older-than 90d, report --period week', run: (a) => accessLogCommand(loadConfig(), a) },
   worker: { summary: 'run job workers, schedules and the failure-spike monitor (production; embedded runs them in serve)', run: () => workerCommand(loadConfig()) },
   jobs: { summary: 'jobs: dead list|show|retry|discard, schedules, queues', run: (a) => jobsCommand(loadConfig(), a) },
+  security: { summary: 'security report [--json]: threats and checklist items → controls, proving tests, live status; entry points', run: (a) => securityCommand(process.env, a, cliInventory()), ownHelp: true },
   ledger: { summary: 'ledger: verify --tenant ID (balances, leaves, log), verify-proof --key K --proof F (a counterparty\'s check)', run: (a) => ledgerCommand(loadConfig, a) },
 };
+
+function cliInventory(): Array<{ command: string; summary: string }> {
+  return Object.entries(commands).map(([command, c]) => ({ command, summary: c.summary }));
+}
 
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));

@@ -178,7 +178,18 @@ export function openPg(url: string, max: number, timeouts: PgTimeouts = {}): Dat
   pool.on('error', () => {});
   const availability = new Availability();
   const w = watched(availability);
-  const connect = () => pool.connect().then(w.ok, w.fail);
+  // A checked-out client whose server crashes (kill -9, `pg_ctl -m immediate`) emits 'error' (EPIPE,
+  // "Connection terminated unexpectedly") with no pool listener attached: unhandled, that kills the
+  // API process. Its pending queries reject anyway (→ 503), so the event itself is only swallowed.
+  const guarded = new WeakSet<pg.PoolClient>();
+  const guard = (client: pg.PoolClient) => {
+    if (!guarded.has(client)) {
+      client.on('error', () => {});
+      guarded.add(client);
+    }
+    return client;
+  };
+  const connect = () => pool.connect().then(guard).then(w.ok, w.fail);
   return {
     kind: 'pg',
     availability,
