@@ -211,6 +211,34 @@ export function proofNodeReader(tx: Session, log: LogRef, cacheKey: string, cach
   };
 }
 
+/**
+ * An append planned from a head this process saw (its own last append), written in ONE round
+ * trip: the head UPDATE is a compare-and-set on size AND root, and the leaf and node INSERTs run
+ * only when it matched (`gate`, which the caller puts in its leaf INSERT's WHERE). The row lock
+ * the UPDATE takes is the one lockHead takes, so appends still serialise; a head that moved (another
+ * process or transaction appended, or the append that set the remembered head rolled back) matches
+ * nothing, writes nothing, and returns false: the caller then appends the locking way.
+ */
+export async function writeAppendIfHead(tx: Session, log: LogRef, expected: LogHead, plan: AppendPlan, insertLeaves: (gate: SQL) => SQL): Promise<boolean> {
+  const { nodes, heads, keyColumn } = log.tables;
+  const gate = sql`EXISTS (SELECT 1 FROM moved)`;
+  const rows = await tx.query(sql`
+    WITH moved AS (
+      UPDATE ${heads} SET size = ${plan.size}, root = decode(${hex(plan.root)}, 'hex'),
+        peaks = decode(${plan.peaks.map(hex).join('')}, 'hex'), updated_at = now()
+      WHERE ${keyColumn} = ${log.key} AND size = ${expected.size} AND root = decode(${hex(expected.root)}, 'hex')
+      RETURNING size
+    ),
+    appended_leaves AS (${insertLeaves(gate)}),
+    appended_nodes AS (
+      INSERT INTO ${nodes} (${keyColumn}, level, idx, hash)
+      SELECT ${log.key}, l, i, decode(h, 'hex') FROM unnest(${sql.param(plan.nodes.map((n) => n.level))}::smallint[], ${sql.param(plan.nodes.map((n) => n.index))}::bigint[], ${sql.param(plan.nodes.map((n) => hex(n.hash)))}::text[]) AS n(l, i, h)
+      WHERE ${gate}
+    )
+    SELECT size FROM moved`);
+  return rows.length === 1;
+}
+
 /** Reads complete nodes for the pure tree algorithms: level 0 from the leaf table, the rest from the nodes table. */
 export function dbNodeReader(tx: Session, log: LogRef): NodeReader {
   const { leaves, nodes, keyColumn } = log.tables;
