@@ -1,9 +1,9 @@
 // node bench/audit.ts — the audit trail against same-run baselines (issue #4):
 //  1. appending audit events through the transparency log vs plain INSERTs of the same rows into a
 //     table of the same shape (indexes, RLS, runtime role), one event per transaction and batches of 100
-//     (target ratio ≥ 0.5);
+//     (target ratio ≥ 0.6, issue #21);
 //  2. inclusion-proof latency at BENCH_AUDIT_LEAVES leaves (default 1,000,000 on PostgreSQL,
-//     100,000 embedded), served from storage as the API does (target p99 ≤ 5 ms on PostgreSQL), next to
+//     100,000 embedded), served from storage as the API does (target p99 ≤ 1 ms on PostgreSQL, 5 ms embedded), next to
 //     a one-row primary-key SELECT in the same kind of transaction;
 //  3. GET /api/v1/knowledge/:id throughput with access logging on vs off (target ratio ≥ 0.95).
 // Set DATABASE_URL for PostgreSQL (a database of its own, dropped afterwards).
@@ -158,7 +158,7 @@ for (const [label, batch, count] of parts.has('append') ? ([['single', 1, SINGLE
     translogEventsPerSec: Math.round(median(translog)),
     ratio: r3(median(ratios)),
     ratiosPerRound: ratios.map(r3),
-    target: 0.5,
+    target: 0.6,
   };
 }
 
@@ -227,7 +227,7 @@ results.inclusionProof = {
   baselinePkSelectP50Ms: r3(pct(pkMs, 50)),
   baselinePkSelectP99Ms: r3(pct(pkMs, 99)),
   p99VsPkSelectP99: r3(pct(proofMs, 99) / pct(pkMs, 99)),
-  targetP99Ms: 5,
+  targetP99Ms: profile === 'postgres' ? 1 : 5,
   bulkBuildSeconds: Math.round(buildSeconds),
 };
 }
@@ -240,9 +240,9 @@ const b = results.append_batch100 as Record<string, number> | undefined;
 const p = results.inclusionProof as Record<string, number> | undefined;
 const a = results.accessLog as Record<string, number> | undefined;
 console.log(`\nOC-Suite audit bench (${profile}, ${process.version})`);
-if (s && b) console.log(`append, 1 event/tx      translog ${s.translogEventsPerSec}/s vs plain INSERT ${s.plainInsertEventsPerSec}/s   median ratio ${s.ratio} (target ≥ 0.5)`);
-if (s && b) console.log(`append, 100 events/tx   translog ${b.translogEventsPerSec}/s vs plain INSERT ${b.plainInsertEventsPerSec}/s   median ratio ${b.ratio} (target ≥ 0.5)`);
-if (p) console.log(`inclusion proof, ${p.leaves} leaves   p50 ${p.p50Ms} ms  p99 ${p.p99Ms} ms (target p99 ≤ 5 ms)   PK SELECT p50 ${p.baselinePkSelectP50Ms} ms p99 ${p.baselinePkSelectP99Ms} ms   (bulk build ${p.bulkBuildSeconds} s)`);
+if (s && b) console.log(`append, 1 event/tx      translog ${s.translogEventsPerSec}/s vs plain INSERT ${s.plainInsertEventsPerSec}/s   median ratio ${s.ratio} (target ≥ 0.6)`);
+if (s && b) console.log(`append, 100 events/tx   translog ${b.translogEventsPerSec}/s vs plain INSERT ${b.plainInsertEventsPerSec}/s   median ratio ${b.ratio} (target ≥ 0.6)`);
+if (p) console.log(`inclusion proof, ${p.leaves} leaves   p50 ${p.p50Ms} ms  p99 ${p.p99Ms} ms (target p99 ≤ ${p.targetP99Ms} ms)   PK SELECT p50 ${p.baselinePkSelectP50Ms} ms p99 ${p.baselinePkSelectP99Ms} ms   (bulk build ${p.bulkBuildSeconds} s)`);
 if (a) console.log(`GET /knowledge/:id      access log on ${a.onReqPerSec} req/s vs off ${a.offReqPerSec} req/s   median ratio ${a.ratio} (target ≥ 0.95), ${a.linesWritten} lines written, ${a.linesDropped} dropped`);
 const file = 'bench/results.json';
 const all = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};

@@ -11,6 +11,7 @@ import { openPg, openPglite, type Database } from '../src/db/client.ts';
 import { migrate } from '../src/db/migrate.ts';
 import { withOwner } from '../src/db/transaction.ts';
 import { Keyring, generateDataKey, importAeadKey, openValue, sealValue, wrapDataKey, type SealedContext } from '../src/kernel/crypto/index.ts';
+import { openWithWrappedKey } from '../src/kernel/crypto/tenant-keys.ts';
 import { rotateMasterKey, rotateTenantKey, type RotationOptions } from '../src/kernel/crypto/rotation.ts';
 import { scratchDatabase } from './support.ts';
 
@@ -57,6 +58,9 @@ function sealOpenBench() {
   const ctx: SealedContext = { tenantId: randomUUID(), table: 'connectors', column: 'secret_sealed', rowId: randomUUID(), dataKeyVersion: 3 };
   // The raw baseline authenticates an AAD of the same information (tenant|table|column|row|version).
   const aad = Buffer.from(`${ctx.tenantId}|${ctx.table}|${ctx.column}|${ctx.rowId}|${ctx.dataKeyVersion}`);
+  const keyring = new Keyring([{ id: 'm1', key: randomBytes(32) }], 'm1');
+  const wrapped = wrapDataKey(keyring, { tenantId: ctx.tenantId, version: ctx.dataKeyVersion }, key);
+  const cell = { tenantId: ctx.tenantId, table: ctx.table, column: ctx.column, rowId: ctx.rowId };
   const out: Record<string, unknown> = {};
   for (const size of [64, 512, 4096]) {
     const text = randomBytes(size).toString('base64url').slice(0, size);
@@ -65,21 +69,27 @@ function sealOpenBench() {
     const rawSealed = rawSeal(key, bytes, aad);
     const sealRatios: number[] = [];
     const openRatios: number[] = [];
-    let last = { seal: 0, rawSeal: 0, open: 0, rawOpen: 0 };
+    const tenantOpenRatios: number[] = [];
+    let last = { seal: 0, rawSeal: 0, open: 0, rawOpen: 0, tenantOpen: 0 };
     for (let r = 0; r < rounds; r++) {
       // Alternate so drift (CPU boost, GC) hits both sides alike.
       const raw = opsPerSecond(() => rawSeal(key, bytes, aad));
       const ours = opsPerSecond(() => sealValue(key, ctx, bytes));
       const rawO = opsPerSecond(() => rawOpen(key, rawSealed, aad));
       const oursO = opsPerSecond(() => openValue(key, ctx, token));
+      // What a module's read pays once the data key is cached: the wrapped key as read beside the value,
+      // its unwrap served by kernel/crypto/data-key-cache.ts (retirement checked), openValue with the imported key.
+      const tenantO = opsPerSecond(() => openWithWrappedKey(keyring, cell, token, wrapped));
       sealRatios.push(ours / raw);
       openRatios.push(oursO / rawO);
-      last = { seal: ours, rawSeal: raw, open: oursO, rawOpen: rawO };
+      tenantOpenRatios.push(tenantO / rawO);
+      last = { seal: ours, rawSeal: raw, open: oursO, rawOpen: rawO, tenantOpen: tenantO };
     }
     out[`${size}B`] = {
       sealPerSec: Math.round(last.seal), rawSealPerSec: Math.round(last.rawSeal), sealRatio: round(median(sealRatios)),
       openPerSec: Math.round(last.open), rawOpenPerSec: Math.round(last.rawOpen), openRatio: round(median(openRatios)),
-      target: 0.8,
+      openCachedKeyPerSec: Math.round(last.tenantOpen), openCachedKeyRatio: round(median(tenantOpenRatios)),
+      target: 0.8, openTarget: 0.9,
     };
   }
   return out;
@@ -227,28 +237,32 @@ async function masterRotationBench(db: Database) {
 
 const results: Record<string, unknown> = { profile, node: process.version, at: new Date().toISOString() };
 results.sealOpen = sealOpenBench();
-const { db, drop } = await benchDatabase();
-try {
-  await migrate(db);
-  results.tenantReencryption = await reencryptionBench(db);
-  results.masterRotation = await masterRotationBench(db);
-} finally {
-  await (process.env.DATABASE_URL ? drop() : db.close());
+// BENCH_CRYPTO_PARTS=seal measures seal/open alone (no database).
+if (process.env.BENCH_CRYPTO_PARTS !== 'seal') {
+  const { db, drop } = await benchDatabase();
+  try {
+    await migrate(db);
+    results.tenantReencryption = await reencryptionBench(db);
+    results.masterRotation = await masterRotationBench(db);
+  } finally {
+    await (process.env.DATABASE_URL ? drop() : db.close());
+  }
 }
 
 console.log(`\nOC-Suite crypto bench (${profile}, ${process.version})`);
 for (const [size, r] of Object.entries(results.sealOpen as Record<string, Record<string, number>>)) {
   console.log(`sealValue ${size.padStart(5)}  ${r.sealPerSec}/s vs raw AES-256-GCM ${r.rawSealPerSec}/s  ratio ${r.sealRatio}   `
-    + `openValue ${r.openPerSec}/s vs raw ${r.rawOpenPerSec}/s  ratio ${r.openRatio}   (target ≥ 0.8)`);
+    + `openValue ${r.openPerSec}/s vs raw ${r.rawOpenPerSec}/s  ratio ${r.openRatio}   (target ≥ 0.8)   `
+    + `open with the cached data key ${r.openCachedKeyPerSec}/s  ratio ${r.openCachedKeyRatio} (target ≥ 0.9)`);
 }
-const re = results.tenantReencryption as Record<string, number>;
-console.log(`tenant re-encryption  ${re.rotationRowsPerSec} rows/s vs plain UPDATE ${re.plainUpdateRowsPerSec} rows/s  median ratio ${re.ratio} of ${rounds} rounds, ${re.rows} rows (target ≥ 0.5)`);
-console.log(`  ceiling: open + seal + verify alone, no database  ${re.cryptoOnlyRowsPerSec} rows/s (${round(re.cryptoOnlyRowsPerSec! / re.plainUpdateRowsPerSec!)} of the plain UPDATE)`);
-const mr = results.masterRotation as Record<string, number>;
-console.log(`master rotation       ${mr.tenants} tenants in ${mr.rotationSeconds} s (${mr.dataKeysPerSec} keys/s); plain UPDATE of the same rows ${mr.plainUpdateSeconds} s  ratio ${mr.ratio}`);
+const re = results.tenantReencryption as Record<string, number> | undefined;
+if (re) console.log(`tenant re-encryption  ${re.rotationRowsPerSec} rows/s vs plain UPDATE ${re.plainUpdateRowsPerSec} rows/s  median ratio ${re.ratio} of ${rounds} rounds, ${re.rows} rows (target ≥ 0.5)`);
+if (re) console.log(`  ceiling: open + seal + verify alone, no database  ${re.cryptoOnlyRowsPerSec} rows/s (${round(re.cryptoOnlyRowsPerSec! / re.plainUpdateRowsPerSec!)} of the plain UPDATE)`);
+const mr = results.masterRotation as Record<string, number> | undefined;
+if (mr) console.log(`master rotation       ${mr.tenants} tenants in ${mr.rotationSeconds} s (${mr.dataKeysPerSec} keys/s); plain UPDATE of the same rows ${mr.plainUpdateSeconds} s  ratio ${mr.ratio}`);
 
 const file = 'bench/results.json';
 const all = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};
-all.crypto = { ...(all.crypto ?? {}), [profile]: results };
+all.crypto = { ...(all.crypto ?? {}), [profile]: { ...(all.crypto?.[profile] ?? {}), ...results } };
 fs.writeFileSync(file, `${JSON.stringify(all, null, 2)}\n`);
 console.log(`written ${file} (crypto.${profile})`);

@@ -1,5 +1,4 @@
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -13,6 +12,8 @@ import { answerClientError, limitConnectionsPerIp, registerSlowClientGuards, ser
 import { answerBeforeRouting, registerNotFound } from './http/unrouted.ts';
 import { ProblemError } from './http/problem.ts';
 import { registerRequestLog } from './http/request-log.ts';
+import { lazyChildLogger } from './http/request-logger.ts';
+import { registerSecurityHeaders } from './http/security-headers.ts';
 import { registerRequestDeadline } from './http/request-deadline.ts';
 import { IDEMPOTENCY_HEADER, REPLAYED_HEADER, registerIdempotency } from './http/idempotency.ts';
 import { reportOutages } from './http/outage-log.ts';
@@ -47,6 +48,8 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
     loggerInstance: platform.log as FastifyBaseLogger,
     // Our own access line (http/request-log.ts) replaces Fastify's, which would log raw URLs.
     logController: new LogController({ disableRequestLogging: true }),
+    // The request's child logger is made when it first writes (http/request-logger.ts).
+    childLoggerFactory: lazyChildLogger,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     bodyLimit: config.bodyLimitBytes,
@@ -83,7 +86,7 @@ export async function buildServer(platform: Platform, modules: readonly ModuleMa
     done(null, payload);
   });
 
-  await app.register(helmet, {
+  registerSecurityHeaders(self, {
     contentSecurityPolicy: { directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
     hsts: { maxAge: 31_536_000, includeSubDomains: true },
   });

@@ -7,7 +7,8 @@ import { sql } from 'drizzle-orm';
 import type { Database, Session } from '../../db/client.ts';
 import { withMaintenance } from '../../db/transaction.ts';
 import type { Platform } from '../platform.ts';
-import { dbNodeReader, readHead } from '../translog/db-log.ts';
+import { dbNodeReader, proofNodeReader, readHead } from '../translog/db-log.ts';
+import { LRUCache } from 'lru-cache';
 import { consistencyProof, inclusionProof, type NodeReader } from '../translog/index.ts';
 import { checkpointHead, type StoredCheckpoint } from './checkpoints.ts';
 import type { AuditEventInput } from './events.ts';
@@ -88,6 +89,9 @@ function createAuditKernel(platform: AuditPlatform): AuditKernel {
     return signer;
   };
   const opts = { statementTimeoutMs: platform.config.statementTimeoutMs };
+  // Upper tree nodes of this database's logs (write-once, so never stale), keyed by log name:
+  // about 64 bytes of hash and key each, so at most ~15 MB.
+  const upperNodes = new LRUCache<string, Buffer>({ max: 200_000 });
   /**
    * Signs with the cached key; when a rotation (another process, the yearly
    * schedule) retired it, the signing transaction refuses it, and this drops
@@ -228,21 +232,28 @@ function createAuditKernel(platform: AuditPlatform): AuditKernel {
     },
 
     async inclusion(tx, log, index, size) {
-      const head = await readHead(tx, log);
-      if (size < 1 || size > head.size) throw new ProofRangeError(`size must be between 1 and ${head.size}`);
+      if (size < 1) throw new ProofRangeError('size must be at least 1');
       if (index >= size) throw new ProofRangeError(`index must be below size ${size}`);
-      const reader = dbNodeReader(tx, log);
-      // The leaf travels with the proof's nodes: one query for both.
+      // One statement reads the head's size, the leaf and the nodes the cache does not hold.
+      const reader = proofNodeReader(tx, log, log.name, upperNodes);
+      const inRange = () => {
+        const headSize = reader.headSize() ?? 0;
+        if (size > headSize) throw new ProofRangeError(`size must be between 1 and ${headSize}`);
+      };
       let leafHash: Buffer | undefined;
       const withLeaf: NodeReader = {
         async getNodes(keys) {
-          const [leaf, ...rest] = await reader.getNodes([{ level: 0, index }, ...keys]);
+          const [leaf, ...rest] = await reader.getNodes([{ level: 0, index }, ...keys]).catch((err: unknown) => {
+            inRange(); // a size beyond the head misses nodes: report the range, not the missing node
+            throw err;
+          });
+          inRange();
           leafHash = leaf;
           return rest;
         },
       };
       const proof = await inclusionProof(withLeaf, index, size);
-      leafHash ??= (await reader.getNodes([{ level: 0, index }]))[0];
+      if (!leafHash) await withLeaf.getNodes([]);
       return { index, size, leafHash: leafHash!, proof };
     },
 

@@ -5,6 +5,7 @@ import { CryptoError } from './errors.ts';
 import { fingerprintSecret } from './fingerprint.ts';
 import type { Keyring } from './keyring.ts';
 import { dataKeyVersionOf, openValue, sealValue } from './sealed.ts';
+import { unwrapDataKeyCached } from './data-key-cache.ts';
 import { isUuid } from '../ids.ts';
 
 /**
@@ -132,12 +133,18 @@ export function sealSecretForTenant(tx: Session, keyring: Keyring, cell: TenantC
 /** Opens a value read from `cell`; the token names the data-key version to fetch. */
 export async function openForTenant(tx: Session, keyring: Keyring, cell: TenantCell, token: string): Promise<Buffer> {
   const version = dataKeyVersionOf(token);
-  const key = await dataKeyOfVersion(tx, keyring, cell.tenantId, version);
-  try {
-    return openValue(key, { ...cellOf(cell), dataKeyVersion: version }, token);
-  } finally {
-    key.fill(0);
+  const tenant = norm(cell.tenantId);
+  // The wrapped key is read in this transaction every time; only its unwrap is cached (data-key-cache.ts).
+  const [row] = await tx.query<KeyRow>(sql`
+    SELECT version, wrapped_key FROM tenant_data_keys WHERE tenant_id = ${tenant} AND version = ${version}`);
+  return openValue(cachedKeyOf(keyring, tenant, version, row?.wrapped_key ?? null), { ...cellOf(cell), dataKeyVersion: version }, token);
+}
+
+function cachedKeyOf(keyring: Keyring, tenantId: string, version: number, wrapped: string | null) {
+  if (!wrapped) {
+    throw new CryptoError('ERR_DATAKEY_MISSING', `data key version ${version} of this tenant no longer exists (rotated away or shredded)`);
   }
+  return unwrapDataKeyCached(keyring, tenantId, version, wrapped);
 }
 
 /**
@@ -157,10 +164,5 @@ export function wrappedKeyFor(tenantColumn: SQL, sealedColumn: SQL): SQL {
 export function openWithWrappedKey(keyring: Keyring, cell: TenantCell, token: string, wrappedKey: string | null): Buffer {
   const version = dataKeyVersionOf(token);
   const tenant = norm(cell.tenantId);
-  const key = unwrapVersion(keyring, tenant, version, wrappedKey);
-  try {
-    return openValue(key, { ...cellOf(cell), dataKeyVersion: version }, token);
-  } finally {
-    key.fill(0);
-  }
+  return openValue(cachedKeyOf(keyring, tenant, version, wrappedKey), { ...cellOf(cell), dataKeyVersion: version }, token);
 }

@@ -144,6 +144,101 @@ export async function writeAppend(tx: Session, log: LogRef, plan: AppendPlan, in
   if (rows.length !== 1) throw new TranslogError('ERR_TRANSLOG_NODE_CONFLICT', `log head moved from size ${plan.oldSize} during the append`);
 }
 
+/** Hashes of complete nodes, by `level/index`; what a proof reader may keep between proofs (write-once nodes). */
+export interface NodeCache {
+  get(key: string): Buffer | undefined;
+  set(key: string, hash: Buffer): void;
+}
+
+/**
+ * Lowest level kept in a NodeCache: a node of level 8 covers 256 leaves, so a tree of 1,000,000
+ * leaves has about 8,000 such nodes above it, while every proof still reads its own leaf and
+ * the few low nodes next to it from the database.
+ */
+export const CACHED_MIN_LEVEL = 8;
+
+/**
+ * A NodeReader for proofs that reads the head's size in the same statement as the nodes (one
+ * round trip for both, `headSize()` after the first read) and serves upper nodes from `cache`.
+ * Nodes are write-once and the cache is the caller's (one per log family and database), so a
+ * cached hash is the one the table holds; the head and every leaf are still read in the
+ * caller's transaction, under its row-level security.
+ */
+export function proofNodeReader(tx: Session, log: LogRef, cacheKey: string, cache: NodeCache): NodeReader & { headSize(): number | undefined } {
+  const { leaves, nodes, heads, keyColumn } = log.tables;
+  let size: number | undefined;
+  const id = (k: NodeKey) => `${cacheKey}|${k.level}/${k.index}`;
+  return {
+    headSize: () => size,
+    async getNodes(keys: readonly NodeKey[]): Promise<Buffer[]> {
+      const found = new Map<string, Buffer>();
+      const inner: NodeKey[] = [];
+      for (const k of keys) {
+        if (k.level === 0) continue;
+        const hit = k.level >= CACHED_MIN_LEVEL ? cache.get(id(k)) : undefined;
+        if (hit) found.set(`${k.level}/${k.index}`, hit);
+        else inner.push(k);
+      }
+      const leafIdx = keys.filter((k) => k.level === 0).map((k) => k.index);
+      const rows = await tx.query<{ level: number; idx: unknown; hash: string | null }>(sql`
+        SELECT -1 AS level, h.size AS idx, NULL::text AS hash FROM ${heads} h WHERE h.${keyColumn} = ${log.key}
+        UNION ALL
+        SELECT n.level::int, n.idx, encode(n.hash, 'hex')
+        FROM unnest(${sql.param(inner.map((k) => k.level))}::smallint[], ${sql.param(inner.map((k) => k.index))}::bigint[]) AS k(level, idx)
+        JOIN ${nodes} n ON n.${keyColumn} = ${log.key} AND n.level = k.level AND n.idx = k.idx
+        UNION ALL
+        SELECT 0, l.leaf_index, encode(l.leaf_hash, 'hex')
+        FROM unnest(${sql.param(leafIdx)}::bigint[]) AS k(idx)
+        JOIN ${leaves} l ON l.${keyColumn} = ${log.key} AND l.leaf_index = k.idx`);
+      size ??= 0;
+      for (const r of rows) {
+        const level = Number(r.level);
+        if (level < 0) {
+          size = toInt(r.idx);
+          continue;
+        }
+        const index = toInt(r.idx);
+        const hash = Buffer.from(r.hash!, 'hex');
+        found.set(`${level}/${index}`, hash);
+        if (level >= CACHED_MIN_LEVEL) cache.set(id({ level, index }), hash);
+      }
+      return keys.map((k) => {
+        const h = found.get(`${k.level}/${k.index}`);
+        if (!h) throw new TranslogError('ERR_TRANSLOG_NODE_MISSING', `node ${k.level}/${k.index} not found`);
+        return h;
+      });
+    },
+  };
+}
+
+/**
+ * An append planned from a head this process saw (its own last append), written in ONE round
+ * trip: the head UPDATE is a compare-and-set on size AND root, and the leaf and node INSERTs run
+ * only when it matched (`gate`, which the caller puts in its leaf INSERT's WHERE). The row lock
+ * the UPDATE takes is the one lockHead takes, so appends still serialise; a head that moved (another
+ * process or transaction appended, or the append that set the remembered head rolled back) matches
+ * nothing, writes nothing, and returns false: the caller then appends the locking way.
+ */
+export async function writeAppendIfHead(tx: Session, log: LogRef, expected: LogHead, plan: AppendPlan, insertLeaves: (gate: SQL) => SQL): Promise<boolean> {
+  const { nodes, heads, keyColumn } = log.tables;
+  const gate = sql`EXISTS (SELECT 1 FROM moved)`;
+  const rows = await tx.query(sql`
+    WITH moved AS (
+      UPDATE ${heads} SET size = ${plan.size}, root = decode(${hex(plan.root)}, 'hex'),
+        peaks = decode(${plan.peaks.map(hex).join('')}, 'hex'), updated_at = now()
+      WHERE ${keyColumn} = ${log.key} AND size = ${expected.size} AND root = decode(${hex(expected.root)}, 'hex')
+      RETURNING size
+    ),
+    appended_leaves AS (${insertLeaves(gate)}),
+    appended_nodes AS (
+      INSERT INTO ${nodes} (${keyColumn}, level, idx, hash)
+      SELECT ${log.key}, l, i, decode(h, 'hex') FROM unnest(${sql.param(plan.nodes.map((n) => n.level))}::smallint[], ${sql.param(plan.nodes.map((n) => n.index))}::bigint[], ${sql.param(plan.nodes.map((n) => hex(n.hash)))}::text[]) AS n(l, i, h)
+      WHERE ${gate}
+    )
+    SELECT size FROM moved`);
+  return rows.length === 1;
+}
+
 /** Reads complete nodes for the pure tree algorithms: level 0 from the leaf table, the rest from the nodes table. */
 export function dbNodeReader(tx: Session, log: LogRef): NodeReader {
   const { leaves, nodes, keyColumn } = log.tables;
