@@ -202,9 +202,9 @@ describe('dead-letter lists page with a cursor (issue #22 §5)', () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     for (let pages = 0; pages < 20; pages++) {
-      const res = await t.app.inject({ method: 'GET', url: url(cursor), headers });
+      const res: Awaited<ReturnType<typeof t.app.inject>> = await t.app.inject({ method: 'GET', url: url(cursor), headers });
       expect(res.statusCode, res.body).toBe(200);
-      const page = json<{ items: Array<{ id: string; tenantId?: string }>; nextCursor: string | null }>(res);
+      const page: { items: Array<{ id: string; tenantId?: string }>; nextCursor: string | null } = json<{ items: Array<{ id: string; tenantId?: string }>; nextCursor: string | null }>(res);
       expect(page.items.length).toBeLessThanOrEqual(3);
       seen.push(...page.items.map((i) => i.id));
       cursor = page.nextCursor;
