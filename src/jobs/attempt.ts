@@ -3,6 +3,7 @@ import type { Database, Lease, Session } from '../db/client.ts';
 import { queryAsTenant, withTenant } from '../db/transaction.ts';
 import { JobDefinitionError, JobTimeoutError, TenantRefusedError } from '../kernel/jobs/errors.ts';
 import type { JobInfo, PlatformHandler, QueueDefinition, TenantHandler } from '../kernel/jobs/port.ts';
+import type { CompletionWriter } from './completions.ts';
 
 /**
  * One attempt of a handler under its per-attempt timeout (`expireInSeconds`).
@@ -38,12 +39,12 @@ export async function runPlatformAttempt(definition: QueueDefinition, handler: P
   }
 }
 
-/** A session that refuses every statement once the attempt is over (timed out or finished). */
-function fenced(tx: Session, signal: AbortSignal, closed: () => boolean): Session {
+/** A session that refuses every statement once the attempt is over (timed out or finished), and counts them. */
+function fenced(tx: Session, signal: AbortSignal, closed: () => boolean, used: { statements: number }): Session {
   const refuse = () => Promise.reject(signal.aborted ? signal.reason : new JobTimeoutError('the attempt is over: its transaction has ended'));
   return {
-    query: (statement) => (signal.aborted || closed() ? refuse() : tx.query(statement)),
-    exec: (text) => (signal.aborted || closed() ? refuse() : tx.exec(text)),
+    query: (statement) => (signal.aborted || closed() ? refuse() : (used.statements++, tx.query(statement))),
+    exec: (text) => (signal.aborted || closed() ? refuse() : (used.statements++, tx.exec(text))),
   };
 }
 
@@ -53,24 +54,55 @@ function fenced(tx: Session, signal: AbortSignal, closed: () => boolean): Sessio
  * completion record (`transactional: false`: each statement its own tenant
  * transaction, nothing held open while the job waits on I/O).
  */
-export async function runTenantAttempt(db: Database, definition: QueueDefinition, handler: TenantHandler, info: JobInfo, controller: AbortController): Promise<void> {
+export async function runTenantAttempt(
+  db: Database, completions: CompletionWriter, definition: QueueDefinition, handler: TenantHandler, info: JobInfo, controller: AbortController,
+): Promise<void> {
   const tenantId = info.tenantId!;
   const seconds = definition.expireInSeconds;
   // Also a bound inside the database, for what the cancel below cannot reach.
   const opts = { statementTimeoutMs: seconds * 1000 };
   const d = deadline(seconds, controller);
   let over = false;
-  const body = async (tx: Session) => {
+  const refuseUnless = (status: string | null | undefined) => {
+    if (!status || status === 'deleted') throw new TenantRefusedError('gone', 'the tenant does not exist (deleted or never created)');
+    if (status !== 'active') throw new TenantRefusedError('suspended', `the tenant is ${status}`);
+  };
+  const check = sql`
+      SELECT (SELECT CASE WHEN deleted_at IS NOT NULL THEN 'deleted' ELSE status END FROM tenants WHERE id = ${tenantId}) AS status,
+             EXISTS (SELECT 1 FROM job_completions WHERE job_id = ${info.id}) AS done`;
+  const record = sql`INSERT INTO job_completions (tenant_id, job_id, queue) VALUES (${tenantId}, ${info.id}, ${info.queue}) ON CONFLICT DO NOTHING`;
+  const used = { statements: 0 };
+  // One transaction (issue #21 §3: the tenant scope in one round trip): the check travels with the
+  // transaction's opening; the handler's statements follow; the completion record is sent with the
+  // COMMIT, so it commits with the work or not at all. A handler that ran no statement has nothing
+  // for its record to commit with: its transaction ends read-only and the record is written,
+  // grouped with others, by `completions` before the attempt returns.
+  const transactional = async (tx: Session): Promise<{ recorded?: Promise<unknown>; batch?: true } | undefined> => {
+    const [state] = await tx.query<{ status: string | null; done: boolean }>(check);
+    refuseUnless(state?.status);
+    if (state!.done) return undefined; // delivered again after its work committed: already done
+    await handler(info, fenced(tx, controller.signal, () => over, used));
+    if (controller.signal.aborted) throw controller.signal.reason;
+    if (used.statements === 0) return { batch: true };
+    // Not awaited here: pipelined ahead of the COMMIT. Should it fail, the COMMIT rolls back (PostgreSQL
+    // ends a failed transaction so) and the error surfaces below, after the transaction.
+    const recorded = tx.query(record);
+    recorded.catch(() => {});
+    return { recorded };
+  };
+  // A statement per transaction: the record can only follow the work it vouches for.
+  const statementwise = async (tx: Session) => {
     const [state] = await tx.query<{ status: string | null; done: boolean }>(sql`
       SELECT (SELECT CASE WHEN deleted_at IS NOT NULL THEN 'deleted' ELSE status END FROM tenants WHERE id = ${tenantId}) AS status,
              EXISTS (SELECT 1 FROM job_completions WHERE job_id = ${info.id}) AS done`);
-    if (!state?.status || state.status === 'deleted') throw new TenantRefusedError('gone', 'the tenant does not exist (deleted or never created)');
-    if (state.status !== 'active') throw new TenantRefusedError('suspended', `the tenant is ${state.status}`);
-    if (state.done) return; // delivered again after its work committed: already done
+    refuseUnless(state?.status);
+    if (state!.done) return;
     await handler(info, tx);
     if (controller.signal.aborted) throw controller.signal.reason;
-    await tx.query(sql`INSERT INTO job_completions (tenant_id, job_id, queue) VALUES (${tenantId}, ${info.id}, ${info.queue}) ON CONFLICT DO NOTHING`);
+    await tx.query(record);
   };
+
+
   try {
     if (definition.transactional === false) {
       const session: Session = {
@@ -79,23 +111,25 @@ export async function runTenantAttempt(db: Database, definition: QueueDefinition
           throw new JobDefinitionError('a non-transactional tenant job runs parameterised statements only');
         },
       };
-      const work = body(fenced(session, controller.signal, () => over));
+      const work = statementwise(fenced(session, controller.signal, () => over, used));
       work.catch(() => {});
       await Promise.race([work, d.timedOut]);
     } else {
-      await withTenant(db, { tenantId }, opts, async (tx) => {
+      const outcome = await withTenant(db, { tenantId }, opts, async (tx) => {
         // withTenant hands its lease over as the session; on PostgreSQL the lease can cancel.
         const cancel = (tx as Partial<Lease>).cancel?.bind(tx);
-        const work = body(fenced(tx, controller.signal, () => over));
+        const work = transactional(tx);
         work.catch(() => {});
         try {
-          await Promise.race([work, d.timedOut]);
+          return await Promise.race([work, d.timedOut]);
         } catch (err) {
           // A statement still running holds the connection the rollback needs: cancel it first.
           if (controller.signal.aborted && cancel) await cancel();
           throw err;
         }
       });
+      if (outcome?.recorded) await outcome.recorded;
+      else if (outcome?.batch) await completions.record(tenantId, info.id, info.queue);
     }
   } finally {
     over = true;
