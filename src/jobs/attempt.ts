@@ -3,7 +3,6 @@ import type { Database, Lease, Session } from '../db/client.ts';
 import { queryAsTenant, withTenant } from '../db/transaction.ts';
 import { JobDefinitionError, JobTimeoutError, TenantRefusedError } from '../kernel/jobs/errors.ts';
 import type { JobInfo, PlatformHandler, QueueDefinition, TenantHandler } from '../kernel/jobs/port.ts';
-import type { CompletionWriter } from './completions.ts';
 
 /**
  * One attempt of a handler under its per-attempt timeout (`expireInSeconds`).
@@ -39,12 +38,12 @@ export async function runPlatformAttempt(definition: QueueDefinition, handler: P
   }
 }
 
-/** A session that refuses every statement once the attempt is over (timed out or finished), and counts them. */
-function fenced(tx: Session, signal: AbortSignal, closed: () => boolean, used: { statements: number }): Session {
+/** A session that refuses every statement once the attempt is over (timed out or finished). */
+function fenced(tx: Session, signal: AbortSignal, closed: () => boolean): Session {
   const refuse = () => Promise.reject(signal.aborted ? signal.reason : new JobTimeoutError('the attempt is over: its transaction has ended'));
   return {
-    query: (statement) => (signal.aborted || closed() ? refuse() : (used.statements++, tx.query(statement))),
-    exec: (text) => (signal.aborted || closed() ? refuse() : (used.statements++, tx.exec(text))),
+    query: (statement) => (signal.aborted || closed() ? refuse() : tx.query(statement)),
+    exec: (text) => (signal.aborted || closed() ? refuse() : tx.exec(text)),
   };
 }
 
@@ -55,7 +54,7 @@ function fenced(tx: Session, signal: AbortSignal, closed: () => boolean, used: {
  * transaction, nothing held open while the job waits on I/O).
  */
 export async function runTenantAttempt(
-  db: Database, completions: CompletionWriter, definition: QueueDefinition, handler: TenantHandler, info: JobInfo, controller: AbortController,
+  db: Database, definition: QueueDefinition, handler: TenantHandler, info: JobInfo, controller: AbortController,
 ): Promise<void> {
   const tenantId = info.tenantId!;
   const seconds = definition.expireInSeconds;
@@ -71,19 +70,15 @@ export async function runTenantAttempt(
       SELECT (SELECT CASE WHEN deleted_at IS NOT NULL THEN 'deleted' ELSE status END FROM tenants WHERE id = ${tenantId}) AS status,
              EXISTS (SELECT 1 FROM job_completions WHERE job_id = ${info.id}) AS done`;
   const record = sql`INSERT INTO job_completions (tenant_id, job_id, queue) VALUES (${tenantId}, ${info.id}, ${info.queue}) ON CONFLICT DO NOTHING`;
-  const used = { statements: 0 };
   // One transaction (issue #21 §3: the tenant scope in one round trip): the check travels with the
   // transaction's opening; the handler's statements follow; the completion record is sent with the
-  // COMMIT, so it commits with the work or not at all. A handler that ran no statement has nothing
-  // for its record to commit with: its transaction ends read-only and the record is written,
-  // grouped with others, by `completions` before the attempt returns.
-  const transactional = async (tx: Session): Promise<{ recorded?: Promise<unknown>; batch?: true } | undefined> => {
+  // COMMIT, so it commits with the work or not at all.
+  const transactional = async (tx: Session): Promise<{ recorded: Promise<unknown> } | undefined> => {
     const [state] = await tx.query<{ status: string | null; done: boolean }>(check);
     refuseUnless(state?.status);
     if (state!.done) return undefined; // delivered again after its work committed: already done
-    await handler(info, fenced(tx, controller.signal, () => over, used));
+    await handler(info, fenced(tx, controller.signal, () => over));
     if (controller.signal.aborted) throw controller.signal.reason;
-    if (used.statements === 0) return { batch: true };
     // Not awaited here: pipelined ahead of the COMMIT. Should it fail, the COMMIT rolls back (PostgreSQL
     // ends a failed transaction so) and the error surfaces below, after the transaction.
     const recorded = tx.query(record);
@@ -111,7 +106,7 @@ export async function runTenantAttempt(
           throw new JobDefinitionError('a non-transactional tenant job runs parameterised statements only');
         },
       };
-      const work = statementwise(fenced(session, controller.signal, () => over, used));
+      const work = statementwise(fenced(session, controller.signal, () => over));
       work.catch(() => {});
       await Promise.race([work, d.timedOut]);
     } else {
@@ -128,8 +123,7 @@ export async function runTenantAttempt(
           throw err;
         }
       });
-      if (outcome?.recorded) await outcome.recorded;
-      else if (outcome?.batch) await completions.record(tenantId, info.id, info.queue);
+      if (outcome) await outcome.recorded;
     }
   } finally {
     over = true;

@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.ts';
 import { runPlatformAttempt, runTenantAttempt } from './attempt.ts';
-import { CompletionWriter } from './completions.ts';
 import { DeadPath, message, type AttemptResult } from './dead-path.ts';
 import { DepthGates, queueFull } from './depth-gate.ts';
 import type { DriverJob, JobDriver, Outcome } from './driver.ts';
@@ -74,7 +73,6 @@ export class JobSystem implements JobQueue {
   readonly #entries = new Map<string, Entry>();
   readonly #depth: DepthGates;
   readonly #dead: DeadPath;
-  readonly #completions: CompletionWriter;
   readonly #working = new Set<string>();
   #workersStarted = false;
   #stopping = false;
@@ -90,7 +88,6 @@ export class JobSystem implements JobQueue {
     this.#tracing = opts.tracing ?? null;
     this.#deferMs = opts.deferMs ?? 500;
     this.#depth = new DepthGates(opts.driver);
-    this.#completions = new CompletionWriter(opts.db);
     this.#outbox = opts.outbox
       ? new Outbox({ db: opts.db, driver: opts.driver, log: opts.log, options: opts.outbox, definitions: () => this.definitions() })
       : undefined;
@@ -313,7 +310,7 @@ export class JobSystem implements JobQueue {
     this.#inFlight.add(controller);
     const info: JobInfo = { id: job.id, queue: job.queue, tenantId: envelope.tenantId, attempt: job.delivery, maxAttempts, data, signal: controller.signal };
     try {
-      if (definition.scope === 'tenant') await runTenantAttempt(this.#db, this.#completions, definition, entry.handler as TenantHandler, info, controller);
+      if (definition.scope === 'tenant') await runTenantAttempt(this.#db, definition, entry.handler as TenantHandler, info, controller);
       else await runPlatformAttempt(definition, entry.handler as PlatformHandler, info, controller);
       this.#observe?.(job.queue, 'completed');
       return { status: 'completed' };
