@@ -156,7 +156,7 @@ async function benchBullMq(url: string, bookkeeping?: { url: string; drop: () =>
   let portDone = 0;
   const jobs = new JobSystem({ driver, db, log, observe: () => void portDone++ });
   await jobs.define({ name: 'bench.port', scope: 'platform', retryLimit: 2, retryDelaySeconds: 1, expireInSeconds: 60, concurrency: CONCURRENCY, maxDepth: 1_000_000 }, async () => {});
-  await jobs.define({ name: 'bench.tenant', scope: 'tenant', retryLimit: 2, retryDelaySeconds: 1, expireInSeconds: 60, concurrency: CONCURRENCY, maxDepth: 1_000_000 }, async () => {});
+  await jobs.define({ name: 'bench.tenant', scope: 'tenant', retryLimit: 2, retryDelaySeconds: 1, expireInSeconds: 60, concurrency: CONCURRENCY, tenantConcurrency: CONCURRENCY, maxDepth: 1_000_000 }, async () => {});
   await jobs.startWorkers();
   const tenantId = await tenantOf(db);
 
@@ -178,12 +178,14 @@ async function benchBullMq(url: string, bookkeeping?: { url: string; drop: () =>
 
 const results: Record<string, unknown> = { profile, node: process.version, jobsPerRound: { pgBoss: N_PGBOSS, bullmq: N_BULLMQ }, rounds: ROUNDS, concurrency: CONCURRENCY, at: new Date().toISOString() };
 console.log(`\nOC-Suite jobs bench (${profile}, ${process.version}, ${N_PGBOSS} pg-boss / ${N_BULLMQ} BullMQ jobs per round, ${ROUNDS} alternating rounds, concurrency ${CONCURRENCY})`);
-results.pgBossPglite = await benchPgBoss('pglite');
+// BENCH_JOBS_DRIVERS=bullmq (or pg-boss) measures one driver alone.
+const drivers = (process.env.BENCH_JOBS_DRIVERS ?? 'pg-boss,bullmq').split(',');
+if (drivers.includes('pg-boss')) results.pgBossPglite = await benchPgBoss('pglite');
 const admin = process.env.DATABASE_URL;
 /** A database of its own for each measured store, dropped afterwards. */
 const database = (label: string) => scratchDatabase(admin!, `jobs_${label}`);
-if (admin) results.pgBossPostgres = await benchPgBoss('postgres', database);
-if (process.env.REDIS_URL) results.bullmq = await benchBullMq(process.env.REDIS_URL, admin ? await database('bullmq') : undefined);
+if (admin && drivers.includes('pg-boss')) results.pgBossPostgres = await benchPgBoss('postgres', database);
+if (process.env.REDIS_URL && drivers.includes('bullmq')) results.bullmq = await benchBullMq(process.env.REDIS_URL, admin ? await database('bullmq') : undefined);
 
 const file = 'bench/results.json';
 const all = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, 'utf8')) : {};

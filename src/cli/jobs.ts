@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { bootPlatform, shutdownPlatform } from '../boot.ts';
 import type { Config } from '../config/config.ts';
-import type { DeadLetter, DeadLetterStatus } from '../jobs/dead-letters.ts';
+import { deadLetterCursor, type DeadLetter, type DeadLetterStatus } from '../jobs/dead-letters.ts';
+import { CursorError } from '../kernel/pagination/keyset-cursor.ts';
 import { discardDeadLetter, listDeadLetters, retryDeadLetter, type Actor, type OperationDeps } from '../jobs/operations.ts';
 import { scheduleHealth } from '../jobs/schedule-health.ts';
 import { JobSystem } from '../jobs/system.ts';
@@ -16,7 +17,7 @@ import type { ModuleManifest } from '../modules/manifest.ts';
  * retry and discard is audited in the platform log).
  */
 const USAGE = `usage:
-  ocsuite jobs dead list [--queue Q] [--tenant UUID] [--status dead|retried|discarded] [--limit N] [--json]
+  ocsuite jobs dead list [--queue Q] [--tenant UUID] [--status dead|retried|discarded] [--limit N] [--cursor C | --all] [--json]
   ocsuite jobs dead show <id>
   ocsuite jobs dead retry <id>
   ocsuite jobs dead discard <id>
@@ -34,6 +35,8 @@ export async function jobsCommand(config: Config, args: string[], modules: reado
       tenant: { type: 'string' },
       status: { type: 'string' },
       limit: { type: 'string' },
+      cursor: { type: 'string' },
+      all: { type: 'boolean' },
       json: { type: 'boolean' },
     },
   });
@@ -59,6 +62,19 @@ export async function jobsCommand(config: Config, args: string[], modules: reado
   if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
     console.error('--limit must be an integer between 1 and 10000');
     return 2;
+  }
+  if (values.cursor !== undefined) {
+    try {
+      deadLetterCursor.decode(values.cursor);
+    } catch (err) {
+      if (!(err instanceof CursorError)) throw err;
+      console.error('--cursor is not one this command printed');
+      return 2;
+    }
+    if (values.all) {
+      console.error('--cursor and --all exclude each other');
+      return 2;
+    }
   }
 
   const platform = await bootPlatform({ ...config, logLevel: 'silent' }, { modules });
@@ -89,14 +105,25 @@ export async function jobsCommand(config: Config, args: string[], modules: reado
     }
 
     if (action === 'list') {
-      const items = await listDeadLetters(deps, actor, { queue: values.queue, tenantId: values.tenant, status: values.status as DeadLetterStatus | undefined, limit });
+      // A page of --limit (newest first); --all walks every page, so nothing is capped.
+      const filter = { queue: values.queue, tenantId: values.tenant, status: values.status as DeadLetterStatus | undefined, limit };
+      const items: DeadLetter[] = [];
+      let cursor = values.cursor;
+      for (;;) {
+        const page = await listDeadLetters(deps, actor, { ...filter, cursor });
+        items.push(...page.items);
+        if (!values.json) for (const d of page.items) console.log(line(d));
+        cursor = page.nextCursor ?? undefined;
+        if (!cursor || !values.all) break;
+      }
       if (values.json) print(items);
       else if (items.length === 0) console.log('no dead letters');
-      else for (const d of items) console.log(line(d));
+      // On stderr, so --json stays one parseable array.
+      if (cursor) console.error(`more dead letters: add --cursor ${cursor} (or --all)`);
       return 0;
     }
     if (action === 'show') {
-      const [d] = await listDeadLetters(deps, actor, { id, limit: 1 });
+      const { items: [d] } = await listDeadLetters(deps, actor, { id, limit: 1 });
       if (!d) {
         console.error(`no dead letter ${id}`);
         return 1;

@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { runScopedQuery } from './scoped-query.ts';
+import { cancelBackend } from './cancel.ts';
 import { Availability, unavailableReason } from './availability.ts';
 
 /**
@@ -24,6 +25,11 @@ export interface Lease extends Session {
   release(broken?: boolean): void;
   /** Text and values from a library that brings its own SQL (the job queue); never application input. */
   raw(text: string, values?: unknown[]): Promise<Record<string, unknown>[]>;
+  /**
+   * Cancels the statement this lease's connection runs now (PostgreSQL: a cancel request;
+   * a job's timeout uses it). Absent on PGlite, whose statements run on the caller's thread.
+   */
+  cancel?(): Promise<void>;
 }
 
 export interface Database {
@@ -210,6 +216,10 @@ export function openPg(url: string, max: number, timeouts: PgTimeouts = {}): Dat
         },
         release(broken?: boolean) {
           client.release(broken ? new Error('discarded after a failed transaction') : undefined);
+        },
+        async cancel() {
+          const { processID, secretKey } = client as unknown as { processID: number | null; secretKey: number | null };
+          if (processID !== null && secretKey !== null) await cancelBackend(url, processID, secretKey);
         },
       };
     },

@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { DriverJob, DriverQueue, DriverSchedule, DriverWorkOptions, JobDriver } from './driver.ts';
 import type { QueueCounts } from '../kernel/jobs/port.ts';
+import { defineGateCommands, RedisTenantGate } from './redis-gate.ts';
 
 export interface BullMqOptions {
   url: string;
@@ -24,6 +25,7 @@ export async function startBullMq(opts: BullMqOptions): Promise<JobDriver & { de
   const connection = new Redis(opts.url, { maxRetriesPerRequest: null, lazyConnect: true });
   connection.on('error', (err) => opts.log.error({ err: { message: err.message } }, 'redis error'));
   await connection.connect();
+  defineGateCommands(connection);
   // Every `ready` after the first is a reconnect: the Redis may have restarted empty.
   const reconnectListeners: Array<() => void> = [];
   let listening = true;
@@ -64,7 +66,10 @@ export async function startBullMq(opts: BullMqOptions): Promise<JobDriver & { de
     // A stalled job (its worker died) goes back to the queue without using an attempt, up to maxStalledCount;
     // beyond that BullMQ fails it itself and `lost` records the dead letter.
     spareDeliveries: 0,
+    // Tenant caps are the Redis gate's (redis-gate.ts): across every worker process of the prefix.
     nativeTenantConcurrency: false,
+    canDefer: true,
+    tenantGate: (queue, limits) => new RedisTenantGate(connection, opts.prefix, queue, limits, lockDuration),
     async createQueue(q: DriverQueue) {
       definitions.set(q.name, q);
       queueOf(q.name);

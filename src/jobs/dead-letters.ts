@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database, Session } from '../db/client.ts';
 import { withMaintenance, withTenant, type TransactionOptions } from '../db/transaction.ts';
+import { keysetCursor } from '../kernel/pagination/keyset-cursor.ts';
 
 /**
  * The dead-letter store, shared by both drivers (docs/jobs.md): tenant jobs'
@@ -71,6 +72,8 @@ interface Row {
   resolved_at: Date | string | null;
   resolved_by: string | null;
   retried_job_id: string | null;
+  /** failed_at as PostgreSQL prints it: the cursor's exact position (a JS Date drops microseconds). */
+  cursor_ts: string;
 }
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
@@ -99,25 +102,51 @@ export interface ListFilter {
   id?: string | undefined;
   status?: DeadLetterStatus | undefined;
   queue?: string | undefined;
+  /** The page size. */
   limit: number;
+  /** The `nextCursor` of the previous page: the list goes on after it (newest first). */
+  cursor?: string | undefined;
 }
 
-const TENANT_COLUMNS = sql`id, tenant_id, NULL::text AS claimed_tenant_id, queue, job_id, payload, error, attempts, retryable, status, failed_at, resolved_at, resolved_by, retried_job_id`;
-const PLATFORM_COLUMNS = sql`id, NULL::uuid AS tenant_id, claimed_tenant_id, queue, job_id, payload, error, attempts, retryable, status, failed_at, resolved_at, resolved_by, retried_job_id`;
+export interface DeadLetterPage {
+  items: DeadLetter[];
+  /** null on the last page. */
+  nextCursor: string | null;
+}
 
-/** A tenant's own dead letters; `tx` is a withTenant session, so RLS is the filter. */
-export async function listTenantDeadLetters(tx: Session, f: ListFilter): Promise<DeadLetter[]> {
+/** Keyset over (failed_at, id), newest first: pages neither skip nor repeat rows while new ones arrive. */
+export const deadLetterCursor = keysetCursor({ failedAt: 'timestamptz', id: 'uuid' });
+
+const TENANT_COLUMNS = sql`id, tenant_id, NULL::text AS claimed_tenant_id, queue, job_id, payload, error, attempts, retryable, status, failed_at, resolved_at, resolved_by, retried_job_id, failed_at::text AS cursor_ts`;
+const PLATFORM_COLUMNS = sql`id, NULL::uuid AS tenant_id, claimed_tenant_id, queue, job_id, payload, error, attempts, retryable, status, failed_at, resolved_at, resolved_by, retried_job_id, failed_at::text AS cursor_ts`;
+
+function pageOf(rows: Row[], limit: number): DeadLetterPage {
+  const { items, nextCursor } = deadLetterCursor.page(rows, limit, (r) => ({ failedAt: r.cursor_ts, id: r.id }));
+  return { items: items.map(toDeadLetter), nextCursor };
+}
+
+/** Decoded before any statement: a forged cursor is a CursorError (400), never a query error. */
+const afterOf = (f: ListFilter) => {
+  const after = f.cursor ? deadLetterCursor.decode(f.cursor) : undefined;
+  return after ? sql`AND (failed_at, id) < (${after.failedAt}::timestamptz, ${after.id}::uuid)` : sql``;
+};
+
+/** A page of a tenant's own dead letters; `tx` is a withTenant session, so RLS is the filter. */
+export async function listTenantDeadLetters(tx: Session, f: ListFilter): Promise<DeadLetterPage> {
+  const after = afterOf(f);
   const rows = await tx.query<Row>(sql`
     SELECT ${TENANT_COLUMNS} FROM job_dead_letters
     WHERE (${f.status ?? null}::text IS NULL OR status = ${f.status ?? null})
       AND (${f.queue ?? null}::text IS NULL OR queue = ${f.queue ?? null})
       AND (${f.id ?? null}::uuid IS NULL OR id = ${f.id ?? null}::uuid)
-    ORDER BY failed_at DESC, id DESC LIMIT ${f.limit}`);
-  return rows.map(toDeadLetter);
+      ${after}
+    ORDER BY failed_at DESC, id DESC LIMIT ${f.limit + 1}`);
+  return pageOf(rows, f.limit);
 }
 
-/** Every tenant's and the platform's dead letters; `tx` is a maintenance session (operators). */
-export async function listAllDeadLetters(tx: Session, f: ListFilter & { tenantId?: string | undefined }): Promise<DeadLetter[]> {
+/** A page of every tenant's and the platform's dead letters; `tx` is a maintenance session (operators). */
+export async function listAllDeadLetters(tx: Session, f: ListFilter & { tenantId?: string | undefined }): Promise<DeadLetterPage> {
+  const after = afterOf(f);
   const rows = await tx.query<Row>(sql`
     SELECT * FROM (
       SELECT ${TENANT_COLUMNS} FROM job_dead_letters
@@ -128,8 +157,9 @@ export async function listAllDeadLetters(tx: Session, f: ListFilter & { tenantId
     WHERE (${f.status ?? null}::text IS NULL OR status = ${f.status ?? null})
       AND (${f.queue ?? null}::text IS NULL OR queue = ${f.queue ?? null})
       AND (${f.id ?? null}::uuid IS NULL OR id = ${f.id ?? null}::uuid)
-    ORDER BY failed_at DESC, id DESC LIMIT ${f.limit}`);
-  return rows.map(toDeadLetter);
+      ${after}
+    ORDER BY failed_at DESC, id DESC LIMIT ${f.limit + 1}`);
+  return pageOf(rows, f.limit);
 }
 
 /** Counts of dead letters still awaiting an operator, per queue (metrics). */

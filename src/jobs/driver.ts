@@ -1,4 +1,5 @@
 import type { DriverName, QueueCounts } from '../kernel/jobs/port.ts';
+import type { TenantGate, TenantLimits } from './tenant-gate.ts';
 
 /**
  * What a queue driver does; everything that must behave the same on both
@@ -50,6 +51,10 @@ export interface JobDriver {
    */
   readonly spareDeliveries: number;
   readonly nativeTenantConcurrency: boolean;
+  /** Whether a `defer` outcome puts the job back without using an attempt (otherwise the system waits in the slot). */
+  readonly canDefer: boolean;
+  /** Tenant caps held in the driver's shared store, across processes; absent: the system counts them in-process. */
+  tenantGate?(queue: string, limits: TenantLimits): TenantGate;
   createQueue(queue: DriverQueue): Promise<void>;
   send(queue: string, data: object, opts: { id?: string | undefined; idempotent?: boolean; delayMs?: number | undefined; groupId?: string | undefined }): Promise<{ id: string; created: boolean }>;
   /** `lost` is told about jobs the driver failed without asking `run` (BullMQ's stall limit). */

@@ -48,8 +48,10 @@ export class FailureMonitor {
         this.#quietUntil.set(queue, this.#closed + this.#o.cooldownWindows);
         this.#o.onSpike(queue, verdict, window);
       }
-      // A spike window does not enter the baseline: a long incident must not become the new normal.
-      if (!verdict.spike) history.push(window);
+      // Only windows the detector vouches for enter the baseline (spike.ts `learn`): no spike window
+      // (a long incident must not become the new normal), no idle window, no failing window before
+      // there is a baseline (right after start, or once idle windows have aged the history out).
+      if (verdict.learn) history.push(window);
       while (history.length > this.#o.historyWindows) history.shift();
       this.#history.set(queue, history);
     }

@@ -2,7 +2,7 @@ import { JobDefinitionError } from '../kernel/jobs/errors.ts';
 import type { Database, Session } from '../db/client.ts';
 import { withMaintenance, withTenant, type TransactionOptions } from '../db/transaction.ts';
 import { recordAuditEvent, type AuditEventInput } from '../kernel/audit/events.ts';
-import { claimForRetry, discard, finishRetry, listAllDeadLetters, listTenantDeadLetters, locate, type DeadLetter, type ListFilter, type Table } from './dead-letters.ts';
+import { claimForRetry, discard, finishRetry, listAllDeadLetters, listTenantDeadLetters, locate, type DeadLetter, type DeadLetterPage, type ListFilter, type Table } from './dead-letters.ts';
 import type { JobQueue } from '../kernel/jobs/port.ts';
 
 /**
@@ -47,7 +47,8 @@ function auditOf(actor: Actor, action: string, dl: DeadLetter, extra: Record<str
   };
 }
 
-export function listDeadLetters(d: OperationDeps, actor: Actor, f: ListFilter & { tenantId?: string | undefined }): Promise<DeadLetter[]> {
+/** One page (ListFilter.cursor continues a list); a cursor this API did not issue is a CursorError (400). */
+export function listDeadLetters(d: OperationDeps, actor: Actor, f: ListFilter & { tenantId?: string | undefined }): Promise<DeadLetterPage> {
   return inScope(d, actor, (tx) => (actor.kind === 'tenant' ? listTenantDeadLetters(tx, f) : listAllDeadLetters(tx, f)));
 }
 

@@ -1,4 +1,4 @@
-import { PgBoss, type Db, type Job, type JobResult } from 'pg-boss';
+import { PgBoss, type Db, type Job, type JobResult, type JobWithMetadata } from 'pg-boss';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.ts';
 import type { DriverJob, DriverQueue, DriverSchedule, DriverWorkOptions, JobDriver, Outcome } from './driver.ts';
@@ -39,6 +39,14 @@ const KEEP_COMPLETED_SECONDS = 7 * 86_400;
 // pg-boss's own expiry is the backstop behind the system's timer: it fails an
 // attempt whose worker died, so it comes a little after the timer would.
 const EXPIRY_GRACE_SECONDS = 1;
+/**
+ * pg-boss's dead-letter queue of every queue: where pg-boss itself moves a job
+ * that failed terminally without `run` saying so — the spare delivery lost with
+ * its worker too (expired after the last retry). Its worker records their dead
+ * letters (issue #22 §5). Jobs `run` dead-lettered arrive too, marked, and are skipped.
+ */
+export const LOST_QUEUE = 'ocsuite.jobs.lost';
+const RECORDED = 'ocsuiteDeadLetterRecorded';
 
 export async function startPgBoss(opts: PgBossOptions): Promise<JobDriver> {
   const supervise = opts.superviseIntervalSeconds ? { superviseIntervalSeconds: opts.superviseIntervalSeconds, monitorIntervalSeconds: opts.superviseIntervalSeconds } : {};
@@ -52,6 +60,31 @@ export async function startPgBoss(opts: PgBossOptions): Promise<JobDriver> {
   const query = async <T>(text: string, values: unknown[]) => (await db.executeSql(text, values)).rows as T[];
 
   const working = new Set<string>();
+  const lostHandlers = new Map<string, (job: DriverJob, error: string) => Promise<void>>();
+  let lostQueue: Promise<void> | undefined;
+  // Retried for a while: the worker of the job's queue may be elsewhere or starting.
+  const ensureLostQueue = () => (lostQueue ??= (async () => {
+    const options = { retryLimit: 20, retryDelay: 5, retryBackoff: true, expireInSeconds: 60, deleteAfterSeconds: KEEP_COMPLETED_SECONDS };
+    await boss.createQueue(LOST_QUEUE, options);
+    await boss.updateQueue(LOST_QUEUE, options);
+  })().catch((err: unknown) => {
+    lostQueue = undefined;
+    throw err;
+  }));
+  let lostWorker = false;
+  const workLost = async () => {
+    if (lostWorker) return;
+    lostWorker = true;
+    await boss.work(LOST_QUEUE, { batchSize: 1, includeMetadata: true, pollingIntervalSeconds: polling }, async ([job]: JobWithMetadata<object>[]) => {
+      if (!job?.sourceName || !job.sourceId) return; // not a copy of one of ours: nothing to record
+      if (JSON.stringify(job.sourceOutput ?? null).includes(`"${RECORDED}":true`)) return; // `run` recorded it
+      const lost = lostHandlers.get(job.sourceName);
+      // No worker of that queue in this process: fail, so that a retry (or another process) records it.
+      if (!lost) throw new Error(`no worker of ${job.sourceName} in this process`);
+      const reason = JSON.stringify(job.sourceOutput ?? null).slice(0, 300);
+      await lost({ id: job.sourceId, queue: job.sourceName, data: job.data, delivery: (job.sourceRetryCount ?? 0) + 1 }, `its last delivery ended with its worker (${reason})`);
+    });
+  };
   // A poll every `polling` seconds bounds how fast a worker notices work. Workers of this process are
   // woken when this process enqueues, and again after each job while jobs keep coming (a woken worker
   // that finds nothing goes back to polling), so a backlog drains at the speed of the database.
@@ -66,9 +99,14 @@ export async function startPgBoss(opts: PgBossOptions): Promise<JobDriver> {
     name: 'pg-boss',
     spareDeliveries: 1,
     nativeTenantConcurrency: true,
+    // A deferral would be a failed attempt here: a job past its tenant's rate waits in its slot instead.
+    canDefer: false,
     async createQueue(q: DriverQueue) {
+      await ensureLostQueue();
       const options = {
-        // One spare delivery: an attempt lost with its worker is retried once more so it reaches the dead letters.
+        // One spare delivery: an attempt lost with its worker is retried once more so it reaches the dead letters;
+        // should that one be lost too, pg-boss moves the job to LOST_QUEUE, whose worker records it.
+        deadLetter: LOST_QUEUE,
         retryLimit: q.maxAttempts,
         retryDelay: Math.max(1, Math.round(q.retryDelaySeconds)),
         retryBackoff: true, // exponential, with pg-boss's jitter
@@ -89,7 +127,9 @@ export async function startPgBoss(opts: PgBossOptions): Promise<JobDriver> {
       if (o.id) return { id: o.id, created: false };
       throw new Error(`pg-boss refused a job for ${queue}`);
     },
-    async work(queue, w: DriverWorkOptions, run) {
+    async work(queue, w: DriverWorkOptions, run, lost) {
+      lostHandlers.set(queue, lost);
+      await workLost();
       await boss.work(
         queue,
         {
@@ -147,8 +187,9 @@ function settle(id: string, outcome: Outcome): JobResult {
     case 'completed':
       return { id, status: 'completed' };
     case 'dead':
-      // Terminal: pg-boss skips the remaining retries (the dead letter is already recorded).
-      return { id, status: 'deadletter', output: { message: outcome.error } };
+      // Terminal: pg-boss skips the remaining retries (the dead letter is already recorded, which the
+      // copy pg-boss puts in LOST_QUEUE says).
+      return { id, status: 'deadletter', output: { message: outcome.error, [RECORDED]: true } };
     case 'retry':
       return { id, status: 'failed', output: { message: outcome.error } };
     case 'defer':

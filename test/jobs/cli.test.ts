@@ -48,6 +48,8 @@ const scheduled = defineModule({
   schedules: [{ name: 'clisweeper.sweep', cron: '0 4 29 2 1', description: 'sweep expired test things', handler: () => async () => void sweeps.push('swept') }],
 });
 const composed = [...modules, scheduled];
+// Unique per run: on PostgreSQL the database outlives the run.
+const pagingQueue = `cli.paging.${randomBytes(4).toString('hex')}`;
 let platformDl: string;
 let tenantDl: string;
 
@@ -90,6 +92,9 @@ beforeAll(async () => {
     const jobId = `cli-${randomBytes(4).toString('hex')}`;
     await recordPlatformDeadLetter(platform.db, opts, { queue: 'alerts.deliver', jobId, payload: { id: 'x', type: 'jobs.failure_spike', summary: 's' }, error: 'webhook answered 500', attempts: 7, retryable: true, claimedTenantId: null });
     await recordTenantDeadLetter(platform.db, opts, t!.id, { queue: 'alerts.deliver', jobId: `${jobId}-t`, payload: { n: 1 }, error: 'tenant job failed', attempts: 3, retryable: true });
+    for (let i = 0; i < 5; i++) {
+      await recordPlatformDeadLetter(platform.db, opts, { queue: pagingQueue, jobId: `${jobId}-p${i}`, payload: {}, error: `paged ${i}`, attempts: 1, retryable: false, claimedTenantId: null });
+    }
   } finally {
     await shutdownPlatform(platform);
   }
@@ -125,6 +130,30 @@ describe('ocsuite jobs', () => {
     const again = await cli(['dead', 'retry', platformDl]);
     expect(again.code).toBe(1);
     expect(again.err).toContain('awaiting a retry');
+  });
+
+  it('pages dead letters with a cursor, or walks them all (issue #22 §5)', async () => {
+    const first = await cli(['dead', 'list', '--queue', pagingQueue, '--limit', '2', '--json']);
+    expect(first.code, first.err).toBe(0);
+    expect(JSON.parse(first.out)).toHaveLength(2);
+    const cursor = /--cursor (\S+)/.exec(first.err)?.[1];
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]+$/);
+    const rest: string[] = [];
+    let next: string | undefined = cursor;
+    while (next) {
+      const page = await cli(['dead', 'list', '--queue', pagingQueue, '--limit', '2', '--cursor', next, '--json']);
+      expect(page.code, page.err).toBe(0);
+      rest.push(...(JSON.parse(page.out) as Array<{ error: string }>).map((d) => d.error));
+      next = /--cursor (\S+)/.exec(page.err)?.[1];
+    }
+    const all = await cli(['dead', 'list', '--queue', pagingQueue, '--limit', '2', '--all', '--json']);
+    expect(all.err).toBe('');
+    const every = (JSON.parse(all.out) as Array<{ error: string }>).map((d) => d.error);
+    expect([...every].sort()).toEqual(['paged 0', 'paged 1', 'paged 2', 'paged 3', 'paged 4']);
+    expect([...(JSON.parse(first.out) as Array<{ error: string }>).map((d) => d.error), ...rest]).toEqual(every);
+    const forged = await cli(['dead', 'list', '--cursor', Buffer.from('[1,"yesterday","x"]').toString('base64url')]);
+    expect(forged.code).toBe(2);
+    expect(forged.err).toContain('--cursor');
   });
 
   it('refuses bad input before touching anything', async () => {

@@ -181,3 +181,66 @@ describe('a retry that cannot finish', () => {
     expect(completed.filter((c) => c === `${A.tenantId}:once`)).toHaveLength(1);
   });
 });
+
+describe('dead-letter lists page with a cursor (issue #22 §5)', () => {
+  const pq = queueName('paging');
+  const ids: string[] = [];
+  beforeAll(async () => {
+    // Seven of A's, three of them failed at the same instant (the id breaks the tie), and one of B's.
+    await withOwner(t.platform.db, async (tx) => {
+      for (let i = 0; i < 7; i++) {
+        const at = i < 3 ? '2026-01-01 00:00:00.123456+00' : `2026-01-0${i} 00:00:00+00`;
+        const [row] = await tx.query<{ id: string }>(sql`INSERT INTO job_dead_letters (tenant_id, queue, job_id, payload, error, attempts, failed_at)
+          VALUES (${A.tenantId}, ${pq}, ${randomUUID()}, '{}'::jsonb, ${`paged ${i}`}, 1, ${at}::timestamptz) RETURNING id`);
+        ids.push(row!.id);
+      }
+      await tx.query(sql`INSERT INTO job_dead_letters (tenant_id, queue, job_id, payload, error, attempts) VALUES (${B.tenantId}, ${pq}, ${randomUUID()}, '{}'::jsonb, 'b', 1)`);
+    });
+  });
+
+  async function walk(url: (cursor: string | null) => string, headers: Record<string, string>) {
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    for (let pages = 0; pages < 20; pages++) {
+      const res: Awaited<ReturnType<typeof t.app.inject>> = await t.app.inject({ method: 'GET', url: url(cursor), headers });
+      expect(res.statusCode, res.body).toBe(200);
+      const page: { items: Array<{ id: string; tenantId?: string }>; nextCursor: string | null } = json<{ items: Array<{ id: string; tenantId?: string }>; nextCursor: string | null }>(res);
+      expect(page.items.length).toBeLessThanOrEqual(3);
+      seen.push(...page.items.map((i) => i.id));
+      cursor = page.nextCursor;
+      if (!cursor) return { seen, pages: pages + 1 };
+    }
+    throw new Error('the cursor never ended');
+  }
+
+  it('a tenant admin walks every one of their dead letters, none twice, none of another tenant', async () => {
+    const { seen, pages } = await walk((c) => `/api/v1/jobs/dead-letters?queue=${pq}&limit=3${c ? `&cursor=${c}` : ''}`, bearer(aAdmin));
+    expect(pages).toBe(3);
+    expect(seen).toHaveLength(7);
+    expect([...seen].sort()).toEqual([...ids].sort());
+    const b = await walk((c) => `/api/v1/jobs/dead-letters?queue=${pq}&limit=3${c ? `&cursor=${c}` : ''}`, bearer(B));
+    expect(b.seen).toHaveLength(1);
+    expect(ids).not.toContain(b.seen[0]);
+  });
+
+  it("an operator pages across tenants; A's cursor in B's list shows only B's rows", async () => {
+    const { seen } = await walk((c) => `/api/v1/operator/jobs/dead-letters?queue=${pq}&limit=3${c ? `&cursor=${c}` : ''}`, op);
+    expect(seen).toHaveLength(8);
+    const first = json<{ nextCursor: string }>(await t.app.inject({ method: 'GET', url: `/api/v1/jobs/dead-letters?queue=${pq}&limit=1`, headers: bearer(aAdmin) }));
+    const res = await t.app.inject({ method: 'GET', url: `/api/v1/jobs/dead-letters?queue=${pq}&cursor=${first.nextCursor}`, headers: bearer(B) });
+    expect(res.statusCode).toBe(200);
+    expect(json<{ items: Array<{ error: string }> }>(res).items.map((i) => i.error)).not.toContain('paged 0');
+  });
+
+  it('refuses a forged or tampered cursor with 400 and a page past the cap with 400', async () => {
+    const first = json<{ nextCursor: string }>(await t.app.inject({ method: 'GET', url: `/api/v1/jobs/dead-letters?queue=${pq}&limit=1`, headers: bearer(aAdmin) }));
+    const tampered = Buffer.from(Buffer.from(first.nextCursor, 'base64url').toString().replace(/"[0-9a-f-]{36}"/, '"\' OR 1=1 --"')).toString('base64url');
+    for (const cursor of [tampered, 'AAAA', Buffer.from('[1,"2026-13-40 00:00:00+00","x"]').toString('base64url')]) {
+      for (const url of [`/api/v1/jobs/dead-letters?cursor=${cursor}`, `/api/v1/operator/jobs/dead-letters?cursor=${cursor}`]) {
+        const res = await t.app.inject({ method: 'GET', url, headers: url.includes('operator') ? op : bearer(aAdmin) });
+        expect(res.statusCode, `${url}: ${res.body}`).toBe(400);
+      }
+    }
+    expect((await t.app.inject({ method: 'GET', url: '/api/v1/jobs/dead-letters?limit=201', headers: bearer(aAdmin) })).statusCode).toBe(400);
+  });
+});

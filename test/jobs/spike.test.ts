@@ -99,4 +99,64 @@ describe('FailureMonitor', () => {
     }
     expect(alerts).toEqual([]);
   });
+
+  it('does not learn its baseline from failing windows right after start (issue #22 §5)', () => {
+    const alerts: number[] = [];
+    const m = new FailureMonitor({ cooldownWindows: 0, onSpike: (_q, _v, w) => alerts.push(w.failed) });
+    // The process starts in the middle of an incident: no baseline yet, so nothing may fire…
+    for (let i = 0; i < 4; i++) {
+      feed(m, 'q', 40, 60);
+      m.tick();
+    }
+    expect(alerts).toEqual([]);
+    // …and those windows did not become "normal": healthy windows build the baseline…
+    for (let i = 0; i < 3; i++) {
+      feed(m, 'q', 98, 2);
+      m.tick();
+    }
+    // …against which the same failure rate is a spike (learnt from the start, 60 % would be the norm).
+    feed(m, 'q', 40, 60);
+    m.tick();
+    expect(alerts).toEqual([60]);
+  });
+
+  it('does not learn its baseline from failing windows after an idle period (issue #22 §5)', () => {
+    const alerts: number[] = [];
+    const m = new FailureMonitor({ historyWindows: 5, cooldownWindows: 0, onSpike: (_q, _v, w) => alerts.push(w.failed) });
+    for (let i = 0; i < 5; i++) {
+      feed(m, 'q', 98, 2);
+      m.tick();
+    }
+    // Idle for longer than the history holds: empty windows do not push the healthy baseline out…
+    for (let i = 0; i < 20; i++) m.tick();
+    // …so the first busy window after the pause, failing, is compared with it and fires,
+    feed(m, 'q', 30, 70);
+    m.tick();
+    expect(alerts).toEqual([70]);
+    // and a queue idle since it started learns nothing from failing windows either.
+    const fresh: number[] = [];
+    const n = new FailureMonitor({ historyWindows: 5, cooldownWindows: 0, onSpike: (_q, _v, w) => fresh.push(w.failed) });
+    feed(n, 'r', 98, 2);
+    n.tick();
+    for (let i = 0; i < 20; i++) n.tick();
+    for (let i = 0; i < 3; i++) {
+      feed(n, 'r', 30, 70);
+      n.tick();
+    }
+    for (let i = 0; i < 2; i++) {
+      feed(n, 'r', 98, 2);
+      n.tick();
+    }
+    feed(n, 'r', 30, 70);
+    n.tick();
+    expect(fresh).toEqual([70]);
+  });
+
+  it('marks what may enter the baseline: not empty, not spiking, not failing without a baseline', () => {
+    expect(detectFailureSpike(steady(5, 100, 1), { total: 0, failed: 0 }).learn).toBe(false);
+    expect(detectFailureSpike(steady(5, 100, 1), { total: 100, failed: 60 }).learn).toBe(false);
+    expect(detectFailureSpike([], { total: 100, failed: 60 }).learn).toBe(false);
+    expect(detectFailureSpike([], { total: 100, failed: 2 }).learn).toBe(true);
+    expect(detectFailureSpike(steady(5, 100, 30), { total: 100, failed: 40 }).learn).toBe(true);
+  });
 });

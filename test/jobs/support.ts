@@ -77,7 +77,7 @@ export async function setTenantStatus(db: Database, tenantId: string, status: 'a
 }
 
 export async function deadLetters(db: Database, queue: string): Promise<DeadLetter[]> {
-  return withMaintenance(db, TX, (tx) => listAllDeadLetters(tx, { queue, limit: 100 }));
+  return (await withMaintenance(db, TX, (tx) => listAllDeadLetters(tx, { queue, limit: 100 }))).items;
 }
 
 export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 30_000): Promise<T> {

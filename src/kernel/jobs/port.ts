@@ -21,8 +21,18 @@ export interface QueueDefinition {
   maxDepth?: number;
   /** Jobs this process runs at once for the queue. */
   concurrency?: number;
-  /** Fairness: jobs of one tenant running at once (tenant queues), so one tenant cannot starve the rest. */
+  /**
+   * Fairness: jobs of one tenant running at once (tenant queues), so one tenant cannot starve the rest.
+   * Held across every worker process (pg-boss: groupConcurrency; BullMQ: a leased semaphore in Redis).
+   */
   tenantConcurrency?: number;
+  /**
+   * Rate cap: jobs of one tenant started per second (tenant queues), a token bucket refilled at this
+   * rate. A job past it waits for its turn without using an attempt (docs/jobs.md "Backpressure and fairness").
+   */
+  tenantRatePerSecond?: number;
+  /** The bucket's size: jobs one tenant may start at once after a quiet spell. Default: one second's worth (at least 1). */
+  tenantRateBurst?: number;
   /**
    * Tenant queues. true (default): the handler's statements, the tenant check and the completion record
    * share one withTenant transaction, so a job's changes commit exactly once. false: each statement is

@@ -30,10 +30,10 @@ export const jobsRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asy
 
   app.get('/jobs/dead-letters', {
     config: { security: { policy: { permission: 'jobs:manage' } } },
-    schema: { tags, operationId: 'jobsListDeadLetters', summary: 'List the tenant\'s dead letters', querystring: S.ListQuery, response: { 200: S.DeadLetterList } },
+    schema: { tags, operationId: 'jobsListDeadLetters', summary: 'List the tenant\'s dead letters, a page at a time', querystring: S.ListQuery, response: { 200: S.DeadLetterList } },
   }, async (req) => {
-    const items = await listDeadLetters(deps, tenantActor(req), { status: req.query.status, queue: req.query.queue, limit: req.query.limit ?? 50 });
-    return { items: items.map(strip) };
+    const { items, nextCursor } = await listDeadLetters(deps, tenantActor(req), { status: req.query.status, queue: req.query.queue, limit: req.query.limit ?? 50, cursor: req.query.cursor });
+    return { items: items.map(strip), nextCursor };
   });
 
   app.post('/jobs/dead-letters/:id/retry', {
@@ -57,10 +57,9 @@ export const jobsRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = asy
 
   app.get('/operator/jobs/dead-letters', {
     config: { security: { policy: 'operator' } },
-    schema: { tags, operationId: 'jobsOperatorListDeadLetters', summary: 'List every tenant\'s and the platform\'s dead letters (operator)', querystring: S.OperatorListQuery, response: { 200: S.OperatorDeadLetterList } },
-  }, async (req) => ({
-    items: await listDeadLetters(deps, operatorActor(req), { status: req.query.status, queue: req.query.queue, tenantId: req.query.tenant, limit: req.query.limit ?? 100 }),
-  }));
+    schema: { tags, operationId: 'jobsOperatorListDeadLetters', summary: 'List every tenant\'s and the platform\'s dead letters, a page at a time (operator)', querystring: S.OperatorListQuery, response: { 200: S.OperatorDeadLetterList } },
+  }, async (req) =>
+    listDeadLetters(deps, operatorActor(req), { status: req.query.status, queue: req.query.queue, tenantId: req.query.tenant, limit: req.query.limit ?? 100, cursor: req.query.cursor }));
 
   app.post('/operator/jobs/dead-letters/:id/retry', {
     config: { security: { policy: 'operator' }, problems: [404, 409] },
