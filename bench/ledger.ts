@@ -86,37 +86,30 @@ await withOwner(db, (tx) => tx.exec(`
 await withOwner(db, (tx) => tx.query(sql`
   INSERT INTO bench_plain_balances (tenant_id, account_id, debits_must_not_exceed_credits, credits_must_not_exceed_debits)
   SELECT ${tenantId}::uuid, a, false, false FROM unnest(${sql.param(accounts)}::uuid[]) AS a`));
-async function plainInsert(legs: TransferInput[]) {
+/** The plain transfers of `legs` as a data-modifying CTE `t` returning `columns`. */
+function plainTransfers(legs: TransferInput[], columns = sql.raw('id, debit_account_id, credit_account_id, created_at')) {
   const ids = sql.param(legs.map((l) => l.id));
   const debit = sql.param(legs.map((l) => l.debitAccountId!));
   const credit = sql.param(legs.map((l) => l.creditAccountId!));
-  await platform.withTenant({ tenantId }, (tx) => tx.query(sql`
-    WITH t AS (
+  return sql`t AS (
       INSERT INTO bench_plain_transfers (tenant_id, id, kind, debit_account_id, credit_account_id, amount, asset, scale, chain_id, chain_index, chain_size, request_hash, audit_event_id)
       SELECT ${tenantId}::uuid, x.id, 'posted', x.d, x.c, 100, 'EUR', 2, ${legs[0]!.id}::uuid, x.ord - 1, ${legs.length}, sha256(x.id::text::bytea), gen_random_uuid()
       FROM unnest(${ids}::uuid[], ${debit}::uuid[], ${credit}::uuid[]) WITH ORDINALITY AS x(id, d, c, ord)
-      RETURNING id, debit_account_id, credit_account_id, created_at)
+      RETURNING ${columns})`;
+}
+const plainEntries = sql`
     INSERT INTO bench_plain_entries (tenant_id, transfer_id, account_id, side, bucket, amount, created_at)
     SELECT ${tenantId}::uuid, t.id, t.debit_account_id, 'debit', 'posted', 100, t.created_at FROM t
-    UNION ALL SELECT ${tenantId}::uuid, t.id, t.credit_account_id, 'credit', 'posted', 100, t.created_at FROM t`));
+    UNION ALL SELECT ${tenantId}::uuid, t.id, t.credit_account_id, 'credit', 'posted', 100, t.created_at FROM t`;
+async function plainInsert(legs: TransferInput[]) {
+  await platform.withTenant({ tenantId }, (tx) => tx.query(sql`WITH ${plainTransfers(legs)} ${plainEntries}`));
 }
 
 /** Every row the ledger writes, as plain INSERTs and one UPDATE in one statement: transfers, entries, balances, audit events, webhook messages. */
 async function plainRows(legs: TransferInput[]) {
-  const ids = sql.param(legs.map((l) => l.id));
-  const debit = sql.param(legs.map((l) => l.debitAccountId!));
-  const credit = sql.param(legs.map((l) => l.creditAccountId!));
   await platform.withTenant({ tenantId }, (tx) => tx.query(sql`
-    WITH t AS (
-      INSERT INTO bench_plain_transfers (tenant_id, id, kind, debit_account_id, credit_account_id, amount, asset, scale, chain_id, chain_index, chain_size, request_hash, audit_event_id)
-      SELECT ${tenantId}::uuid, x.id, 'posted', x.d, x.c, 100, 'EUR', 2, ${legs[0]!.id}::uuid, x.ord - 1, ${legs.length}, sha256(x.id::text::bytea), gen_random_uuid()
-      FROM unnest(${ids}::uuid[], ${debit}::uuid[], ${credit}::uuid[]) WITH ORDINALITY AS x(id, d, c, ord)
-      RETURNING *),
-    e AS (
-      INSERT INTO bench_plain_entries (tenant_id, transfer_id, account_id, side, bucket, amount, created_at)
-      SELECT ${tenantId}::uuid, t.id, t.debit_account_id, 'debit', 'posted', 100, t.created_at FROM t
-      UNION ALL SELECT ${tenantId}::uuid, t.id, t.credit_account_id, 'credit', 'posted', 100, t.created_at FROM t
-      RETURNING account_id, side, amount),
+    WITH ${plainTransfers(legs, sql.raw('*'))},
+    e AS (${plainEntries} RETURNING account_id, side, amount),
     b AS (
       UPDATE bench_plain_balances pb SET debits_posted = pb.debits_posted + m.dd, credits_posted = pb.credits_posted + m.cd, updated_at = now()
       FROM (SELECT account_id, coalesce(sum(amount) FILTER (WHERE side = 'debit'), 0) AS dd, coalesce(sum(amount) FILTER (WHERE side = 'credit'), 0) AS cd FROM e GROUP BY account_id) m
