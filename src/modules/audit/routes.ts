@@ -4,7 +4,7 @@ import { principalOf } from '../../http/authenticate.ts';
 import type { Platform } from '../../kernel/platform.ts';
 import * as S from './schemas.ts';
 import { createAuditService } from './service.ts';
-import { tenantReport } from './report-service.ts';
+import { tenantReport, type ReportDays } from './report-service.ts';
 
 /**
  * Audit trail and transparency log of the caller's tenant (from the token,
@@ -24,7 +24,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = as
   app.get('/audit/report', {
     config: read,
     schema: { tags, operationId: 'auditGetReport', summary: 'The tenant\'s security report per day (sign-ins, failures, denials, exports, admin actions)', querystring: S.ReportQuery, response: { 200: S.Report } },
-  }, async (req) => tenantReport(platform, principalOf(req), req.query.days ?? 7));
+  }, async (req) => tenantReport(platform, principalOf(req), (req.query.days ?? 7) as ReportDays));
 
   app.get('/audit-events/export', {
     // An export is an audited action: a HEAD must not count as one.

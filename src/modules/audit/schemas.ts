@@ -115,7 +115,7 @@ export const CosignaturesStored = Type.Object({
 });
 
 export const ReportQuery = Type.Object(
-  { days: Type.Optional(Type.Union([Type.Literal(7), Type.Literal(30)], { default: 7, description: 'the last 7 or 30 UTC days, today included' })) },
+  { days: Type.Optional(Type.Integer({ enum: [7, 30], default: 7, description: 'the last 7 or 30 UTC days, today included' })) },
   strict,
 );
 const ReportCounts = {
