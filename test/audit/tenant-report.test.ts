@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drainAuditWrites } from '../../src/kernel/audit/background.ts';
 import { recordAuditEvents, type AuditEventInput } from '../../src/kernel/audit/events.ts';
 import { tenantReport } from '../../src/modules/audit/report-service.ts';
 import { addMember, bearer, json, signup, startApp, type Account, type TestApp } from '../support/app.ts';
@@ -55,6 +56,8 @@ describe('the tenant security report', () => {
     // A real denial in A's log: the viewer lacks audit:read.
     const denied = await t.app.inject({ method: 'GET', url: '/api/v1/audit/report', headers: bearer(aViewer) });
     expect(denied.statusCode).toBe(403);
+    // The denial is recorded off the response path: wait for it.
+    await drainAuditWrites();
     const after = await report(a);
 
     expect(after.days).toBe(7);
