@@ -86,6 +86,17 @@ describe('the admin console', () => {
     await signIn(page, owner);
     await open(page, 'overview');
     await expect(page.locator('header .who').textContent()).resolves.toContain(owner.email);
+    // The charts are the server's report (GET /audit/report), not counts made in the browser.
+    const report = json(await t.app.inject({ method: 'GET', url: '/api/v1/audit/report?days=7', headers: bearer(owner) }));
+    const captions = await page.locator('figure.chart figcaption').allTextContents();
+    expect(captions).toEqual([
+      `Sign-ins: ${report.totals.signIns}`, `Failed sign-ins: ${report.totals.signInFailures}`, `Denied requests: ${report.totals.deniedRequests}`,
+      `Exports: ${report.totals.exports}`, `Admin actions: ${report.totals.adminActions}`, `Throttled attempts: ${report.totals.throttledAttempts}`,
+    ]);
+    expect(report.totals.signIns).toBeGreaterThan(0);
+    expect(await page.locator('figure[data-series="signIns"] rect.bar').count()).toBe(7);
+    // Key state: the tenant's data keys (owners hold keys:read) beside the checkpoint keys.
+    await page.locator('.data-key-summary').waitFor();
     await page.screenshot({ path: `${SHOTS}/overview.png`, fullPage: true });
 
     const [cookie] = (await context.cookies()).filter((c) => c.name === REFRESH_COOKIE);
@@ -233,7 +244,10 @@ describe('the admin console', () => {
   });
 
   it('renders an XSS payload in a member name, a knowledge title and a chat message as text', async () => {
-    await withOwner(t.platform.db, (tx) => tx.query(sql`UPDATE users SET display_name = ${XSS} WHERE id = ${viewer.userId}`));
+    // Stored the way a member would: through the public API, with the viewer's own token.
+    const named = await t.app.inject({ method: 'PATCH', url: '/api/v1/me', headers: bearer(viewer), payload: { displayName: XSS } });
+    expect(named.statusCode, named.body).toBe(200);
+    expect(json(named).user.displayName).toBe(XSS);
     expect((await t.app.inject({ method: 'POST', url: '/api/v1/knowledge', headers: bearer(owner), payload: { title: XSS, body: 'b' } })).statusCode).toBe(201);
     const room = json(await t.app.inject({ method: 'POST', url: '/api/v1/chat/rooms', headers: bearer(owner), payload: { kind: 'public', name: 'general' } }));
     const message = json(await t.app.inject({ method: 'POST', url: `/api/v1/chat/rooms/${room.id}/messages`, headers: bearer(owner), payload: { text: XSS } }));
@@ -249,6 +263,20 @@ describe('the admin console', () => {
     }
     expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined();
     expect(dialogs).toEqual([]);
+  });
+
+  it('sets one\'s own display name on the account page; the members list shows it', async () => {
+    const { page } = ownerTab;
+    await open(page, 'sessions');
+    await page.fill('form.display-name input[name=displayName]', 'Console Owner');
+    await page.click('form.display-name button[type=submit]');
+    await expect(page.locator('form.display-name .message.ok').textContent()).resolves.toContain('Name saved: Console Owner');
+    // A control character is refused by the API, shown as its problem, and changes nothing.
+    await page.fill('form.display-name input[name=displayName]', 'bad\u202ename');
+    await page.click('form.display-name button[type=submit]');
+    await expect(page.locator('form.display-name .message.error').textContent()).resolves.toMatch(/400|bidirectional/);
+    await open(page, 'members');
+    await page.getByRole('cell', { name: 'Console Owner', exact: true }).waitFor();
   });
 
   it('serves the console with the strict CSP, which blocks an injected inline script', async () => {

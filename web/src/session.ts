@@ -23,6 +23,8 @@ let onEnded: (reason: string) => void = () => {};
 export const session = {
   get me(): Me | null { return me; },
   can(permission: string): boolean { return me?.permissions.includes(permission) ?? false; },
+  /** After PATCH /me: the API's answer replaces what the console knows of the user. */
+  update(next: Me) { me = next; },
   onEnded(fn: (reason: string) => void) { onEnded = fn; },
 };
 

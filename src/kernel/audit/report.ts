@@ -26,21 +26,46 @@ export interface TenantSummary {
   errors: number;
 }
 
-export async function accessReport(db: Database, statementTimeoutMs: number, period: ReportPeriod, now = new Date()): Promise<{ from: string; to: string; tenants: TenantSummary[] }> {
-  const to = now.toISOString();
-  const from = new Date(now.getTime() - REPORT_PERIODS[period] * 86_400_000).toISOString();
+type Fragment = ReturnType<typeof sql>;
+
+/**
+ * The counts of the report over audit events (one log), as SELECT columns: the one definition of
+ * what a sign-in, a failure, an admin action, an export, a denial and a throttled attempt are,
+ * shared by the operator-wide report and the tenant's own (GET /api/v1/audit/report).
+ */
+export function reportCountColumns(): Fragment {
   const prefixes = ADMIN_ACTION_PREFIXES.map((p) => (p.endsWith('.') ? `${p}%` : p));
-  const events = (table: ReturnType<typeof sql>, key: ReturnType<typeof sql>) => sql`
-    SELECT ${key} AS tenant_id,
+  return sql`
       count(*) FILTER (WHERE action = 'auth.login' AND outcome = 'success')::int AS logins,
       count(*) FILTER (WHERE action IN ('auth.login', 'auth.mfa_verified') AND outcome = 'failure')::int AS login_failures,
       count(*) FILTER (WHERE action LIKE ANY (${sql.param(prefixes)}::text[]))::int AS admin_actions,
       count(*) FILTER (WHERE action = 'audit.exported')::int AS exports,
       count(*) FILTER (WHERE action = 'access.denied')::int AS denied,
-      coalesce(sum((metadata->>'refusals')::int) FILTER (WHERE action = 'auth.throttled' AND target_type = 'ip'), 0)::int AS throttled
+      -- Each refusal is summarised under its IP (and again under the account it named): count the IP summaries.
+      coalesce(sum((metadata->>'refusals')::int) FILTER (WHERE action = 'auth.throttled' AND target_type = 'ip'), 0)::int AS throttled`;
+}
+
+export interface ReportCounts { logins: number; login_failures: number; admin_actions: number; exports: number; denied: number; throttled: number }
+
+/**
+ * The counts per UTC day of `[from, to)` from `audit_events` as the caller's role sees them: run
+ * under a tenant's RLS (queryAsTenant) it is that tenant's log and nothing else. Days without
+ * events are absent (the caller fills them).
+ */
+export function dailyCountsStatement(from: string, to: string): Fragment {
+  return sql`
+    SELECT to_char((occurred_at AT TIME ZONE 'UTC')::date, 'YYYY-MM-DD') AS day, ${reportCountColumns()}
+    FROM audit_events WHERE occurred_at >= ${from}::timestamptz AND occurred_at < ${to}::timestamptz GROUP BY 1 ORDER BY 1`;
+}
+
+export async function accessReport(db: Database, statementTimeoutMs: number, period: ReportPeriod, now = new Date()): Promise<{ from: string; to: string; tenants: TenantSummary[] }> {
+  const to = now.toISOString();
+  const from = new Date(now.getTime() - REPORT_PERIODS[period] * 86_400_000).toISOString();
+  const events = (table: Fragment, key: Fragment) => sql`
+    SELECT ${key} AS tenant_id, ${reportCountColumns()}
     FROM ${table} WHERE occurred_at >= ${from}::timestamptz AND occurred_at < ${to}::timestamptz GROUP BY 1`;
   return withMaintenance(db, { statementTimeoutMs }, async (tx) => {
-    const rows = await tx.query<{ tenant_id: string | null; logins: number; login_failures: number; admin_actions: number; exports: number; denied: number; throttled: number }>(sql`
+    const rows = await tx.query<{ tenant_id: string | null } & ReportCounts>(sql`
       ${events(sql`audit_events`, sql`tenant_id::text`)} UNION ALL ${events(sql`platform_audit_events`, sql`NULL::text`)}`);
     const access = await tx.query<{ tenant_id: string | null; requests: number; errors: number; denied: number }>(sql`
       SELECT tenant_id::text, count(*)::int AS requests, count(*) FILTER (WHERE status >= 500)::int AS errors,
@@ -59,7 +84,6 @@ export async function accessReport(db: Database, statementTimeoutMs: number, per
       const s = entry(r.tenant_id);
       s.logins += r.logins;
       s.loginFailures += r.login_failures;
-      // Each refusal is summarised under its IP (and again under the account it named): count the IP summaries.
       s.throttledRequests += r.throttled;
       s.adminActions += r.admin_actions;
       s.exports += r.exports;

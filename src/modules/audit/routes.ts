@@ -4,6 +4,7 @@ import { principalOf } from '../../http/authenticate.ts';
 import type { Platform } from '../../kernel/platform.ts';
 import * as S from './schemas.ts';
 import { createAuditService } from './service.ts';
+import { tenantReport, type ReportDays } from './report-service.ts';
 
 /**
  * Audit trail and transparency log of the caller's tenant (from the token,
@@ -20,6 +21,11 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = as
     config: { security: { ...read.security, rateClass: 'expensive' } },
     schema: { tags, operationId: 'auditListEvents', summary: 'List the tenant\'s audit events (keyset pages)', querystring: S.ListQuery, response: { 200: S.EventPage } },
   }, async (req) => audit.list(principalOf(req), req.query));
+
+  app.get('/audit/report', {
+    config: read,
+    schema: { tags, operationId: 'auditGetReport', summary: 'The tenant\'s security report per day (sign-ins, failures, denials, exports, admin actions)', querystring: S.ReportQuery, response: { 200: S.Report } },
+  }, async (req) => tenantReport(platform, principalOf(req), (req.query.days ?? 7) as ReportDays));
 
   app.get('/audit-events/export', {
     // An export is an audited action: a HEAD must not count as one.

@@ -113,3 +113,24 @@ export const CosignaturesBody = Type.Object({
 export const CosignaturesStored = Type.Object({
   stored: Type.Array(Type.Object({ witness: Type.String(), keyId: Type.String(), timestamp: Type.Integer() })),
 });
+
+export const ReportQuery = Type.Object(
+  { days: Type.Optional(Type.Integer({ enum: [7, 30], default: 7, description: 'the last 7 or 30 UTC days, today included' })) },
+  strict,
+);
+const ReportCounts = {
+  signIns: Type.Integer({ minimum: 0 }),
+  signInFailures: Type.Integer({ minimum: 0, description: 'failed passwords and second factors' }),
+  deniedRequests: Type.Integer({ minimum: 0, description: 'requests refused for a missing permission (access.denied)' }),
+  exports: Type.Integer({ minimum: 0, description: 'audit exports (audit.exported)' }),
+  adminActions: Type.Integer({ minimum: 0 }),
+  throttledAttempts: Type.Integer({ minimum: 0, description: 'sign-in attempts refused by the throttle, where the tenant\'s log has them' }),
+};
+export const Report = Type.Object({
+  days: Type.Integer(),
+  from: Type.String({ format: 'date-time' }),
+  to: Type.String({ format: 'date-time' }),
+  /** Oldest first, one entry per UTC day, days without events included. */
+  series: Type.Array(Type.Object({ date: Type.String({ format: 'date' }), ...ReportCounts })),
+  totals: Type.Object(ReportCounts),
+});

@@ -39,6 +39,7 @@ export const identityModule = defineModule({
     'auth.signup', 'auth.login', 'auth.throttled', 'auth.logout', 'auth.mfa_verified', 'auth.password_reset', 'session.revoked',
     'member.role_changed', 'member.removed', 'member.left', 'invitation.created', 'invitation.accepted', 'invitation.revoked',
     'apikey.created', 'apikey.revoked', 'mfa.enabled', 'mfa.disabled', 'mfa.recovery_codes_replaced', 'tenant.mfa_policy_changed',
+    'user.display_name_changed',
   ],
   async eraseTenant(tx, tenantId) {
     const counts: Record<string, number> = {};

@@ -9,6 +9,7 @@ import { createSignupService } from './signup-service.ts';
 import { createAuthService } from './auth-service.ts';
 import { createInvitationsService } from './invitations-service.ts';
 import { createMembersService } from './members-service.ts';
+import { createProfileService } from './profile-service.ts';
 import * as S from './schemas.ts';
 import { apiKeyRoutes } from './api-keys-routes.ts';
 import { mfaRoutes } from './mfa-routes.ts';
@@ -26,6 +27,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
   const signup = createSignupService(platform);
   const members = createMembersService(platform, (ids) => ids.forEach((id) => app.forgetSession(id)));
   const invitations = createInvitationsService(platform);
+  const profile = createProfileService(platform);
   const { publicUrl, refreshTokenTtlSeconds: cookieAge } = platform.config;
   // Cookie mode (refresh-cookie.ts) is refused before any credential is checked when the origin is foreign.
   const checkCookieMode = (req: FastifyRequest) => {
@@ -92,6 +94,15 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> =
     config: { security: { policy: { permission: 'session' } }, problems: [404] },
     schema: { tags: ['identity'], operationId: 'identityGetMe', summary: 'The caller: user, tenant, roles and permissions', response: { 200: S.Me } },
   }, async (req) => auth.me(principalOf(req)));
+
+  app.patch('/me', {
+    config: { security: { policy: { permission: 'session' } }, problems: [404] },
+    schema: { tags: ['identity'], operationId: 'identityUpdateMe', summary: 'Set or clear the caller\'s own display name (shown in members lists)', body: S.MePatchBody, response: { 200: S.Me } },
+  }, async (req) => {
+    const principal = principalOf(req);
+    await profile.setDisplayName(principal, req.body.displayName);
+    return auth.me(principal);
+  });
 
   app.get('/members', {
     config: { security: { policy: { permission: 'members:read' } } },

@@ -61,6 +61,12 @@ export const Me = Type.Object({
   sessionId: Type.Union([Type.String(), Type.Null()]),
 });
 
+/** `null` clears the name. Bounded here in UTF-16 units; code points, controls and bidi overrides are checked in code (profile-service.ts) so the problem says what is wrong. */
+export const MePatchBody = Type.Object(
+  { displayName: Type.Union([Type.String({ minLength: 1, maxLength: 480 }), Type.Null()], { description: 'at most 120 characters; no control, line-separator or bidirectional-override characters' }) },
+  strict,
+);
+
 export const Member = Type.Object({
   userId: Type.String(),
   email: Type.String(),

@@ -8,6 +8,7 @@ export const tenantsModule = defineModule({
   api: { prefix: '', plugin: tenantRoutes },
   permissions: [
     { key: 'tenant:delete', description: 'Delete the tenant: shreds its keys and erases its data (owners only by default)', grantedTo: [] },
+    { key: 'keys:read', description: 'See the tenant\'s data-key versions, their state and dates (never key material)', grantedTo: ['admin'] },
   ],
   tables: [
     { name: 'tenants', onTenantErasure: { retain: 'a tombstone (no name) that the kept audit log references' } },

@@ -5,6 +5,8 @@ import { forbidden } from '../../http/problem.ts';
 import { auditActorOf } from '../../kernel/audit/events.ts';
 import type { Platform } from '../../kernel/platform.ts';
 import { deleteTenant } from './deletion.ts';
+import { dataKeyStatus } from './keys-service.ts';
+import * as S from './schemas.ts';
 
 const DeleteTenantBody = Type.Object(
   { confirmName: Type.String({ minLength: 1, maxLength: 200, description: 'the exact name of the tenant, as a guard against a slip' }) },
@@ -23,8 +25,13 @@ const DeletionReceipt = Type.Object(
   { additionalProperties: false },
 );
 
-/** The caller's own tenant: deletion by crypto-shredding (owners only). */
+/** The caller's own tenant: the state of its data keys, and deletion by crypto-shredding (owners only). */
 export const tenantRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = async (app, { platform }) => {
+  app.get('/tenant/keys', {
+    config: { security: { policy: { permission: 'keys:read' } } },
+    schema: { tags: ['tenant'], operationId: 'tenantsGetDataKeys', summary: 'The tenant\'s data-key versions and their state (never key material)', response: { 200: S.DataKeyStatus } },
+  }, async (req) => dataKeyStatus(platform, principalOf(req)));
+
   app.delete('/tenant', {
     // Irreversible: the owner must have proven a second factor moments ago (step-up), and name the tenant.
     config: { security: { policy: { permission: 'tenant:delete' }, stepUp: true }, problems: [404] },

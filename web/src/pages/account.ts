@@ -1,6 +1,6 @@
 import { api } from '../api.ts';
 import { h } from '../dom.ts';
-import { session } from '../session.ts';
+import { session, type Me } from '../session.ts';
 import { button, field, form, input, section, table } from '../ui.ts';
 
 interface SessionView { id: string; createdAt: string; lastUsedAt: string; userAgent: string | null; ip: string | null; current: boolean }
@@ -16,6 +16,14 @@ export async function sessionsPage(root: HTMLElement, reload: () => void): Promi
     { label: '', value: (s) => (s.current ? 'this session' : button('End', async () => { await api('DELETE', `/sessions/${s.id}`); reload(); })) },
   ])));
   const me = session.me!;
+  const name = input('displayName', { maxlength: '120', autocomplete: 'name', value: me.user.displayName ?? '' });
+  root.append(section('Your name',
+    h('p', {}, 'Shown to the members of every tenant you belong to. Leave it empty to show your email only.'),
+    form([field('Display name', name)], 'Save name', async (data) => {
+      const value = String(data.get('displayName') ?? '').trim();
+      session.update(await api<Me>('PATCH', '/me', { displayName: value === '' ? null : value }));
+      return value === '' ? 'Name cleared.' : `Name saved: ${value}`;
+    }, { class: 'display-name' })));
   const secret = h('div', { class: 'secret' });
   root.append(section('Second factor (TOTP)',
     h('p', {}, `Signed in as ${me.user.email} in ${me.tenant.name} (${me.roles.join(', ')}).`),

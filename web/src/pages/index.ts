@@ -2,6 +2,7 @@ import { apiKeysPage } from './api-keys.ts';
 import { sessionsPage } from './account.ts';
 import { auditPage } from './audit.ts';
 import { membersPage } from './members.ts';
+import { keysPage } from './keys.ts';
 import * as M from './modules.ts';
 import { overviewPage } from './overview.ts';
 import { rolesPage } from './roles.ts';
@@ -21,7 +22,7 @@ export const pages: Page[] = [
   { id: 'api-keys', title: 'API keys', permission: 'apikeys:manage', render: apiKeysPage },
   { id: 'sessions', title: 'Sessions & MFA', permission: 'session', render: sessionsPage },
   { id: 'audit', title: 'Audit events', permission: 'audit:read', render: auditPage },
-  { id: 'keys', title: 'Key status', permission: 'audit:read', render: M.keysPage },
+  { id: 'keys', title: 'Key status', permission: 'audit:read', render: keysPage },
   { id: 'connectors', title: 'Connectors', permission: 'connectors:read', render: M.connectorsPage },
   { id: 'dead-letters', title: 'Dead letters', permission: 'jobs:manage', render: M.deadLettersPage },
   { id: 'approvals', title: 'Approvals', permission: 'approvals:read', render: M.approvalsPage },

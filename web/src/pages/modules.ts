@@ -1,7 +1,6 @@
 import { api } from '../api.ts';
 import { h } from '../dom.ts';
 import { askReason } from '../prompt.ts';
-import { section } from '../ui.ts';
 import { listSection, renderDetails, type ListSpec } from './list.ts';
 
 type Render = (root: HTMLElement, reload: () => void) => Promise<void>;
@@ -74,15 +73,4 @@ export const knowledgePage: Render = async (root, reload) => {
       { label: 'Title', value: (r) => h('span', { class: 'knowledge-title' }, String(r.title)) },
       { label: 'Updated', value: (r) => r.updatedAt ?? r.createdAt },
     ] }, reload));
-};
-
-export const keysPage: Render = async (root) => {
-  const [current, history] = await Promise.all([
-    api<{ keyName: string; keyId: string; verifierKey: string }>('GET', '/translog/key'),
-    api<{ keys: Array<{ keyId: string; verifierKey: string; validFrom: string; validUntil: string | null }> }>('GET', '/translog/key-history'),
-  ]);
-  root.append(section('Key status',
-    h('p', {}, `Checkpoints are signed with ${current.keyName} (${current.keyId}).`),
-    h('p', {}, h('code', {}, current.verifierKey)),
-    renderDetails('Checkpoint keys, oldest first', history.keys)));
 };
