@@ -23,7 +23,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ platform: Platform }> = as
   }, async (req) => audit.list(principalOf(req), req.query));
 
   app.get('/audit/report', {
-    config: read,
+    config: { security: { ...read.security, rateClass: 'expensive' } },
     schema: { tags, operationId: 'auditGetReport', summary: 'The tenant\'s security report per day (sign-ins, failures, denials, exports, admin actions)', querystring: S.ReportQuery, response: { 200: S.Report } },
   }, async (req) => tenantReport(platform, principalOf(req), (req.query.days ?? 7) as ReportDays));
 
