@@ -76,6 +76,18 @@ if (usingPostgres && pgBinariesPresent) {
       }
       throw new Error('the standby did not catch up');
     }
+    /**
+     * `read` until `done` holds (5 s at most): a commit the standby has replayed up to its LSN
+     * can still take a moment to become visible to its snapshots after replay resumes.
+     */
+    async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+      let value = await read();
+      for (let i = 0; i < 100 && !done(value); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        value = await read();
+      }
+      return value;
+    }
     const paused = async <T>(fn: () => Promise<T>): Promise<T> => {
       await standby.query('SELECT pg_wal_replay_pause()');
       // The request takes effect asynchronously: wait until replay has really stopped.
@@ -113,7 +125,8 @@ if (usingPostgres && pgBinariesPresent) {
         expect((await events(a)).length).toBe(before);
       });
       await caughtUp();
-      expect((await events(a)).filter((e) => e.action === 'knowledge.deleted')).toHaveLength(1);
+      const deleted = await eventually(async () => (await events(a)).filter((e) => e.action === 'knowledge.deleted'), (xs) => xs.length > 0);
+      expect(deleted).toHaveLength(1);
     });
 
     it('has the same RLS: a tenant sees only its own rows there, and no tenant sees none', async () => {
@@ -144,7 +157,8 @@ if (usingPostgres && pgBinariesPresent) {
         expect(history.items).toHaveLength(0);
       });
       await caughtUp();
-      expect(json(await app.inject({ method: 'GET', url: '/api/v1/ledger/transfers', headers: bearer(a) })).items).toHaveLength(1);
+      const history = await eventually(async () => json(await app.inject({ method: 'GET', url: '/api/v1/ledger/transfers', headers: bearer(a) })).items as unknown[], (xs) => xs.length > 0);
+      expect(history).toHaveLength(1);
     });
 
     it('an export never comes out shorter than the size it recorded, even with the standby behind', async () => {
