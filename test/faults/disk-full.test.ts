@@ -9,6 +9,7 @@ import { bootPlatform, shutdownPlatform } from '../../src/boot.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import { openDatabase } from '../../src/db/open.ts';
 import type { Platform } from '../../src/kernel/platform.ts';
+import { toProblem } from '../../src/http/error-handler.ts';
 import { buildServer } from '../../src/server.ts';
 import { bearer, json, signup, type Account } from '../support/app.ts';
 
@@ -113,4 +114,15 @@ describe('disk full on the embedded data folder', () => {
     for (const c of refused) expect(codes.has(c), c).toBe(false);
     expect((await create(`reopened-${randomUUID().slice(0, 8)}`)).statusCode).toBe(201);
   }, 90_000);
+});
+
+describe('what a full disk looks like to each driver maps to 507', () => {
+  it('SQLSTATE 53100 (PostgreSQL, PGlite) and a bare or wrapped ENOSPC; a neighbouring 53xxx code does not', () => {
+    const as = (e: object) => toProblem(Object.assign(new Error('x'), e) as Parameters<typeof toProblem>[0]);
+    for (const e of [{ code: '53100' }, { code: 'ENOSPC' }, { cause: Object.assign(new Error('write'), { code: 'ENOSPC' }) }]) {
+      const p = as(e);
+      expect([p.status, p.code, p.headers?.['retry-after']], JSON.stringify(e)).toEqual([507, 'OCS_INSUFFICIENT_STORAGE', '60']);
+    }
+    expect(as({ code: '53200' }).status).toBe(500); // out_of_memory: not a disk to free
+  });
 });
