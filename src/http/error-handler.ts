@@ -31,6 +31,8 @@ function fromDatabase(err: { code?: string }): ProblemError | undefined {
       return new ProblemError('last-owner', 409, 'A tenant must keep at least one owner.');
     case '42501':
       return new ProblemError('forbidden', 403, 'Not allowed.');
+    case '53100': // disk_full: the statement was rolled back; the server (or PGlite's data folder) needs space
+      return diskFullProblem();
     case '57014':
       return new ProblemError('service-unavailable', 503, 'The operation took too long.', { headers: { 'retry-after': '1' } });
     case '40001': // serialization_failure
@@ -60,6 +62,17 @@ export function unavailableProblem(reason: UnavailableReason): ProblemError {
     ? 'The database is busy; retry shortly.'
     : 'The database is not reachable right now; retry later.';
   return new ProblemError('service-unavailable', 503, detail, { headers: { 'retry-after': String(retryAfterOf[reason]) } });
+}
+
+/** 507: a write refused because the database's disk is full — the operator's to fix, the client may retry later. */
+export function diskFullProblem(): ProblemError {
+  return new ProblemError('insufficient-storage', 507, 'The database disk is full (no space left on device); nothing was changed. Retry after the operator frees space.', { headers: { 'retry-after': '60' } });
+}
+
+/** Disk full as PostgreSQL says it (53100) or as a file system call under PGlite does (ENOSPC). */
+function isDiskFull(err: { code?: unknown; errno?: unknown; cause?: unknown }, depth = 0): boolean {
+  if (err.code === '53100' || err.code === 'ENOSPC') return true;
+  return depth < 3 && typeof err.cause === 'object' && err.cause !== null && isDiskFull(err.cause as typeof err, depth + 1);
 }
 
 export function toProblem(err: FastifyError & { code?: string }): ProblemError {
@@ -95,6 +108,7 @@ export function toProblem(err: FastifyError & { code?: string }): ProblemError {
   }
   const unavailable = unavailableReason(err);
   if (unavailable) return unavailableProblem(unavailable);
+  if (isDiskFull(err)) return diskFullProblem();
   const db = fromDatabase(err);
   if (db) return db;
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
@@ -132,6 +146,9 @@ export function registerErrorHandling(app: FastifyInstance, availability?: Avail
     } else if (problem.status === 503 && err instanceof KernelError) {
       // A deliberate 503 (readiness during an outage, a full queue): whoever raised it decided; no stack.
       request.log.debug({ code: problem.code }, 'answered 503');
+    } else if (problem.status === 507) {
+      // Every write fails until space is freed: the cause, not a stack per request.
+      request.log.error({ code: (err as { code?: unknown }).code, message: err.message }, 'database disk full; answered 507');
     } else if (problem.status >= 500) request.log.error({ err: loggableError(err) }, 'request failed');
     else if (!(err instanceof ProblemError)) request.log.debug({ code: err.code }, 'request refused');
     // Headers set earlier (e.g. Retry-After from the rate limiter) are kept.

@@ -161,9 +161,15 @@ export async function startBullMq(opts: BullMqOptions): Promise<JobDriver & { de
     },
     async stop() {
       listening = false;
-      await Promise.all(workers.map((w) => w.close()));
+      // While Redis is unreachable a graceful close never returns: QUIT (ours and each worker's
+      // blocking connection's) waits in ioredis's offline queue for a reconnect that may never come.
+      // So: disconnect at once (ends the reconnect loop; nothing is lost, accepted work waits in the
+      // outbox and a killed job's lock expires back to waiting), and force-close the workers.
+      const down = connection.status !== 'ready';
+      if (down) connection.disconnect();
+      await Promise.all(workers.map((w) => w.close(down)));
       await Promise.all([...queues.values()].map((q) => q.close()));
-      await connection.quit().catch(() => connection.disconnect());
+      if (!down) await connection.quit().catch(() => connection.disconnect());
     },
     /** Deletes every key under the prefix (tests and benchmarks use a prefix of their own). */
     destroy: () => purgePrefix(opts.url, opts.prefix),

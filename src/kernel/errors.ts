@@ -25,6 +25,7 @@ export type ErrorKind =
   | 'locked-out'
   | 'refresh-race'
   | 'service-unavailable'
+  | 'insufficient-storage'
   | 'queue-full'
   | 'request-timeout'
   | 'idempotency-key-reused'

@@ -76,7 +76,8 @@ export function redisClusterBus(url: string, channel: string, log: Logger): Clus
     on: h.on,
     ready,
     async close() {
-      await Promise.allSettled([sub.quit(), pub.quit()]);
+      // QUIT on a client that is reconnecting waits for Redis to come back: while it is down, disconnect.
+      await Promise.allSettled([sub, pub].map((c) => (c.status === 'ready' ? c.quit() : c.disconnect())));
     },
   };
 }

@@ -56,6 +56,12 @@ export function redisBus(url: string, channel: string, log: Logger): ChatBus {
     subscribe: (handler) => void handlers.push(handler),
     ready,
     async close() {
+      // QUIT (and a SUBSCRIBE still queued) wait for a reconnect while Redis is down: disconnect then.
+      if (sub.status !== 'ready' || pub.status !== 'ready') {
+        sub.disconnect();
+        pub.disconnect();
+        return;
+      }
       await ready.catch(() => {});
       await Promise.allSettled([sub.quit(), pub.quit()]);
     },
