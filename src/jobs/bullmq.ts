@@ -165,7 +165,8 @@ export async function startBullMq(opts: BullMqOptions): Promise<JobDriver & { de
       // blocking connection's) waits in ioredis's offline queue for a reconnect that may never come.
       // So: disconnect at once (ends the reconnect loop; nothing is lost, accepted work waits in the
       // outbox and a killed job's lock expires back to waiting), and force-close the workers.
-      const down = connection.status !== 'ready';
+      // Only a client that lost Redis is reconnecting; one still connecting (a short-lived CLI) closes gracefully.
+      const down = connection.status === 'reconnecting';
       if (down) connection.disconnect();
       await Promise.all(workers.map((w) => w.close(down)));
       await Promise.all([...queues.values()].map((q) => q.close()));

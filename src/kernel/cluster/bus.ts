@@ -77,7 +77,7 @@ export function redisClusterBus(url: string, channel: string, log: Logger): Clus
     ready,
     async close() {
       // QUIT on a client that is reconnecting waits for Redis to come back: while it is down, disconnect.
-      await Promise.allSettled([sub, pub].map((c) => (c.status === 'ready' ? c.quit() : c.disconnect())));
+      await Promise.allSettled([sub, pub].map((c) => (c.status === 'reconnecting' ? c.disconnect() : c.quit())));
     },
   };
 }

@@ -57,7 +57,7 @@ export function redisBus(url: string, channel: string, log: Logger): ChatBus {
     ready,
     async close() {
       // QUIT (and a SUBSCRIBE still queued) wait for a reconnect while Redis is down: disconnect then.
-      if (sub.status !== 'ready' || pub.status !== 'ready') {
+      if (sub.status === 'reconnecting' || pub.status === 'reconnecting') {
         sub.disconnect();
         pub.disconnect();
         return;
