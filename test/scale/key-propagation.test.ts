@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotateSigningKey } from '../../src/kernel/auth/signing-keys.ts';
 import { clusterChannel, localClusterBus, publishOnce } from '../../src/kernel/cluster/bus.ts';
 import { startApp, usingPostgres, type TestApp } from '../support/app.ts';
+import { isolatedDatabase, type IsolatedDatabase } from '../vault/support.ts';
 
 /**
  * Issue #20 §3: a signing-key rotation reaches every API process within 5 s. The CLI's
@@ -26,14 +27,19 @@ if (usingPostgres && redisUrl) {
     const prefix = `ocsuite-test-keys-${randomUUID()}`;
     let one: TestApp;
     let two: TestApp;
+    // Signing keys are per installation: rotating them on the run's shared database would change
+    // which key other test files' tokens are signed with (test/auth/signing-key-rotation.test.ts).
+    let iso: IsolatedDatabase;
     beforeAll(async () => {
-      one = await startApp({ OCSUITE_JOBS_PREFIX: prefix }, { keyReloadMs: 600_000 });
-      two = await startApp({ OCSUITE_JOBS_PREFIX: prefix }, { keyReloadMs: 600_000 });
+      iso = await isolatedDatabase('keyprop');
+      one = await startApp({ ...iso.env, OCSUITE_JOBS_PREFIX: prefix }, { keyReloadMs: 600_000 });
+      two = await startApp({ ...iso.env, OCSUITE_JOBS_PREFIX: prefix }, { keyReloadMs: 600_000 });
       await two.platform.bus!.ready;
     });
     afterAll(async () => {
       await two?.close();
       await one?.close();
+      await iso?.drop();
     });
 
     const kids = (t: TestApp) => t.platform.tokens.jwks().keys.map((k) => k.kid);
