@@ -13,6 +13,8 @@ const spans = new WeakMap<FastifyRequest, Span>();
  * where our spans hang.
  */
 export function registerTracing(app: FastifyInstance, tracing: Tracing): void {
+  // Registered before the routes: each template the router serves is one the span filter lets out.
+  app.addHook('onRoute', (route) => tracing.allowRoute(route.url));
   app.addHook('onRequest', (request, _reply, done) => {
     const route = request.routeOptions.url;
     // An unrouted request is named by its method alone: its path is whatever the client sent.

@@ -7,7 +7,7 @@ import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@open
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { loadConfig } from '../../src/config/config.ts';
 import { ConfigError } from '../../src/config/errors.ts';
-import { AllowlistSpanExporter, filterSpanName, isRouteTemplate } from '../../src/kernel/telemetry/span-filter.ts';
+import { AllowlistSpanExporter, filterAttributes, filterSpanName, isRouteTemplate } from '../../src/kernel/telemetry/span-filter.ts';
 import { checkOtlpEndpoint, otlpHeadersOf, parseOtlpHeaders, TracingConfigError } from '../../src/kernel/telemetry/tracing.ts';
 import { isTracedDatabase, sqlVerb } from '../../src/kernel/telemetry/traced-db.ts';
 import { bootPlatform } from '../../src/boot.ts';
@@ -78,19 +78,31 @@ describe('the span allowlist', () => {
     }
   });
 
-  it('keeps only known span names', () => {
-    expect(filterSpanName('GET /api/v1/me')).toBe('GET /api/v1/me');
-    expect(filterSpanName('GET')).toBe('GET');
-    expect(filterSpanName('db.query')).toBe('db.query');
-    expect(filterSpanName('job webhooks.deliver')).toBe('job webhooks.deliver');
-    for (const bad of ['GET /api/v1/me?token=abc', "SELECT * FROM users WHERE email = 'a@b.c'", 'job x y', 'drizzle.operation', 'POST https://evil/']) expect(filterSpanName(bad)).toBe('span');
+  it('keeps only known span names: a route in a name must be one the server serves', () => {
+    const routes = new Set(['/api/v1/me', '/u/:token']);
+    expect(filterSpanName('GET /api/v1/me', routes)).toBe('GET /api/v1/me');
+    expect(filterSpanName('GET', routes)).toBe('GET');
+    expect(filterSpanName('db.query', routes)).toBe('db.query');
+    expect(filterSpanName('job webhooks.deliver', routes)).toBe('job webhooks.deliver');
+    for (const bad of ['GET /api/v1/me?token=abc', "SELECT * FROM users WHERE email = 'a@b.c'", 'job x y', 'drizzle.operation', 'POST https://evil/',
+      // Shaped like a template (a token of letters only), but no route of ours.
+      'GET /reset/ptkEZcWMFLOyLGN-EgxhpaSNOSC', 'GET /api/v1/things/:id']) expect(filterSpanName(bad, routes)).toBe('span');
+  });
+
+  it('lets out http.route only for a template the server serves, whatever its shape', () => {
+    const routes = new Set(['/api/v1/things/:id']);
+    expect(filterAttributes({ 'http.route': '/api/v1/things/:id' }, routes)).toEqual({ 'http.route': '/api/v1/things/:id' });
+    for (const leaky of ['/reset/ptkEZcWMFLOyLGN-EgxhpaSNOSC', '/u/abcdefghijkl', '/api/v1/things/x']) {
+      expect(isRouteTemplate(leaky), leaky).toBe(true);
+      expect(filterAttributes({ 'http.route': leaky }, routes), leaky).toEqual({});
+    }
   });
 
   it('drops attributes off the list and values that fail their check; events, links, status messages and resource extras too', async () => {
     const memory = new InMemorySpanExporter();
     const provider = new TracerProvider({
       resource: resourceFromAttributes({ 'service.name': 'ocsuite', 'host.name': 'db-primary-7', 'process.command_args': '--token=x' }),
-      spanProcessors: [new SimpleSpanProcessor({ exporter: new AllowlistSpanExporter(memory) })],
+      spanProcessors: [new SimpleSpanProcessor({ exporter: new AllowlistSpanExporter(memory, new Set(['/api/v1/things/:id'])) })],
     });
     const span = provider.getTracer('t').startSpan('GET /api/v1/things/:id', { kind: SpanKind.SERVER, attributes: {
       'http.route': '/api/v1/things/:id', 'http.request.method': 'BREW', 'http.response.status_code': 200, 'ocsuite.tenant_id': 'not-a-uuid',

@@ -36,9 +36,21 @@ export function isRouteTemplate(v: unknown): v is string {
     || (/^[A-Za-z.][A-Za-z0-9._-]{0,39}$/.test(seg) && !(seg.length > 12 && /\d/.test(seg))));
 }
 
-const ATTRIBUTES: Readonly<Record<string, (v: AttributeValue) => AttributeValue | undefined>> = {
+/**
+ * The route templates this process serves. The shape check above is a
+ * heuristic (a token of letters only looks like a word); only a template the
+ * router registered may leave as `http.route` or in a span name, so a library
+ * that records a concrete path (`/reset/<token>`) exports nothing of it.
+ */
+export type RouteTemplates = ReadonlySet<string>;
+
+const isServedRoute = (v: unknown, routes: RouteTemplates): v is string => typeof v === 'string' && routes.has(v) && isRouteTemplate(v);
+
+type Check = (v: AttributeValue, routes: RouteTemplates) => AttributeValue | undefined;
+
+const ATTRIBUTES: Readonly<Record<string, Check>> = {
   'http.request.method': (v) => (typeof v === 'string' && METHODS.has(v) ? v : '_OTHER'),
-  'http.route': (v) => (isRouteTemplate(v) ? v : undefined),
+  'http.route': (v, routes) => (isServedRoute(v, routes) ? v : undefined),
   'http.response.status_code': int(100, 599),
   'ocsuite.tenant_id': matching(UUID),
   'messaging.system': oneOf(['pg-boss', 'bullmq', 'ocsuite']),
@@ -52,12 +64,12 @@ const ATTRIBUTES: Readonly<Record<string, (v: AttributeValue) => AttributeValue 
 
 export const ALLOWED_ATTRIBUTES: readonly string[] = Object.keys(ATTRIBUTES);
 
-export function filterAttributes(attributes: Attributes): Attributes {
+export function filterAttributes(attributes: Attributes, routes: RouteTemplates): Attributes {
   const out: Attributes = {};
   for (const [key, value] of Object.entries(attributes)) {
     const check = ATTRIBUTES[key];
     if (!check || value === undefined || value === null) continue;
-    const kept = check(value);
+    const kept = check(value, routes);
     if (kept !== undefined) out[key] = kept;
   }
   return out;
@@ -68,10 +80,10 @@ export function filterAttributes(attributes: Attributes): Attributes {
  * `job webhooks.deliver`. Any other name (a library's `GET /path?token=…`,
  * `SELECT … FROM users WHERE email = …`) becomes the neutral `span`.
  */
-export function filterSpanName(name: string): string {
+export function filterSpanName(name: string, routes: RouteTemplates): string {
   if (METHODS.has(name)) return name;
   const space = name.indexOf(' ');
-  if (space > 0 && METHODS.has(name.slice(0, space)) && isRouteTemplate(name.slice(space + 1))) return name;
+  if (space > 0 && METHODS.has(name.slice(0, space)) && isServedRoute(name.slice(space + 1), routes)) return name;
   if (/^db\.(query|raw|scoped_query)$/.test(name)) return name;
   if (name.startsWith('job ') && QUEUE.test(name.slice(4))) return name;
   return 'span';
@@ -96,10 +108,10 @@ function filterResource(resource: Resource): Resource {
 }
 
 /** The span as it may leave: allowlisted attributes and name, no events (exception messages), no links, no status message. */
-export function filterSpan(span: ReadableSpan): ReadableSpan {
+export function filterSpan(span: ReadableSpan, routes: RouteTemplates): ReadableSpan {
   const scope = span.instrumentationScope;
   return {
-    name: filterSpanName(span.name),
+    name: filterSpanName(span.name, routes),
     kind: span.kind,
     spanContext: () => span.spanContext(),
     ...(span.parentSpanContext ? { parentSpanContext: span.parentSpanContext } : {}),
@@ -108,7 +120,7 @@ export function filterSpan(span: ReadableSpan): ReadableSpan {
     duration: span.duration,
     ended: span.ended,
     status: { code: span.status.code },
-    attributes: filterAttributes(span.attributes),
+    attributes: filterAttributes(span.attributes, routes),
     links: [],
     events: [],
     resource: filterResource(span.resource),
@@ -125,11 +137,13 @@ export function filterSpan(span: ReadableSpan): ReadableSpan {
 /** The exporter wrapper: whatever reaches the OTLP exporter went through `filterSpan`. */
 export class AllowlistSpanExporter implements SpanExporter {
   readonly #inner: SpanExporter;
-  constructor(inner: SpanExporter) {
+  readonly #routes: RouteTemplates;
+  constructor(inner: SpanExporter, routes: RouteTemplates) {
     this.#inner = inner;
+    this.#routes = routes;
   }
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
-    this.#inner.export(spans.map(filterSpan), resultCallback);
+    this.#inner.export(spans.map((s) => filterSpan(s, this.#routes)), resultCallback);
   }
   shutdown(): Promise<void> {
     return this.#inner.shutdown();

@@ -26,6 +26,8 @@ export interface Tracing {
   within<T>(span: Span, fn: () => T): T;
   /** Ends `span` as failed with a code (never a message: messages can quote input). */
   fail(span: Span, code: string): void;
+  /** Names a route template the server serves: only those may leave as `http.route` or in a span name. */
+  allowRoute(template: string): void;
   forceFlush(): Promise<void>;
   shutdown(): Promise<void>;
 }
@@ -116,10 +118,11 @@ export async function createTracing(config: Config, log: Logger, opts: TracingOp
   const [{ OTLPTraceExporter }, { resourceFromAttributes }, { BatchSpanProcessor, TracerProvider }, { AllowlistSpanExporter }] = await Promise.all([
     import('@opentelemetry/exporter-trace-otlp-proto'), import('@opentelemetry/resources'), import('@opentelemetry/sdk-trace'), import('./span-filter.ts'),
   ]);
+  const routes = new Set<string>();
   const inner = opts.exporter ?? new OTLPTraceExporter({ url: tracesUrl, headers: otlpHeadersOf(config), timeoutMillis: 10_000 });
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': 'ocsuite' }),
-    spanProcessors: [new BatchSpanProcessor({ exporter: new AllowlistSpanExporter(inner), scheduledDelayMillis: opts.scheduledDelayMillis ?? 5_000, maxQueueSize: 4096 })],
+    spanProcessors: [new BatchSpanProcessor({ exporter: new AllowlistSpanExporter(inner, routes), scheduledDelayMillis: opts.scheduledDelayMillis ?? 5_000, maxQueueSize: 4096 })],
     spanLimits: { attributeCountLimit: 32, attributeValueLengthLimit: 300, eventCountLimit: 0, linkCountLimit: 0 },
   });
   // Libraries that trace through the global API (drizzle-orm, …) reach the same provider and the same filter.
@@ -134,6 +137,7 @@ export async function createTracing(config: Config, log: Logger, opts: TracingOp
       return tracer.startSpan(name, { kind, ...(attributes ? { attributes } : {}) }, parent ? trace.setSpan(ROOT_CONTEXT, parent) : ROOT_CONTEXT);
     },
     within: (span, fn) => scope.run(span, fn),
+    allowRoute: (template) => void routes.add(template),
     fail(span, code) {
       span.setAttribute('error.type', code);
       span.setStatus({ code: SpanStatusCode.ERROR });
