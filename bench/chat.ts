@@ -82,12 +82,14 @@ async function receiversOf(label: string, open: (i: number) => Promise<WebSocket
   }
   return {
     label, sockets, bytesPerIdleSocket,
-    async round(sendAll: () => Promise<void>) {
+    /** `prepare` runs before the clock starts (senders connect) and returns what sends the M frames. */
+    async round(prepare: () => Promise<() => void>) {
+      const sendAll = await prepare();
       latencies = [];
       expected = N * M;
       const all = new Promise<void>((r) => { arrived = r; });
       const start = process.hrtime.bigint();
-      await sendAll();
+      sendAll();
       await all;
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       return { deliveriesPerSec: (N * M) / seconds, p50: pct(latencies, 0.5), p99: pct(latencies, 0.99) };
@@ -96,7 +98,8 @@ async function receiversOf(label: string, open: (i: number) => Promise<WebSocket
 }
 
 // Chat: receivers authenticated by tickets, joined to the room; senders post over their own sockets
-// (fresh senders each round: the per-user flood limit is not what is measured).
+// (fresh senders each round: the per-user flood limit is not what is measured). Senders connect
+// before the round's clock starts, as the bare sender is connected before its rounds.
 const ticket = async (token: string) => (await app.inject({ method: 'POST', url: '/api/v1/chat/tickets', headers: auth(token) })).json().ticket as string;
 const chatReceivers = await receiversOf('chat', async (i) => {
   const ws = await openClient(`${wsUrl}?ticket=${await ticket(tokens[1 + Math.floor(i / PER_USER)]!)}`, ['ocsuite.v1']);
@@ -108,8 +111,10 @@ let senderRound = 0;
 const chatSend = async () => {
   const first = tokens.length - senders * (senderRound++ % ROUNDS + 1);
   const senderSockets = await Promise.all(Array.from({ length: senders }, async (_, s) => openClient(`${wsUrl}?ticket=${await ticket(tokens[first + s]!)}`, ['ocsuite.v1'])));
-  for (let m = 0; m < M; m++) senderSockets[Math.floor(m / 10)]!.send(JSON.stringify({ type: 'message', roomId: room.id, text: `t:${process.hrtime.bigint()}` }));
   openSenders.push(...senderSockets);
+  return () => {
+    for (let m = 0; m < M; m++) senderSockets[Math.floor(m / 10)]!.send(JSON.stringify({ type: 'message', roomId: room.id, text: `t:${process.hrtime.bigint()}` }));
+  };
 };
 
 // Baseline: a bare ws server that broadcasts every frame it receives, as JSON of the same shape.
@@ -132,7 +137,7 @@ const bareReceivers = await receiversOf('bare', async () => {
 for (const c of bare.clients) bareClients.add(c);
 const bareSender = await openClient(bareUrl, []);
 openSenders.push(bareSender);
-const bareSend = async () => {
+const bareSend = async () => () => {
   for (let m = 0; m < M; m++) bareSender.send(JSON.stringify({ text: `t:${process.hrtime.bigint()}` }));
 };
 

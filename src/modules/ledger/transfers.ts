@@ -131,9 +131,12 @@ export function createTransfersService(platform: Platform) {
       }, now),
       id: eventIds[i]!,
     }));
-    await appendAuditRecords(tx, records);
     // Subscribed endpoints hear of each recorded transfer, in this transaction (outbox: only if the chain commits).
-    await webhooks.publishManyIn(tx, tenantId, TRANSFER_EVENT, views);
+    // The two writes are independent: sent together (one round trip on PostgreSQL's pipeline). Should one
+    // fail, the other may only have seen the aborted transaction (25P02): the cause is the one that did not.
+    const written = await Promise.allSettled([appendAuditRecords(tx, records), webhooks.publishManyIn(tx, tenantId, TRANSFER_EVENT, views)]);
+    const failures = written.flatMap((r) => (r.status === 'rejected' ? [r.reason as { code?: string }] : []));
+    if (failures.length) throw failures.find((e) => e?.code !== '25P02') ?? failures[0];
     return views;
   }
 

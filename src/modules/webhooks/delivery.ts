@@ -12,14 +12,14 @@ import { createWebhookPublisher } from './publish.ts';
 import { DELIVERY_QUEUE, type DeliveryJob } from './queues.ts';
 import { responseExcerpt } from './redact.ts';
 import { delayBeforeAttempt, parseRetrySchedule } from './retry-schedule.ts';
-import { openSecrets } from './secrets.ts';
+import { openSecrets, sealedSecretColumns, type SealedSecrets } from './secrets.ts';
 
 /** The whole exchange; a receiver should answer quickly and work later. */
 const ATTEMPT_TIMEOUT_MS = 10_000;
 /** A larger answer fails the attempt (too-large): a receiver has no reason to send much back. */
 const MAX_RESPONSE_BYTES = 65_536;
 
-interface Claimed {
+interface Claimed extends SealedSecrets {
   url: string;
   endpoint_id: string;
   endpoint_status: 'enabled' | 'disabled';
@@ -27,9 +27,6 @@ interface Claimed {
   message_id: string;
   event_type: string;
   body: string;
-  secret_sealed: string;
-  previous_secret_sealed: string | null;
-  previous_secret_expires_at: Date | null;
 }
 
 interface Outcome {
@@ -65,7 +62,7 @@ export function createDeliveryHandler(platform: Platform) {
         WHERE d.id = ${deliveryId} AND d.status = 'pending' AND d.attempts = ${attempt - 1}
           AND e.id = d.endpoint_id AND m.id = d.message_id
         RETURNING e.url, e.id AS endpoint_id, e.status AS endpoint_status, e.created_by, m.id AS message_id, m.event_type, m.body,
-          e.secret_sealed, e.previous_secret_sealed, e.previous_secret_expires_at`);
+          ${sealedSecretColumns('e')}`);
       if (!row) return undefined;
       if (row.endpoint_status !== 'enabled') {
         // Disabled since it was queued: the message waits for a replay once the endpoint is enabled again.

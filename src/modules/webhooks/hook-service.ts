@@ -8,16 +8,13 @@ import type { Platform } from '../../kernel/platform.ts';
 import { inboundWebhooks } from './inbound-events.ts';
 import { addressAllowed, InboundRefused, typeAccepted, verifyInbound, type Scheme } from './inbound-verify.ts';
 import { INBOUND_QUEUE, type InboundJob } from './queues.ts';
-import { openSecrets } from './secrets.ts';
+import { openSecrets, sealedSecretColumns, type SealedSecrets } from './secrets.ts';
 
 /** One answer for every failed check: a prober learns nothing about which one (or whether the receiver exists). */
 export const refused = () => new ProblemError('unauthenticated', 401, 'The webhook could not be verified.');
 
-interface ReceiverRow {
+interface ReceiverRow extends SealedSecrets {
   scheme: Scheme;
-  secret_sealed: string;
-  previous_secret_sealed: string | null;
-  previous_secret_expires_at: Date | null;
   allowed_cidrs: string[];
   max_body_bytes: number;
   event_types: string[];
@@ -67,7 +64,7 @@ export function createHookService(platform: Platform) {
       try {
         const result = await platform.withTenant({ tenantId }, async (tx) => {
           const [r] = await tx.query<ReceiverRow>(sql`
-            SELECT scheme, secret_sealed, previous_secret_sealed, previous_secret_expires_at, allowed_cidrs, max_body_bytes, event_types, enabled
+            SELECT scheme, ${sealedSecretColumns()}, allowed_cidrs, max_body_bytes, event_types, enabled
             FROM webhook_receivers WHERE id = ${receiverId}`);
           if (!r || !r.enabled) throw new InboundRefused('receiver');
           if (!addressAllowed(ip, r.allowed_cidrs)) throw new InboundRefused('address');
