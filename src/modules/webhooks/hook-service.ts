@@ -1,4 +1,5 @@
 import { sql } from 'drizzle-orm';
+import { LRUCache } from 'lru-cache';
 import { ProblemError } from '../../http/problem.ts';
 import { recordAuditEvent } from '../../kernel/audit/events.ts';
 import { isUuid } from '../../kernel/ids.ts';
@@ -21,6 +22,9 @@ interface ReceiverRow extends SealedSecrets {
   enabled: boolean;
 }
 
+/** Receiver id → tenant id: a receiver never changes tenant, so a sender's repeat calls skip the lookup transaction. */
+const OWNERS_CACHED = 10_000;
+
 /** Refusals audited per receiver: at most one event a minute (with the count), so a flood cannot flood the log. */
 const AUDIT_EVERY_SECONDS = 60;
 
@@ -31,6 +35,17 @@ const AUDIT_EVERY_SECONDS = 60;
  * the receiver's refusal counter (and, rate-limited, an audit event).
  */
 export function createHookService(platform: Platform) {
+  // Only receivers that exist are remembered (a prober's random ids fill nothing); a deleted one is
+  // still refused by the tenant transaction's own read, and forgotten there.
+  const owners = new LRUCache<string, string>({ max: OWNERS_CACHED });
+  async function ownerOf(receiverId: string): Promise<string | undefined> {
+    const cached = owners.get(receiverId);
+    if (cached) return cached;
+    const [owner] = await platform.withIdentity((tx) => tx.query<{ tenant_id: string }>(sql`SELECT tenant_id FROM webhook_receivers WHERE id = ${receiverId}`));
+    if (owner) owners.set(receiverId, owner.tenant_id);
+    return owner?.tenant_id;
+  }
+
   async function countRefusal(tenantId: string, receiverId: string, check: InboundRefused['check'], ip: string) {
     try {
       await platform.withTenant({ tenantId }, async (tx) => {
@@ -57,15 +72,15 @@ export function createHookService(platform: Platform) {
     async accept(receiverIdInput: string, headers: Record<string, string | string[] | undefined>, body: Buffer, ip: string): Promise<{ id: string }> {
       if (!isUuid(receiverIdInput)) throw refused();
       const receiverId = receiverIdInput.toLowerCase();
-      const [owner] = await platform.withIdentity((tx) => tx.query<{ tenant_id: string }>(sql`SELECT tenant_id FROM webhook_receivers WHERE id = ${receiverId}`));
-      if (!owner) throw refused();
-      const tenantId = owner.tenant_id;
+      const tenantId = await ownerOf(receiverId);
+      if (!tenantId) throw refused();
       let check: InboundRefused['check'] | undefined;
       try {
         const result = await platform.withTenant({ tenantId }, async (tx) => {
           const [r] = await tx.query<ReceiverRow>(sql`
             SELECT scheme, ${sealedSecretColumns()}, allowed_cidrs, max_body_bytes, event_types, enabled
             FROM webhook_receivers WHERE id = ${receiverId}`);
+          if (!r) owners.delete(receiverId);
           if (!r || !r.enabled) throw new InboundRefused('receiver');
           if (!addressAllowed(ip, r.allowed_cidrs)) throw new InboundRefused('address');
           if (body.length > r.max_body_bytes) throw new ProblemError('payload-too-large', 413, `This receiver accepts bodies up to ${r.max_body_bytes} bytes.`);
