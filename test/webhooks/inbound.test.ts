@@ -20,7 +20,7 @@ let A: Account;
 let B: Account;
 const handed: InboundEvent[] = [];
 
-const api = (who: Account, method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object) =>
+const api = (who: Account, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
   t.app.inject({ method, url: `/api/v1/webhooks${url}`, headers: bearer(who), ...(payload ? { payload } : {}) });
 
 async function receiver(who: Account, body: object = {}) {
@@ -171,6 +171,18 @@ describe('refused, all alike, and nothing changes', () => {
     const r = await receiver(A);
     expect(json(await api(A, 'PATCH', `/inbound/${r.id}`, { enabled: false })).enabled).toBe(false);
     expect((await post(r.id, signed(r.secret, { type: 'mail.bounced' }))).statusCode).toBe(401);
+    expect(await eventRows(r.id)).toBe(0);
+  });
+
+  it('refuses a receiver disabled or deleted after it was called (the remembered tenant is no pass)', async () => {
+    const r = await receiver(A);
+    expect((await post(r.id, signed(r.secret, { type: 'n8n.ping' }))).statusCode).toBe(202);
+    expect(json(await api(A, 'PATCH', `/inbound/${r.id}`, { enabled: false })).enabled).toBe(false);
+    expect((await post(r.id, signed(r.secret, { type: 'n8n.ping' }))).statusCode).toBe(401);
+    expect(json(await api(A, 'PATCH', `/inbound/${r.id}`, { enabled: true })).enabled).toBe(true);
+    expect((await post(r.id, signed(r.secret, { type: 'n8n.ping' }))).statusCode).toBe(202);
+    expect((await api(A, 'DELETE', `/inbound/${r.id}`)).statusCode).toBe(204);
+    for (let i = 0; i < 2; i++) expect((await post(r.id, signed(r.secret, { type: 'n8n.ping' }))).statusCode).toBe(401);
     expect(await eventRows(r.id)).toBe(0);
   });
 
