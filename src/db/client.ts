@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import { runScopedQuery } from './scoped-query.ts';
+import { pgliteProtocol } from './pglite-protocol.ts';
 import { cancelBackend } from './cancel.ts';
 import { Availability, unavailableReason } from './availability.ts';
 
@@ -107,20 +108,19 @@ export async function openPglite(dataDir: string | undefined, opts: { template?:
   const w = watched(availability);
 
   let queued = 0;
+  // One call into the backend per statement, not six; every call in call order (pglite-protocol.ts).
+  const proto = pgliteProtocol(client);
   const session: Session = {
     async query<T>(statement: SQL) {
-      const { text, params } = toQuery(statement);
-      const result = await client.query<T>(text, params).then(w.ok, w.fail);
-      return result.rows;
+      return proto.run<T>([toQuery(statement)]).then(w.ok, w.fail);
     },
     async exec(text: string) {
-      await client.exec(text).then(w.ok, w.fail);
+      await proto.exec(text).then(w.ok, w.fail);
     },
   };
-  async function raw(text: string, values?: unknown[]) {
-    if (values?.length) return (await client.query<Record<string, unknown>>(text, values)).rows;
+  function raw(text: string, values?: unknown[]): Promise<Record<string, unknown>[]> {
     // Parameterless text may hold several statements (a library's DDL): the simple protocol runs them all.
-    return (await client.exec(text)).flatMap((r) => r.rows as Record<string, unknown>[]);
+    return values?.length ? proto.run([{ text, params: values }]) : proto.exec(text);
   }
   function acquire(): Promise<Lease> {
     let release!: () => void;
@@ -144,16 +144,8 @@ export async function openPglite(dataDir: string | undefined, opts: { template?:
     async scopedQuery<T>(context: SQL, statement: SQL) {
       const lease = await acquire();
       try {
-        await client.exec('BEGIN');
-        try {
-          await session.query(context);
-          const rows = await session.query<T>(statement);
-          await client.exec('COMMIT');
-          return rows;
-        } catch (err) {
-          await client.exec('ROLLBACK');
-          throw err;
-        }
+        // One call and one implicit transaction, as on PostgreSQL (scoped-query.ts).
+        return await proto.run<T>([toQuery(context), toQuery(statement)]).then(w.ok, w.fail);
       } finally {
         lease.release();
       }
