@@ -27,6 +27,11 @@ export interface Lease extends Session {
   /** Text and values from a library that brings its own SQL (the job queue); never application input. */
   raw(text: string, values?: unknown[]): Promise<Record<string, unknown>[]>;
   /**
+   * BEGIN and the context statement in one call (PGlite, where each call into the backend
+   * costs); without it, transaction.ts sends them one after the other (pipelined on pg).
+   */
+  begin?(context: SQL | undefined): Promise<void>;
+  /**
    * Cancels the statement this lease's connection runs now (PostgreSQL: a cancel request;
    * a job's timeout uses it). Absent on PGlite, whose statements run on the caller's thread.
    */
@@ -122,13 +127,16 @@ export async function openPglite(dataDir: string | undefined, opts: { template?:
     // Parameterless text may hold several statements (a library's DDL): the simple protocol runs them all.
     return values?.length ? proto.run([{ text, params: values }]) : proto.exec(text);
   }
+  async function begin(context: SQL | undefined): Promise<void> {
+    await proto.run([{ text: 'BEGIN', params: [] }, ...(context ? [toQuery(context)] : [])]).then(w.ok, w.fail);
+  }
   function acquire(): Promise<Lease> {
     let release!: () => void;
     const turn = new Promise<void>((resolve) => (release = resolve));
     queued += 1;
     let released = false;
     const ready = tail.then(() => ({
-      ...session, raw, release: () => {
+      ...session, raw, begin, release: () => {
         if (!released) queued -= 1;
         released = true;
         release();

@@ -53,7 +53,7 @@ async function inTransaction<T>(
   let broken = false;
   try {
     // Not awaited: on PostgreSQL the first query of `fn` is pipelined behind them.
-    const opening = [settle(lease.exec('BEGIN')), ...(context ? [settle(lease.query(context))] : [])];
+    const opening = lease.begin ? [settle(lease.begin(context))] : [settle(lease.exec('BEGIN')), ...(context ? [settle(lease.query(context))] : [])];
     const opened = Promise.all(opening).then((results) => results.find((r) => !r.ok) ?? { ok: true as const });
     try {
       const result = await fn(lease);

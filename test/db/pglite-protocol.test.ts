@@ -3,6 +3,7 @@ import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPglite, type Database } from '../../src/db/client.ts';
 import { pgliteProtocol } from '../../src/db/pglite-protocol.ts';
+import { withTenant } from '../../src/db/transaction.ts';
 
 /**
  * The embedded profile's statements go into PGlite's backend as whole protocol
@@ -74,6 +75,31 @@ describe('PGlite in protocol batches', () => {
     try {
       // An aborted transaction left open would refuse this with 25P02; the context would still show.
       expect(await lease.query(sql`SELECT coalesce(current_setting('app.tenant_id', true), '') AS t`)).toEqual([{ t: '' }]);
+    } finally {
+      lease.release();
+    }
+  });
+
+  it('through the Database port: BEGIN and the context in one call hold for every statement of the transaction, and end with it', async () => {
+    const tenantId = '6c0421a5-d29b-462c-a992-1b281d452aae';
+    // A context that fails (no such role on this bare database) is the error reported, not the 25P02 after it.
+    await expect(withTenant(db, { tenantId }, { statementTimeoutMs: 5000 }, (tx) => tx.query(sql`SELECT 1`))).rejects.toMatchObject({ code: '22023' });
+    const owner = await db.acquire();
+    try {
+      await owner.exec('CREATE ROLE ocsuite_runtime');
+    } finally {
+      owner.release();
+    }
+    const seen = await withTenant(db, { tenantId }, { statementTimeoutMs: 5000 }, async (tx) => {
+      const first = await tx.query<{ t: string; role: string }>(sql`SELECT current_setting('app.tenant_id') AS t, current_setting('role') AS role`);
+      await tx.query(sql`SELECT pg_sleep(0)`);
+      const second = await tx.query<{ t: string; open: boolean }>(sql`SELECT current_setting('app.tenant_id') AS t, now() <> clock_timestamp() AS open`);
+      return [...first, ...second];
+    });
+    expect(seen).toEqual([{ t: tenantId, role: 'ocsuite_runtime' }, { t: tenantId, open: true }]);
+    const lease = await db.acquire();
+    try {
+      expect(await lease.query(sql`SELECT coalesce(current_setting('app.tenant_id', true), '') AS t, current_user = session_user AS own`)).toEqual([{ t: '', own: true }]);
     } finally {
       lease.release();
     }
