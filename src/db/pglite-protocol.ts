@@ -37,6 +37,11 @@ const TYPES_CACHED = 4_096;
 export function pgliteProtocol(client: PGlite) {
   const paramTypes = new LRUCache<string, number[]>({ max: TYPES_CACHED });
 
+  /** execProtocol does not check, as `query` does: a closed database answers with PGlite's own error (availability.ts knows it). */
+  function open(): void {
+    if (client.closed) throw new Error('PGlite is closed');
+  }
+
   async function typesOf(text: string): Promise<number[]> {
     const known = paramTypes.get(text);
     if (known) return known;
@@ -59,6 +64,7 @@ export function pgliteProtocol(client: PGlite) {
     /** Runs `statements` in order in one call (one implicit transaction outside BEGIN); the rows of the last. */
     run<T>(statements: readonly ProtocolStatement[]): Promise<T[]> {
       return client.runExclusive(async () => {
+        open();
         const parts: Uint8Array[] = [];
         for (const { text, params } of statements) {
           const values = params.length ? serialised(params, await typesOf(text)) : [];
@@ -75,7 +81,10 @@ export function pgliteProtocol(client: PGlite) {
      */
     exec(text: string): Promise<Row[]> {
       if (!/^(BEGIN|COMMIT|ROLLBACK)$/.test(text)) paramTypes.clear();
-      return client.runExclusive(async () => rowsOf((await client.execProtocol(serialize.query(text))).messages, client.parsers, 0));
+      return client.runExclusive(async () => {
+        open();
+        return rowsOf((await client.execProtocol(serialize.query(text))).messages, client.parsers, 0);
+      });
     },
   };
 }

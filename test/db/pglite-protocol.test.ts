@@ -104,4 +104,12 @@ describe('PGlite in protocol batches', () => {
       lease.release();
     }
   });
+
+  it("a closed database answers with PGlite's own error, the one availability.ts maps to 503", async () => {
+    const closed = await PGlite.create();
+    const proto = pgliteProtocol(closed);
+    await closed.close();
+    await expect(proto.run([{ text: 'SELECT $1::int', params: [1] }])).rejects.toThrow(/^PGlite is closed$/);
+    await expect(proto.exec('SELECT 1')).rejects.toThrow(/^PGlite is closed$/);
+  });
 });
