@@ -44,6 +44,19 @@ function contextStatement(role: DbRoleName, ctx: TenantContext | undefined, opts
 
 const settle = <T>(p: Promise<T>) => p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
 
+/** SQLSTATE in_failed_sql_transaction: what every statement after the failing one gets. */
+const IN_FAILED_TRANSACTION = '25P02';
+
+/**
+ * Independent writes of one transaction sent without awaiting each other (one round trip on
+ * PostgreSQL's pipeline). Once one fails, the transaction is aborted and the others fail with
+ * 25P02: the error thrown is the one that caused it.
+ */
+export async function sentTogether(work: readonly Promise<unknown>[]): Promise<void> {
+  const errors = (await Promise.all(work.map(settle))).flatMap((r) => (r.ok ? [] : [r.error]));
+  if (errors.length) throw errors.find((e) => (e as { code?: unknown } | null)?.code !== IN_FAILED_TRANSACTION) ?? errors[0];
+}
+
 async function inTransaction<T>(
   db: Database,
   context: SQL | undefined,

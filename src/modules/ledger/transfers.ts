@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import type { Session } from '../../db/client.ts';
+import { sentTogether } from '../../db/transaction.ts';
 import { appendAuditRecords } from '../../kernel/audit/append.ts';
 import { auditActorOf, toAuditRecord, type AuditEventInput } from '../../kernel/audit/events.ts';
 import { canonicalJson } from '../../kernel/audit/leaf.ts';
@@ -132,11 +133,8 @@ export function createTransfersService(platform: Platform) {
       id: eventIds[i]!,
     }));
     // Subscribed endpoints hear of each recorded transfer, in this transaction (outbox: only if the chain commits).
-    // The two writes are independent: sent together (one round trip on PostgreSQL's pipeline). Should one
-    // fail, the other may only have seen the aborted transaction (25P02): the cause is the one that did not.
-    const written = await Promise.allSettled([appendAuditRecords(tx, records), webhooks.publishManyIn(tx, tenantId, TRANSFER_EVENT, views)]);
-    const failures = written.flatMap((r) => (r.status === 'rejected' ? [r.reason as { code?: string }] : []));
-    if (failures.length) throw failures.find((e) => e?.code !== '25P02') ?? failures[0];
+    // The leaves and the messages are independent writes: sent together.
+    await sentTogether([appendAuditRecords(tx, records), webhooks.publishManyIn(tx, tenantId, TRANSFER_EVENT, views)]);
     return views;
   }
 
