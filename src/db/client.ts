@@ -5,7 +5,8 @@ import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import type { SQL } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
-import { runScopedQuery } from './scoped-query.ts';
+import { runScopedQuery, statementName } from './scoped-query.ts';
+import { writeTogether } from './write-together.ts';
 import { pgliteProtocol } from './pglite-protocol.ts';
 import { cancelBackend } from './cancel.ts';
 import { Availability, unavailableReason } from './availability.ts';
@@ -27,8 +28,8 @@ export interface Lease extends Session {
   /** Text and values from a library that brings its own SQL (the job queue); never application input. */
   raw(text: string, values?: unknown[]): Promise<Record<string, unknown>[]>;
   /**
-   * BEGIN and the context statement in one call (PGlite, where each call into the backend
-   * costs); without it, transaction.ts sends them one after the other (pipelined on pg).
+   * BEGIN and the context statement in one call: on PGlite, where each call into the backend
+   * costs; on pg, one write with the context prepared once per connection.
    */
   begin?(context: SQL | undefined): Promise<void>;
   /**
@@ -204,11 +205,23 @@ export function openPg(url: string, max: number, timeouts: PgTimeouts = {}): Dat
       return {
         async query<T>(statement: SQL) {
           const { text, params } = toQuery(statement);
+          writeTogether(client);
           const result = await client.query(text, params).then(w.ok, w.fail);
           return result.rows as T[];
         },
         async exec(text: string) {
+          writeTogether(client);
           await client.query(text).then(w.ok, w.fail);
+        },
+        async begin(context: SQL | undefined) {
+          // One write; the context's text is constant, so it is parsed once per connection.
+          writeTogether(client);
+          const opening = [client.query('BEGIN')];
+          if (context) {
+            const { text, params } = toQuery(context);
+            opening.push(client.query({ name: statementName(text), text, values: params }));
+          }
+          await Promise.all(opening.map((q) => q.then(w.ok, w.fail)));
         },
         async raw(text: string, values?: unknown[]) {
           const result = await client.query(text, values).then(w.ok, w.fail);

@@ -15,7 +15,8 @@ const BaseQuery = (pg as unknown as { Query: new (config: object) => { prepare(c
 const prepareValue = (pg as unknown as { utils?: { prepareValue: unknown } }).utils?.prepareValue;
 
 const names = new Map<string, string>();
-const statementName = (text: string) => {
+/** A stable name for a constant statement text (prepared once per connection). */
+export const statementName = (text: string) => {
   let name = names.get(text);
   if (!name) names.set(text, (name = `ocsuite_scope_${createHash('sha256').update(text).digest('hex').slice(0, 16)}`));
   return name;
