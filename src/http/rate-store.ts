@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
+import { holdWrites, type CorkableStream } from '../db/write-together.ts';
 
 // The plugin's own stores (its Lua script for Redis, its LRU for one process): we only choose between them.
 const require = createRequire(import.meta.url);
@@ -81,6 +82,8 @@ export function sharedRateCounters(opts: { url: string; namespace: string; timeo
       };
       // commandTimeout bounds the wait too; this timer also covers a reply that never comes back.
       const timer = setTimeout(() => local('timeout'), opts.timeoutMs + 50);
+      // The counters of the requests read in this turn go to Redis in one write.
+      holdWrites((redis as unknown as { stream?: CorkableStream }).stream);
       this.#remote.incr(key, (err, res) => {
         clearTimeout(timer);
         if (err) return local(err.message);

@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPg, type Database } from '../../src/db/client.ts';
 import { withTenant } from '../../src/db/transaction.ts';
-import { writeTogether } from '../../src/db/write-together.ts';
+import { holdWrites, writeTogether } from '../../src/db/write-together.ts';
 import { usingPostgres } from '../support/app.ts';
 
 const turn = () => new Promise((resolve) => setImmediate(resolve));
@@ -42,7 +42,22 @@ describe('writeTogether', () => {
     expect(log.slice(4)).toEqual(['uncork', 'cork', 'held next', 'uncork']);
   });
 
+  it('holds each socket on its own: one released batch per socket and turn', async () => {
+    const a = recordingClient();
+    const b = recordingClient();
+    holdWrites(a.stream);
+    holdWrites(b.stream);
+    holdWrites(a.stream);
+    a.stream.write('incr 1');
+    b.stream.write('incr 2');
+    a.stream.write('incr 3');
+    await turn();
+    expect(a.log).toEqual(['cork', 'held incr 1', 'held incr 3', 'uncork']);
+    expect(b.log).toEqual(['cork', 'held incr 2', 'uncork']);
+  });
+
   it('leaves a client without a socket (not connected yet) alone', () => {
+    expect(() => holdWrites(undefined)).not.toThrow();
     expect(() => writeTogether({} as pg.PoolClient)).not.toThrow();
   });
 });
@@ -76,9 +91,9 @@ if (usingPostgres) describe('a withTenant transaction on PostgreSQL', () => {
       parses += parsesIn(chunk);
       return write.call(this, chunk, ...rest);
     };
-    proto._writev = function (this: unknown, chunks: Array<{ chunk: unknown }>, ...rest: unknown[]) {
+    proto._writev = function (this: unknown, chunks: unknown, ...rest: unknown[]) {
       writes++;
-      for (const c of chunks) parses += parsesIn(c.chunk);
+      for (const c of chunks as Array<{ chunk: unknown }>) parses += parsesIn(c.chunk);
       return writev.call(this, chunks, ...rest);
     };
     try {
