@@ -9,7 +9,7 @@ import { openDatabase } from '../db/open.ts';
 import type { Database } from '../db/client.ts';
 import { withOwner } from '../db/transaction.ts';
 import { loadMasterKeys } from '../kernel/crypto/index.ts';
-import { keyChecks } from './keys.ts';
+import { keyChecks } from './key-checks.ts';
 import { jobChecks } from './doctor-jobs.ts';
 
 export type Check = { ok: boolean; name: string; detail: string; warn?: boolean };

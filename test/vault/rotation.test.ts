@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyChecks } from '../../src/cli/keys.ts';
+import { keyChecks } from '../../src/cli/key-checks.ts';
 import { loadConfig } from '../../src/config/config.ts';
 import type { JobInfo } from '../../src/kernel/jobs/port.ts';
 import { SCHEDULES } from '../../src/jobs/schedules.ts';
